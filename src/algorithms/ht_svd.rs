@@ -1,0 +1,328 @@
+//! HT-SVD: decomposition of a dense tensor into the Hierarchical Tucker format.
+//!
+//! Two sweeps, as in the MATLAB `htucker` toolbox:
+//!
+//! - [`Sweep::LeavesToRoot`] (`htucker`'s `truncate_ltr`, the default). For each leaf in
+//!   turn, the left singular vectors of the mode unfolding of the *current* tensor give
+//!   `U_t`, and the tensor is projected onto them (`X ← X ×_t U_t^T`), so every later SVD
+//!   works on a smaller tensor. Then, level by level up the tree, the two child axes of
+//!   each node are matricized together, their left singular vectors give `B_t`, and the
+//!   two axes are merged into one. Only the first leaf SVD touches the full tensor.
+//! - [`Sweep::RootToLeaves`] (Grasedyck 2010, Algorithm 1). For every node `t` the left
+//!   singular vectors `U_t` of the matricization `X^{(t)}` of the *full* tensor are
+//!   computed; `B_t = (U_l ⊗ U_r)^T U_t`. Every SVD touches the full tensor.
+//!
+//! # Error bounds
+//! Let `d >= 2` and `X_best` be a best approximation with the same ranks. The tree has
+//! `2d − 2` non-root nodes, but the two children of the root have matricizations that are
+//! transposes of each other, so only `2d − 3` truncations are made (the last child of the
+//! root is kept exact). With `Y` the result:
+//!
+//! - relative tolerance `ε`: `‖X − Y‖ ≤ ε ‖X‖` (each truncation gets `ε ‖X‖ / √(2d−3)`);
+//! - fixed ranks: `‖X − Y‖ ≤ √(2d−3) ‖X − X_best‖`;
+//! - always: `‖X − Y‖ ≤ info.error_bound = √(Σ_t discarded_t²)`.
+//!
+//! (Grasedyck, *Hierarchical singular value decomposition of tensors*, SIMAX 31(4), 2010,
+//! Theorems 3.11 and 3.14; Tobler's thesis, ETH 2012, for the leaves-to-root variant.)
+//!
+//! # Cost
+//! Leaves to root: the first leaf costs one copy of the tensor plus a Householder QR of the
+//! `N/n_1 x n_1` unfolding (`≈ 2 N n_1` flops) and the projection (`2 N k_1`); every
+//! later step works on a tensor shrunk by `k_t / n_t`. Peak memory: the input, one copy
+//! of it, and the first projected core. Root to leaves: one such pass per node on the full
+//! tensor, `O(N Σ_t N_t)` flops.
+
+use ndarray::{Array2, ArrayViewD};
+
+use crate::formats::ht::{HtNode, LabelledCore};
+use crate::linalg::{unfolding_left_svd, MatrixTruncation};
+use crate::{dense, DimTree, HtTensor, Result, Scalar, Truncation, TruncationInfo};
+
+/// Which HT-SVD sweep to run; see the [module docs](self).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sweep {
+    /// Leaves to root on successively projected tensors (`htucker`'s `truncate_ltr`).
+    #[default]
+    LeavesToRoot,
+    /// Root to leaves on the full tensor (Grasedyck 2010).
+    RootToLeaves,
+}
+
+/// HT-SVD of the dense tensor `x` on `tree` under `rule`.
+///
+/// Returns the HT tensor and, per node, the singular values seen and the discarded norm
+/// (see [`TruncationInfo`]); `info.error_bound` bounds `‖X − Y‖_F` rigorously.
+///
+/// # Errors
+/// - [`Error::Empty`] / [`Error::NonFinite`] for an empty tensor or NaN/Inf entries;
+/// - [`Error::InvalidTree`] if the tree's order differs from the tensor's;
+/// - [`Error::InvalidParameter`] for an invalid rule.
+///
+/// A zero tensor is fine: it gives an HT tensor of rank 1 everywhere that is zero.
+///
+/// # Example
+/// ```
+/// use tnet::algorithms::ht_svd::{ht_svd, Sweep};
+/// use tnet::{DimTree, Factorized, Truncation};
+/// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6, 3], 1);
+/// let tree = DimTree::balanced(4).unwrap();
+/// for sweep in [Sweep::LeavesToRoot, Sweep::RootToLeaves] {
+///     let (y, info) = ht_svd(x.view(), &tree, &Truncation::rel(0.3), sweep).unwrap();
+///     let err = tnet::dense::rel_error(x.view(), y.to_dense().view()).unwrap();
+///     assert!(err <= 0.3 && err <= info.rel_error_bound() * (1.0 + 1e-12));
+/// }
+/// ```
+pub fn ht_svd<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    tree: &DimTree,
+    rule: &Truncation,
+    sweep: Sweep,
+) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
+    dense::check_tensor("ht_svd", &x)?;
+    tree.check_order(x.ndim())?;
+    let rule = rule.check()?;
+    let norm = dense::norm(x.view());
+    let d = x.ndim();
+    if d == 1 {
+        let u = x
+            .to_owned()
+            .into_shape_with_order((x.len(), 1))
+            .expect("vector");
+        let ht = HtTensor::from_parts(tree.clone(), x.shape().to_vec(), vec![HtNode::Leaf(u)]);
+        return Ok((
+            ht,
+            TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm),
+        ));
+    }
+    let node_rule = rule.per_matrix(norm, 2 * d - 3);
+    match sweep {
+        Sweep::LeavesToRoot => leaves_to_root(x, tree, node_rule, norm),
+        Sweep::RootToLeaves => root_to_leaves(x, tree, node_rule, norm),
+    }
+}
+
+/// The root's right child: kept exact, since its matricization is the transpose of the
+/// left child's.
+fn exempt_child(tree: &DimTree) -> (usize, usize) {
+    tree.children(tree.root())
+        .expect("d >= 2: the root is interior")
+}
+
+struct Record<T> {
+    nodes: Vec<Option<HtNode<T>>>,
+    singular_values: Vec<Vec<T>>,
+    discarded: Vec<T>,
+}
+
+impl<T: Scalar> Record<T> {
+    fn new(n: usize) -> Self {
+        Self {
+            nodes: vec![None; n],
+            singular_values: vec![Vec::new(); n],
+            discarded: vec![T::zero(); n],
+        }
+    }
+
+    fn finish(self, tree: &DimTree, shape: &[usize], norm: T) -> (HtTensor<T>, TruncationInfo<T>) {
+        let nodes = self
+            .nodes
+            .into_iter()
+            .map(|n| n.expect("internal invariant: every node set"))
+            .collect();
+        let ht = HtTensor::from_parts(tree.clone(), shape.to_vec(), nodes);
+        (
+            ht,
+            TruncationInfo::new(self.singular_values, self.discarded, norm),
+        )
+    }
+}
+
+fn as_transfer<T: Scalar>(u: Array2<T>, kl: usize, kr: usize) -> HtNode<T> {
+    let kt = u.ncols();
+    let u = u.as_standard_layout().into_owned();
+    HtNode::Transfer(
+        u.into_shape_with_order((kl, kr, kt))
+            .expect("rows = kl * kr"),
+    )
+}
+
+fn leaves_to_root<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    tree: &DimTree,
+    rule: MatrixTruncation<T>,
+    norm: T,
+) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
+    let (left0, exempt) = exempt_child(tree);
+    let mut rec = Record::new(tree.n_nodes());
+    // Leaves, each on the current (already projected) tensor, which shrinks as we go.
+    let mut core = LabelledCore {
+        data: x.to_owned(),
+        axes: (0..x.ndim()).map(|m| tree.leaf_of(m)).collect(),
+    };
+    for t in tree.leaves().filter(|&t| t != exempt) {
+        let pos = core.position(t);
+        let svd = unfolding_left_svd(core.data.view(), &[pos], rule)?;
+        core.data = dense::mode_product(core.data.view(), svd.u.t(), pos)?;
+        rec.discarded[t] = svd.discarded;
+        rec.singular_values[t] = svd.singular_values;
+        rec.nodes[t] = Some(HtNode::Leaf(svd.u));
+    }
+    // Interior nodes, deepest level first (the exempt node and the root last).
+    for level in tree.levels_bottom_up() {
+        for t in level
+            .into_iter()
+            .filter(|&t| t != exempt && t != tree.root())
+        {
+            let Some((l, r)) = tree.children(t) else {
+                continue;
+            };
+            let svd = unfolding_left_svd(core.data.view(), &core.positions(&[l, r]), rule)?;
+            core.merge(&[l, r], t, svd.u.view());
+            let (kl, kr) = (rank_of(&rec, l), rank_of(&rec, r));
+            rec.discarded[t] = svd.discarded;
+            rec.singular_values[t] = svd.singular_values;
+            rec.nodes[t] = Some(as_transfer(svd.u, kl, kr));
+        }
+    }
+    // The exempt child of the root: its matricization has rank <= k_left0, so keeping all
+    // of it (up to the rank cap, which cannot bind) is exact.
+    let exact = MatrixTruncation {
+        max_rank: rule.max_rank,
+        tol: T::zero(),
+    };
+    let rows: Vec<usize> = match tree.children(exempt) {
+        Some((l, r)) => vec![l, r],
+        None => vec![exempt],
+    };
+    let svd = unfolding_left_svd(core.data.view(), &core.positions(&rows), exact)?;
+    core.merge(&rows, exempt, svd.u.view());
+    rec.singular_values[exempt] = svd.singular_values;
+    rec.discarded[exempt] = svd.discarded;
+    rec.nodes[exempt] = Some(match tree.children(exempt) {
+        Some((l, r)) => {
+            let (kl, kr) = (rank_of(&rec, l), rank_of(&rec, r));
+            as_transfer(svd.u, kl, kr)
+        }
+        None => HtNode::Leaf(svd.u),
+    });
+    // The root: what is left is the k_exempt x k_left0 matrix; B_root[a, b, 0] = core[b, a].
+    debug_assert_eq!(core.axes, vec![exempt, left0]);
+    let m = core
+        .data
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("two axes left")
+        .reversed_axes();
+    let (kl, kr) = m.dim();
+    rec.nodes[tree.root()] = Some(as_transfer(column(m), kl, kr));
+    Ok(rec.finish(tree, x.shape(), norm))
+}
+
+/// The entries of `m` in row-major order as one column.
+fn column<T: Scalar>(m: Array2<T>) -> Array2<T> {
+    let len = m.len();
+    m.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((len, 1))
+        .expect("standard layout")
+}
+
+fn rank_of<T: Scalar>(rec: &Record<T>, t: usize) -> usize {
+    rec.nodes[t]
+        .as_ref()
+        .expect("internal invariant: child done before parent")
+        .rank()
+}
+
+fn root_to_leaves<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    tree: &DimTree,
+    rule: MatrixTruncation<T>,
+    norm: T,
+) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
+    let (left0, exempt) = exempt_child(tree);
+    let mut rec = Record::new(tree.n_nodes());
+    // Frames of every non-root node from the full tensor. The exempt child takes the rank
+    // of its sibling: the two matricizations share their singular values.
+    let mut frames: Vec<Option<Array2<T>>> = vec![None; tree.n_nodes()];
+    let mut order: Vec<usize> = tree
+        .pre_order()
+        .filter(|&t| t != tree.root() && t != exempt)
+        .collect();
+    order.push(exempt);
+    for t in order {
+        let node_rule = if t == exempt {
+            MatrixTruncation {
+                max_rank: frames[left0].as_ref().expect("left child first").ncols(),
+                tol: T::zero(),
+            }
+        } else {
+            rule
+        };
+        let svd = unfolding_left_svd(x.view(), tree.modes(t), node_rule)?;
+        rec.discarded[t] = if t == exempt {
+            T::zero()
+        } else {
+            svd.discarded
+        };
+        rec.singular_values[t] = svd.singular_values;
+        frames[t] = Some(svd.u);
+    }
+    // Transfer tensors B_t = (U_l ⊗ U_r)^T U_t, bottom-up.
+    for t in tree.post_order() {
+        let frame = |n: usize| frames[n].as_ref().expect("frame computed");
+        match tree.children(t) {
+            None => rec.nodes[t] = Some(HtNode::Leaf(frame(t).clone())),
+            Some((l, r)) if t != tree.root() => {
+                rec.nodes[t] = Some(HtNode::Transfer(project_frame(
+                    frame(l).view(),
+                    frame(r).view(),
+                    frame(t).view(),
+                )));
+            }
+            Some((l, r)) => {
+                // B_root = U_l^T X^{(l)} U_r, with X^{(l)} the matricization of the root's left child.
+                // Rows over the left child's modes, columns over the right child's, each in
+                // tree order (the row orders of U_l and U_r).
+                let (nl, nr) = (frame(l).nrows(), frame(r).nrows());
+                let xl = dense::unfold_modes(x.view(), tree.modes(t))?
+                    .into_shape_with_order((nl, nr))
+                    .expect("N x 1");
+                let m = crate::linalg::matmul(
+                    crate::linalg::matmul(frame(l).t(), xl.view()).view(),
+                    frame(r).view(),
+                );
+                let (kl, kr) = m.dim();
+                rec.nodes[t] = Some(as_transfer(column(m), kl, kr));
+            }
+        }
+    }
+    Ok(rec.finish(tree, x.shape(), norm))
+}
+
+/// `B[a, b, c] = sum_{i, j} U_l[i, a] U_r[j, b] U_t[(i, j), c]`.
+fn project_frame<T: Scalar>(
+    ul: ndarray::ArrayView2<'_, T>,
+    ur: ndarray::ArrayView2<'_, T>,
+    ut: ndarray::ArrayView2<'_, T>,
+) -> ndarray::Array3<T> {
+    let (nl, kl) = ul.dim();
+    let (nr, kr) = ur.dim();
+    let kt = ut.ncols();
+    let ut = ut.as_standard_layout();
+    let m = ut
+        .view()
+        .into_shape_with_order((nl, nr * kt))
+        .expect("rows = N_l N_r");
+    let t1 = crate::linalg::matmul(ul.t(), m); // kl x (nr kt)
+    let t1 = t1.as_standard_layout();
+    let mut out = ndarray::Array3::<T>::zeros((kl, kr, kt));
+    for a in 0..kl {
+        let slab = t1
+            .row(a)
+            .into_shape_with_order((nr, kt))
+            .expect("contiguous");
+        out.index_axis_mut(ndarray::Axis(0), a)
+            .assign(&crate::linalg::matmul(ur.t(), slab));
+    }
+    out
+}

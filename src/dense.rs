@@ -1,0 +1,268 @@
+//! Dense tensor helpers: unfolding and folding, mode-k products, norms, errors and seeded
+//! random tensors.
+//!
+//! # Conventions (defined once, used everywhere)
+//! Dense tensors are `ndarray::ArrayD<T>` in row-major (C) order. The **mode-k
+//! unfolding** `X_(k)` is the `n_k x (N / n_k)` matrix whose row `i` holds the entries with
+//! `i_k = i`, the column index running over the other modes in increasing mode order,
+//! the last mode fastest (C order). More generally the unfolding `X^{(t)}` for a list of
+//! row modes `t` puts those modes (in the given order) on the rows and the remaining modes
+//! (in increasing order) on the columns. [`fold`] inverts [`unfold`].
+//!
+//! The **mode-k product** `Y = X ×_k A` with `A` of shape `J x n_k` gives
+//! `Y_(k) = A X_(k)`: mode `k` of size `n_k` is replaced by one of size `J`.
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, IxDyn};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::{Error, Result, Scalar};
+
+/// The axis permutation that puts `row_modes` first (in the given order) and the
+/// remaining modes after them in increasing order.
+///
+/// # Panics
+/// If `row_modes` repeats a mode or names one `>= order` (internal invariant).
+pub(crate) fn rows_first_permutation(order: usize, row_modes: &[usize]) -> Vec<usize> {
+    let mut seen = vec![false; order];
+    let mut perm = Vec::with_capacity(order);
+    for &k in row_modes {
+        assert!(
+            k < order && !seen[k],
+            "rows_first_permutation: bad mode list"
+        );
+        seen[k] = true;
+        perm.push(k);
+    }
+    perm.extend((0..order).filter(|&k| !seen[k]));
+    perm
+}
+
+/// Rejects tensors that no decomposition can take: no modes, an empty mode, or a NaN/Inf.
+///
+/// # Errors
+/// [`Error::Empty`] or [`Error::NonFinite`].
+pub fn check_tensor<T: Scalar>(context: &'static str, x: &ArrayViewD<'_, T>) -> Result<()> {
+    if x.ndim() == 0 || x.shape().contains(&0) {
+        return Err(Error::Empty {
+            context,
+            shape: x.shape().to_vec(),
+        });
+    }
+    if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { context, index });
+    }
+    Ok(())
+}
+
+/// Mode-`k` unfolding `X_(k)` (`n_k x N/n_k`); see the [module conventions](self).
+///
+/// # Errors
+/// [`Error::InvalidMode`] if `k >= x.ndim()`.
+///
+/// # Example
+/// ```
+/// use ndarray::{ArrayD, IxDyn};
+/// let x = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |i| (i[0] * 100 + i[1] * 10 + i[2]) as f64);
+/// let m = tnet::dense::unfold(x.view(), 1).unwrap();
+/// assert_eq!(m.dim(), (3, 8));
+/// assert_eq!(m[[2, 5]], 121.0); // i_1 = 2, (i_0, i_2) = (1, 1)
+/// let back = tnet::dense::fold(m.view(), 1, &[2, 3, 4]).unwrap();
+/// assert_eq!(back, x);
+/// ```
+pub fn unfold<T: Scalar>(x: ArrayViewD<'_, T>, k: usize) -> Result<Array2<T>> {
+    unfold_modes(x, &[k])
+}
+
+/// Unfolding `X^{(t)}` with the modes `row_modes` (in that order) on the rows.
+///
+/// # Errors
+/// [`Error::InvalidMode`] for a mode `>= x.ndim()`, [`Error::InvalidParameter`] for a
+/// repeated mode.
+pub fn unfold_modes<T: Scalar>(x: ArrayViewD<'_, T>, row_modes: &[usize]) -> Result<Array2<T>> {
+    let order = x.ndim();
+    let mut seen = vec![false; order];
+    for &k in row_modes {
+        if k >= order {
+            return Err(Error::InvalidMode { mode: k, order });
+        }
+        if seen[k] {
+            return Err(Error::param("row_modes", format!("mode {k} appears twice")));
+        }
+        seen[k] = true;
+    }
+    let rows: usize = row_modes.iter().map(|&k| x.shape()[k]).product();
+    let cols = if rows == 0 { 0 } else { x.len() / rows };
+    let perm = rows_first_permutation(order, row_modes);
+    let data: Vec<T> = x.permuted_axes(perm).iter().copied().collect();
+    Ok(Array2::from_shape_vec((rows, cols), data).expect("sizes agree by construction"))
+}
+
+/// Inverse of [`unfold`]: the tensor of shape `shape` whose mode-`k` unfolding is `m`.
+///
+/// # Errors
+/// [`Error::InvalidMode`] or [`Error::ShapeMismatch`] if `m` is not `n_k x N/n_k`.
+pub fn fold<T: Scalar>(m: ArrayView2<'_, T>, k: usize, shape: &[usize]) -> Result<ArrayD<T>> {
+    let order = shape.len();
+    if k >= order {
+        return Err(Error::InvalidMode { mode: k, order });
+    }
+    let total: usize = shape.iter().product();
+    let expected = vec![shape[k], if shape[k] == 0 { 0 } else { total / shape[k] }];
+    if m.shape() != expected.as_slice() {
+        return Err(Error::ShapeMismatch {
+            context: "fold",
+            expected,
+            got: m.shape().to_vec(),
+        });
+    }
+    let perm = rows_first_permutation(order, &[k]);
+    let permuted_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let data: Vec<T> = m.iter().copied().collect();
+    let t = ArrayD::from_shape_vec(IxDyn(&permuted_shape), data).expect("sizes agree");
+    // Undo the permutation: axis perm[i] of the result is axis i of `t`.
+    let mut inverse = vec![0; order];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i;
+    }
+    Ok(t.permuted_axes(inverse).as_standard_layout().into_owned())
+}
+
+/// Mode-`k` product `Y = X ×_k A` with `A` of shape `J x n_k`: `Y_(k) = A X_(k)`.
+///
+/// Computed as one GEMM per slab of the leading modes, without unfolding copies of `X`.
+/// Cost `2 J N` flops.
+///
+/// # Errors
+/// [`Error::InvalidMode`], or [`Error::ShapeMismatch`] if `A` has not `n_k` columns.
+///
+/// # Example
+/// ```
+/// use ndarray::{array, ArrayD, IxDyn};
+/// let x = ArrayD::<f64>::ones(IxDyn(&[2, 3]));
+/// let a = array![[1.0, 1.0, 1.0]]; // sums mode 1
+/// let y = tnet::dense::mode_product(x.view(), a.view(), 1).unwrap();
+/// assert_eq!(y.shape(), &[2, 1]);
+/// assert_eq!(y[[0, 0]], 3.0);
+/// ```
+pub fn mode_product<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    a: ArrayView2<'_, T>,
+    k: usize,
+) -> Result<ArrayD<T>> {
+    let order = x.ndim();
+    if k >= order {
+        return Err(Error::InvalidMode { mode: k, order });
+    }
+    let nk = x.shape()[k];
+    if a.ncols() != nk {
+        return Err(Error::ShapeMismatch {
+            context: "mode_product",
+            expected: vec![a.nrows(), nk],
+            got: a.shape().to_vec(),
+        });
+    }
+    let x = x.as_standard_layout();
+    let left: usize = x.shape()[..k].iter().product();
+    let right: usize = x.shape()[k + 1..].iter().product();
+    let j = a.nrows();
+    let mut out_shape = x.shape().to_vec();
+    out_shape[k] = j;
+    let mut y = ArrayD::<T>::zeros(IxDyn(&out_shape));
+    {
+        let xs = x.as_slice().expect("standard layout");
+        let ys = y.as_slice_mut().expect("fresh array");
+        for p in 0..left {
+            let xb = ArrayView2::from_shape((nk, right), &xs[p * nk * right..(p + 1) * nk * right])
+                .expect("slab");
+            let yb = ndarray::ArrayViewMut2::from_shape(
+                (j, right),
+                &mut ys[p * j * right..(p + 1) * j * right],
+            )
+            .expect("slab");
+            crate::linalg::matmul_into(yb, a, xb, T::one(), false, crate::linalg::Parallelism::Seq);
+        }
+    }
+    Ok(y)
+}
+
+/// Frobenius norm `‖X‖_F`, computed with scaling so that it neither overflows nor
+/// underflows for representable inputs.
+pub fn norm<T: Scalar>(x: ArrayViewD<'_, T>) -> T {
+    let scale = x.iter().fold(T::zero(), |m, v| m.max(v.abs()));
+    if scale == T::zero() || !scale.is_finite() {
+        return scale;
+    }
+    let s: T = x.iter().map(|&v| (v / scale) * (v / scale)).sum();
+    scale * s.sqrt()
+}
+
+/// Relative error `‖X − Y‖_F / ‖X‖_F`; defined as `‖Y‖_F` when `X = 0` (so it is 0 for
+/// two zero tensors and never divides by zero).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the shapes differ.
+pub fn rel_error<T: Scalar>(x: ArrayViewD<'_, T>, y: ArrayViewD<'_, T>) -> Result<T> {
+    if x.shape() != y.shape() {
+        return Err(Error::ShapeMismatch {
+            context: "rel_error",
+            expected: x.shape().to_vec(),
+            got: y.shape().to_vec(),
+        });
+    }
+    let diff = &x - &y;
+    let nx = norm(x);
+    let nd = norm(diff.view());
+    Ok(if nx == T::zero() { nd } else { nd / nx })
+}
+
+/// Inner product `<X, Y> = sum_i X_i Y_i` of two dense tensors of the same shape.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the shapes differ.
+pub fn inner<T: Scalar>(x: ArrayViewD<'_, T>, y: ArrayViewD<'_, T>) -> Result<T> {
+    if x.shape() != y.shape() {
+        return Err(Error::ShapeMismatch {
+            context: "inner",
+            expected: x.shape().to_vec(),
+            got: y.shape().to_vec(),
+        });
+    }
+    Ok(x.iter().zip(y.iter()).map(|(&a, &b)| a * b).sum())
+}
+
+/// A seeded random generator (ChaCha8): every random object in tnet is reproducible from
+/// a `u64` seed.
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// A tensor of the given shape with i.i.d. standard normal entries, from a seed.
+///
+/// # Example
+/// ```
+/// let x = tnet::dense::random_normal::<f64>(&[3, 4], 7);
+/// assert_eq!(x, tnet::dense::random_normal::<f64>(&[3, 4], 7));
+/// ```
+pub fn random_normal<T: Scalar>(shape: &[usize], seed: u64) -> ArrayD<T> {
+    let mut g = rng(seed);
+    random_normal_with(shape, &mut g)
+}
+
+/// Like [`random_normal`], drawing from a caller-owned generator.
+pub fn random_normal_with<T: Scalar, R: rand::Rng>(shape: &[usize], g: &mut R) -> ArrayD<T> {
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+        let v: f64 = StandardNormal.sample(g);
+        T::cast(v)
+    })
+}
+
+/// Random matrix with orthonormal columns (`n x r`, `r <= n`), from the QR of a Gaussian
+/// matrix.
+pub fn random_orthonormal<T: Scalar, R: rand::Rng>(n: usize, r: usize, g: &mut R) -> Array2<T> {
+    let a = random_normal_with::<T, R>(&[n, r], g)
+        .into_dimensionality()
+        .expect("2-D");
+    crate::linalg::qr(a.view()).0
+}

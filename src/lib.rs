@@ -1,0 +1,52 @@
+//! # tnet — tensor-network decompositions in pure Rust
+//!
+//! tnet makes tensors and weight matrices small without making them wrong. Its heart is
+//! the **Hierarchical Tucker** (HT) format driven by a [`DimTree`], with the operations of
+//! the MATLAB `htucker` toolbox (HT-SVD, truncation to ranks or a tolerance, rounding,
+//! orthogonalisation, arithmetic and contraction) and stated, property-tested error
+//! bounds.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`tree`] | [`DimTree`], the validated binary dimension tree (on petgraph) |
+//! | [`formats`] | the tensor formats: [`HtTensor`] |
+//! | [`algorithms`] | the decompositions that produce them: HT-SVD, truncation |
+//! | [`truncation`] | the one [`Truncation`] rule shared by every format, and what it guarantees |
+//! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
+//! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
+//! | [`format`] | the common trait [`Factorized`] |
+//!
+//! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
+//! [`Result`] with the structured [`Error`].
+//!
+//! ## Example: compress a tensor to 1e-6 relative error
+//! ```
+//! use tnet::{DimTree, Factorized, HtTensor, Truncation};
+//! // A smooth function sampled on an 8^5 grid has low HT ranks.
+//! let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8; 5]), |i| {
+//!     1.0 / (1.0 + i.slice().iter().map(|&k| k as f64).sum::<f64>())
+//! });
+//! let tree = DimTree::balanced(5).unwrap();
+//! let (ht, info) = HtTensor::from_dense(x.view(), &tree, &Truncation::rel(1e-6)).unwrap();
+//! let err = tnet::dense::rel_error(x.view(), ht.to_dense().view()).unwrap();
+//! assert!(err <= 1e-6 && info.rel_error_bound() <= 1e-6);
+//! assert!(ht.n_params() < x.len() / 10);
+//! ```
+#![warn(missing_docs)]
+
+pub mod algorithms;
+pub mod dense;
+mod error;
+pub mod format;
+pub mod formats;
+pub mod linalg;
+mod scalar;
+pub mod tree;
+pub mod truncation;
+
+pub use error::{Error, Result};
+pub use format::Factorized;
+pub use formats::ht::{HtNode, HtTensor};
+pub use scalar::Scalar;
+pub use tree::DimTree;
+pub use truncation::{Truncation, TruncationInfo};

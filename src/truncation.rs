@@ -1,0 +1,199 @@
+//! The one truncation rule shared by every format.
+//!
+//! A [`Truncation`] says how small a decomposition may be made: a cap on every rank, a
+//! relative Frobenius tolerance, an absolute Frobenius tolerance, or any combination.
+//! Other libraries let `eps` mean three different things; here the meaning is fixed:
+//!
+//! | rule given | what the result `Y` of decomposing or rounding `X` satisfies |
+//! |---|---|
+//! | `rel_eps = e` | `‖X − Y‖_F ≤ e · ‖X‖_F` |
+//! | `abs_eps = a` | `‖X − Y‖_F ≤ a` |
+//! | both | both bounds (the smaller budget wins) |
+//! | `max_rank = r` | every rank `≤ r`; error within a format-specific factor of the best rank-`r` error (HT: `√(2d−3)`, TT: `√(d−1)`, Tucker: `√d`) |
+//! | rank and a tolerance | every rank `≤ r`; the tolerance holds whenever the cap does not bind, and the returned error bound says what was achieved in any case |
+//!
+//! Each algorithm spreads the tolerance over its `n` individual SVD truncations as
+//! `tol / √n`, because the squared errors of the nested orthogonal projections add up;
+//! that is what makes the bounds above rigorous rather than heuristic. Every algorithm
+//! also returns the accumulated discarded norm, a rigorous upper bound on the achieved
+//! error that is usually tight.
+
+use serde::{Deserialize, Serialize};
+
+use crate::linalg::MatrixTruncation;
+use crate::{Error, Result, Scalar};
+
+/// How far a decomposition may be truncated. See the [module docs](self) for exactly what
+/// each field guarantees.
+///
+/// # Example
+/// ```
+/// use tnet::Truncation;
+/// let rule = Truncation::rel(1e-3).with_max_rank(20);
+/// assert_eq!(rule.max_rank(), Some(20));
+/// assert!(Truncation::rel(-1.0).check().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Truncation {
+    max_rank: Option<usize>,
+    rel_eps: Option<f64>,
+    abs_eps: Option<f64>,
+}
+
+impl Truncation {
+    /// No truncation: exact decomposition (ranks limited only by the unfoldings' ranks,
+    /// numerically zero singular values are still kept).
+    pub fn exact() -> Self {
+        Self::default()
+    }
+
+    /// Every rank at most `r`.
+    pub fn rank(r: usize) -> Self {
+        Self {
+            max_rank: Some(r),
+            ..Self::default()
+        }
+    }
+
+    /// Relative Frobenius error at most `eps`.
+    pub fn rel(eps: f64) -> Self {
+        Self {
+            rel_eps: Some(eps),
+            ..Self::default()
+        }
+    }
+
+    /// Absolute Frobenius error at most `eps`.
+    pub fn abs(eps: f64) -> Self {
+        Self {
+            abs_eps: Some(eps),
+            ..Self::default()
+        }
+    }
+
+    /// Adds (or replaces) a rank cap.
+    pub fn with_max_rank(mut self, r: usize) -> Self {
+        self.max_rank = Some(r);
+        self
+    }
+
+    /// Adds (or replaces) a relative tolerance.
+    pub fn with_rel_eps(mut self, eps: f64) -> Self {
+        self.rel_eps = Some(eps);
+        self
+    }
+
+    /// Adds (or replaces) an absolute tolerance.
+    pub fn with_abs_eps(mut self, eps: f64) -> Self {
+        self.abs_eps = Some(eps);
+        self
+    }
+
+    /// The rank cap, if any.
+    pub fn max_rank(&self) -> Option<usize> {
+        self.max_rank
+    }
+
+    /// The relative tolerance, if any.
+    pub fn rel_eps(&self) -> Option<f64> {
+        self.rel_eps
+    }
+
+    /// The absolute tolerance, if any.
+    pub fn abs_eps(&self) -> Option<f64> {
+        self.abs_eps
+    }
+
+    /// Validates the rule: ranks at least 1, tolerances finite and non-negative.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the offending field.
+    pub fn check(&self) -> Result<Self> {
+        if self.max_rank == Some(0) {
+            return Err(Error::param("max_rank", "must be at least 1"));
+        }
+        for (name, v) in [("rel_eps", self.rel_eps), ("abs_eps", self.abs_eps)] {
+            if let Some(v) = v {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(Error::param(
+                        name,
+                        format!("must be finite and >= 0, got {v}"),
+                    ));
+                }
+            }
+        }
+        Ok(*self)
+    }
+
+    /// The total absolute error budget for a tensor of norm `norm`:
+    /// `min(rel_eps * norm, abs_eps)`, or 0 when no tolerance is set (exact up to rounding).
+    pub fn budget(&self, norm: f64) -> f64 {
+        let rel = self.rel_eps.map(|e| e * norm);
+        match (rel, self.abs_eps) {
+            (Some(r), Some(a)) => r.min(a),
+            (Some(r), None) => r,
+            (None, Some(a)) => a,
+            (None, None) => 0.0,
+        }
+    }
+
+    /// True when a tolerance is set (so `budget` can be non-zero).
+    pub fn has_tolerance(&self) -> bool {
+        self.rel_eps.is_some() || self.abs_eps.is_some()
+    }
+
+    /// The per-matrix rule for one of `n_truncations` nested truncations of a tensor of
+    /// norm `norm`: rank cap as given, tolerance `budget / sqrt(n_truncations)`.
+    pub fn per_matrix<T: Scalar>(&self, norm: T, n_truncations: usize) -> MatrixTruncation<T> {
+        let n = n_truncations.max(1) as f64;
+        let tol = if self.has_tolerance() {
+            self.budget(norm.as_f64()) / n.sqrt()
+        } else {
+            // Exact: drop only what is zero to working precision, relative to the norm.
+            0.0
+        };
+        MatrixTruncation {
+            max_rank: self.max_rank.unwrap_or(usize::MAX),
+            tol: T::cast(tol),
+        }
+    }
+}
+
+/// What a decomposition or rounding discarded.
+///
+/// `error_bound = sqrt(sum_t discarded_t^2)` is a rigorous upper bound on `‖X − Y‖_F` for
+/// the algorithms of this crate (nested orthogonal projections), and it is usually tight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TruncationInfo<T> {
+    /// Singular values seen at each node or core (empty where no SVD was taken), in the
+    /// format's node or core order.
+    pub singular_values: Vec<Vec<T>>,
+    /// Frobenius norm discarded at each node or core.
+    pub discarded: Vec<T>,
+    /// `sqrt(sum discarded^2)`: an upper bound on the absolute error.
+    pub error_bound: T,
+    /// Norm of the input `‖X‖_F`.
+    pub input_norm: T,
+}
+
+impl<T: Scalar> TruncationInfo<T> {
+    /// Builds the record, summing the discarded parts.
+    pub fn new(singular_values: Vec<Vec<T>>, discarded: Vec<T>, input_norm: T) -> Self {
+        let error_bound = discarded.iter().map(|&e| e * e).sum::<T>().sqrt();
+        Self {
+            singular_values,
+            discarded,
+            error_bound,
+            input_norm,
+        }
+    }
+
+    /// `error_bound / input_norm` (0 for a zero input with zero error).
+    pub fn rel_error_bound(&self) -> T {
+        if self.input_norm == T::zero() {
+            self.error_bound
+        } else {
+            self.error_bound / self.input_norm
+        }
+    }
+}

@@ -39,6 +39,7 @@ pub mod dense;
 mod error;
 pub mod format;
 pub mod formats;
+pub mod io;
 pub mod linalg;
 mod scalar;
 pub mod tree;

@@ -6,7 +6,6 @@
 //! error, never an invalid tensor. Writes are atomic: the data goes to a temporary file in
 //! the same directory, is flushed to disk, then renamed over the target.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -91,7 +90,7 @@ impl<T: Scalar> HtTensor<T> {
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let bytes = serde_json::to_vec(self).map_err(|e| Error::corrupt(e.to_string()))?;
-        write_atomic(path.as_ref(), &bytes)
+        crate::io::write_atomic(path.as_ref(), &bytes)
     }
 
     /// Reads and validates a tensor written by [`save`](Self::save).
@@ -117,31 +116,4 @@ impl<T: Scalar> HtTensor<T> {
             other => other,
         })
     }
-}
-
-/// Writes `bytes` to `path` atomically: temporary sibling file, flush + fsync, rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
 }

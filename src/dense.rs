@@ -93,7 +93,7 @@ pub fn unfold_modes<T: Scalar>(x: ArrayViewD<'_, T>, row_modes: &[usize]) -> Res
         seen[k] = true;
     }
     let rows: usize = row_modes.iter().map(|&k| x.shape()[k]).product();
-    let cols = if rows == 0 { 0 } else { x.len() / rows };
+    let cols = x.len().checked_div(rows).unwrap_or(0);
     let perm = rows_first_permutation(order, row_modes);
     let data: Vec<T> = x.permuted_axes(perm).iter().copied().collect();
     Ok(Array2::from_shape_vec((rows, cols), data).expect("sizes agree by construction"))
@@ -109,7 +109,7 @@ pub fn fold<T: Scalar>(m: ArrayView2<'_, T>, k: usize, shape: &[usize]) -> Resul
         return Err(Error::InvalidMode { mode: k, order });
     }
     let total: usize = shape.iter().product();
-    let expected = vec![shape[k], if shape[k] == 0 { 0 } else { total / shape[k] }];
+    let expected = vec![shape[k], total.checked_div(shape[k]).unwrap_or(0)];
     if m.shape() != expected.as_slice() {
         return Err(Error::ShapeMismatch {
             context: "fold",

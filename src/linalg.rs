@@ -231,7 +231,7 @@ pub fn unfolding_left_svd<T: Scalar>(
     let perm = crate::dense::rows_first_permutation(x.ndim(), row_modes);
     let rows: usize = row_modes.iter().map(|&k| x.shape()[k]).product();
     let total = x.len();
-    let cols = if rows == 0 { 0 } else { total / rows };
+    let cols = total.checked_div(rows).unwrap_or(0);
     // Column-major (cols x rows) buffer == row-major X^{(t)} == permuted tensor in C order.
     let permuted = x.permuted_axes(perm);
     let mut data: Vec<T> = Vec::with_capacity(total);

@@ -94,57 +94,53 @@ impl DimTree {
     /// # Errors
     /// [`Error::InvalidTree`] unless the leaves hold each mode `0..d` exactly once.
     pub fn from_spec(spec: &TreeSpec) -> Result<Self> {
-        let mut graph = DiGraph::new();
-        let mut children = Vec::new();
-        let mut parent = Vec::new();
-        let mut modes = Vec::new();
-        let mut depth = Vec::new();
         // Pre-order construction: ids equal graph indices equal pre-order positions.
-        fn build(
-            s: &TreeSpec,
-            up: Option<usize>,
-            d: usize,
-            g: &mut DiGraph<TreeNode, ()>,
-            ch: &mut Vec<Option<(usize, usize)>>,
-            pa: &mut Vec<Option<usize>>,
-            mo: &mut Vec<Vec<usize>>,
-            de: &mut Vec<usize>,
-        ) -> usize {
-            let payload = match s {
-                TreeSpec::Leaf(k) => TreeNode::Leaf(*k),
-                TreeSpec::Node(..) => TreeNode::Interior,
-            };
-            let id = g.add_node(payload).index();
-            ch.push(None);
-            pa.push(up);
-            mo.push(Vec::new());
-            de.push(d);
-            if let Some(p) = up {
-                g.add_edge(NodeIndex::new(p), NodeIndex::new(id), ());
-            }
-            match s {
-                TreeSpec::Leaf(k) => mo[id] = vec![*k],
-                TreeSpec::Node(l, r) => {
-                    let li = build(l, Some(id), d + 1, g, ch, pa, mo, de);
-                    let ri = build(r, Some(id), d + 1, g, ch, pa, mo, de);
-                    ch[id] = Some((li, ri));
-                    let mut m = mo[li].clone();
-                    m.extend_from_slice(&mo[ri]);
-                    mo[id] = m;
-                }
-            }
-            id
+        #[derive(Default)]
+        struct Builder {
+            graph: DiGraph<TreeNode, ()>,
+            children: Vec<Option<(usize, usize)>>,
+            parent: Vec<Option<usize>>,
+            modes: Vec<Vec<usize>>,
+            depth: Vec<usize>,
         }
-        build(
-            spec,
-            None,
-            0,
-            &mut graph,
-            &mut children,
-            &mut parent,
-            &mut modes,
-            &mut depth,
-        );
+        impl Builder {
+            fn build(&mut self, s: &TreeSpec, up: Option<usize>, d: usize) -> usize {
+                let payload = match s {
+                    TreeSpec::Leaf(k) => TreeNode::Leaf(*k),
+                    TreeSpec::Node(..) => TreeNode::Interior,
+                };
+                let id = self.graph.add_node(payload).index();
+                self.children.push(None);
+                self.parent.push(up);
+                self.modes.push(Vec::new());
+                self.depth.push(d);
+                if let Some(p) = up {
+                    self.graph
+                        .add_edge(NodeIndex::new(p), NodeIndex::new(id), ());
+                }
+                match s {
+                    TreeSpec::Leaf(k) => self.modes[id] = vec![*k],
+                    TreeSpec::Node(l, r) => {
+                        let li = self.build(l, Some(id), d + 1);
+                        let ri = self.build(r, Some(id), d + 1);
+                        self.children[id] = Some((li, ri));
+                        let mut m = self.modes[li].clone();
+                        m.extend_from_slice(&self.modes[ri]);
+                        self.modes[id] = m;
+                    }
+                }
+                id
+            }
+        }
+        let mut b = Builder::default();
+        b.build(spec, None, 0);
+        let Builder {
+            graph,
+            children,
+            parent,
+            modes,
+            depth,
+        } = b;
         let d = modes[0].len();
         let mut leaf_of_mode = vec![usize::MAX; d];
         for (id, c) in children.iter().enumerate() {

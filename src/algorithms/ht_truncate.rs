@@ -89,9 +89,12 @@ pub fn orthogonalize<T: Scalar>(x: &HtTensor<T>) -> HtTensor<T> {
     HtTensor::from_parts(tree, x.shape().to_vec(), nodes)
 }
 
+/// Per node: the square-root factor `F_t` and the singular values of `X^{(t)}`.
+pub(crate) type GramianFactors<T> = (Vec<Array2<T>>, Vec<Vec<T>>);
+
 /// Square-root factors `F_t` (`k_t x k_t`) of the reduced Gramians of an **orthogonal** HT
 /// tensor, with the singular values of every matricization (see the [module docs](self)).
-pub(crate) fn gramian_factors<T: Scalar>(x: &HtTensor<T>) -> Result<(Vec<Array2<T>>, Vec<Vec<T>>)> {
+pub(crate) fn gramian_factors<T: Scalar>(x: &HtTensor<T>) -> Result<GramianFactors<T>> {
     let tree = x.tree();
     let n = tree.n_nodes();
     let mut f: Vec<Array2<T>> = vec![Array2::zeros((0, 0)); n];

@@ -21,10 +21,11 @@
 //!
 //! ## Example: compress a tensor to 1e-6 relative error
 //! ```
+//! use ndarray::Dimension;
 //! use tnet::{DimTree, Factorized, HtTensor, Truncation};
 //! // A smooth function sampled on an 8^5 grid has low HT ranks.
 //! let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8; 5]), |i| {
-//!     1.0 / (1.0 + i.slice().iter().map(|&k| k as f64).sum::<f64>())
+//!     1.0 / (1.0 + i.as_array_view().iter().map(|&k| k as f64).sum::<f64>())
 //! });
 //! let tree = DimTree::balanced(5).unwrap();
 //! let (ht, info) = HtTensor::from_dense(x.view(), &tree, &Truncation::rel(1e-6)).unwrap();

@@ -163,28 +163,80 @@ pub fn mode_product<T: Scalar>(
             got: a.shape().to_vec(),
         });
     }
+    Ok(contract_axes(x, k, 1, a))
+}
+
+/// Contracts the consecutive axes `p..p+len` of `x` (flattened row-major, `n` values) with
+/// `a` (`J x n`), putting an axis of size `J` in their place: with `x` viewed as
+/// `(left, n, right)`, `y[i, :, j] = a · x[i, :, j]`.
+///
+/// Runs `min(left, right)` GEMMs on strided views (never one per entry), so it is
+/// efficient for the first, middle and last modes alike. Cost `2 J N` flops.
+///
+/// # Panics
+/// If the axes are out of range or `a` has not `n` columns (internal invariant).
+pub(crate) fn contract_axes<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    p: usize,
+    len: usize,
+    a: ArrayView2<'_, T>,
+) -> ArrayD<T> {
+    use crate::linalg::{matmul_into, Parallelism};
     let x = x.as_standard_layout();
-    let left: usize = x.shape()[..k].iter().product();
-    let right: usize = x.shape()[k + 1..].iter().product();
+    let shape = x.shape();
+    let left: usize = shape[..p].iter().product();
+    let n: usize = shape[p..p + len].iter().product();
+    let right: usize = shape[p + len..].iter().product();
+    assert_eq!(
+        a.ncols(),
+        n,
+        "contract_axes: a has the wrong number of columns"
+    );
     let j = a.nrows();
-    let mut out_shape = x.shape().to_vec();
-    out_shape[k] = j;
+    let mut out_shape = shape[..p].to_vec();
+    out_shape.push(j);
+    out_shape.extend_from_slice(&shape[p + len..]);
     let mut y = ArrayD::<T>::zeros(IxDyn(&out_shape));
-    {
-        let xs = x.as_slice().expect("standard layout");
-        let ys = y.as_slice_mut().expect("fresh array");
-        for p in 0..left {
-            let xb = ArrayView2::from_shape((nk, right), &xs[p * nk * right..(p + 1) * nk * right])
-                .expect("slab");
-            let yb = ndarray::ArrayViewMut2::from_shape(
-                (j, right),
-                &mut ys[p * j * right..(p + 1) * j * right],
-            )
-            .expect("slab");
-            crate::linalg::matmul_into(yb, a, xb, T::one(), false, crate::linalg::Parallelism::Seq);
+    let xs = x.as_slice().expect("standard layout");
+    let ys = y.as_slice_mut().expect("fresh array");
+    let x3 = ndarray::ArrayView3::from_shape((left, n, right), xs).expect("sizes agree");
+    let mut y3 = ndarray::ArrayViewMut3::from_shape((left, j, right), ys).expect("sizes agree");
+    // Spread the GEMMs over rayon's threads only when there is enough work to pay for it.
+    let parallel = left.min(right) > 1 && x3.len() * j > 1 << 20;
+    if right >= left {
+        // One GEMM per leading index: y[i] (J x right) = a (J x n) · x[i] (n x right).
+        let job = |(yi, xi): (ndarray::ArrayViewMut2<'_, T>, ArrayView2<'_, T>)| {
+            matmul_into(yi, a, xi, T::one(), false, Parallelism::Seq)
+        };
+        if parallel {
+            use rayon::prelude::*;
+            y3.axis_iter_mut(ndarray::Axis(0))
+                .into_par_iter()
+                .zip(x3.axis_iter(ndarray::Axis(0)))
+                .for_each(job);
+        } else {
+            y3.axis_iter_mut(ndarray::Axis(0))
+                .zip(x3.axis_iter(ndarray::Axis(0)))
+                .for_each(job);
+        }
+    } else {
+        // One GEMM per trailing index: y[:, :, j] (left x J) = x[:, :, j] (left x n) · a^T.
+        let job = |(yj, xj): (ndarray::ArrayViewMut2<'_, T>, ArrayView2<'_, T>)| {
+            matmul_into(yj, xj, a.t(), T::one(), false, Parallelism::Seq)
+        };
+        if parallel {
+            use rayon::prelude::*;
+            y3.axis_iter_mut(ndarray::Axis(2))
+                .into_par_iter()
+                .zip(x3.axis_iter(ndarray::Axis(2)))
+                .for_each(job);
+        } else {
+            y3.axis_iter_mut(ndarray::Axis(2))
+                .zip(x3.axis_iter(ndarray::Axis(2)))
+                .for_each(job);
         }
     }
-    Ok(y)
+    y
 }
 
 /// Frobenius norm `‖X‖_F`, computed with scaling so that it neither overflows nor

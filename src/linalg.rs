@@ -18,7 +18,7 @@ use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::linalg::svd::ComputeSvdVectors;
-use faer::prelude::{Reborrow, ReborrowMut};
+use faer::prelude::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ShapeBuilder};
 
@@ -210,12 +210,16 @@ pub fn svd<T: Scalar>(
 /// where the rows are indexed by the modes `row_modes` (in that order, row-major) and the
 /// columns by the remaining modes in increasing order.
 ///
-/// This is the workhorse of HT-SVD and Tucker's HOSVD. The unfolding is gathered once into
-/// a column-major buffer holding `(X^{(t)})^T`; when the unfolding is wide (the usual
-/// case: few rows, many columns) the buffer is QR-factorised in place and only the small
-/// triangular factor goes through the SVD, so the whole costs one copy of the tensor and
-/// `O(N * rows)` flops, `N` the number of entries. The right singular vectors are not
-/// formed.
+/// This is the workhorse of HT-SVD and Tucker's HOSVD. When the unfolding is wide (the
+/// usual case: few rows, many columns) the triangular factor `R` of the tall matrix
+/// `(X^{(t)})^T = Q R` is computed by a blocked, parallel TSQR: cache-sized blocks of rows
+/// are gathered with contiguous copies straight from the tensor, QR-factorised, and their
+/// `R` factors reduced pairwise. `X^{(t)} = R^T Q^T`, so the left singular vectors of
+/// `X^{(t)}` are the right singular vectors of the small `R`. This is as accurate as an SVD
+/// of the unfolding (orthogonal transformations only, no Gram matrix), costs
+/// `≈ 2 N rows` flops (`N` entries) and needs no copy of the tensor when `row_modes` is a
+/// run of consecutive modes in increasing order (otherwise one permuted copy is made).
+/// The right singular vectors are not formed.
 ///
 /// # Errors
 /// [`Error::NonFinite`] for NaN/Inf entries, [`Error::Linalg`] if the SVD fails.
@@ -228,39 +232,62 @@ pub fn unfolding_left_svd<T: Scalar>(
     row_modes: &[usize],
     rule: MatrixTruncation<T>,
 ) -> Result<TruncatedSvd<T>> {
-    let perm = crate::dense::rows_first_permutation(x.ndim(), row_modes);
-    let rows: usize = row_modes.iter().map(|&k| x.shape()[k]).product();
-    let total = x.len();
-    let cols = total.checked_div(rows).unwrap_or(0);
-    // Column-major (cols x rows) buffer == row-major X^{(t)} == permuted tensor in C order.
-    let permuted = x.permuted_axes(perm);
-    let mut data: Vec<T> = Vec::with_capacity(total);
-    data.extend(permuted.iter().copied());
-    if let Some(index) = data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            context: "tensor unfolding",
-            index,
-        });
-    }
-    let mut xt = MatMut::from_column_major_slice_mut(&mut data, cols, rows);
-    let s_and_u = if cols > rows {
-        // Tall (X^{(t)})^T = Q R, so X^{(t)} = R^T Q^T: the left singular vectors of X^{(t)}
-        // are those of R^T, i.e. the right singular vectors of R.
-        qr_in_place_r(xt.rb_mut());
-        let r = xt.rb().submatrix(0, 0, rows, rows);
-        let mut r_up = Mat::<T>::zeros(rows, rows);
-        for j in 0..rows {
-            for i in 0..=j {
-                r_up[(i, j)] = r[(i, j)];
-            }
+    let shape = x.shape().to_vec();
+    let consecutive = !row_modes.is_empty() && row_modes.windows(2).all(|w| w[1] == w[0] + 1);
+    // View the tensor as (a, n, b) with the row modes in the middle.
+    let owned;
+    let (data, a, n, b): (&[T], usize, usize, usize) = match (consecutive, x.as_slice()) {
+        (true, Some(slice)) => {
+            let p = row_modes[0];
+            let q = p + row_modes.len();
+            (
+                slice,
+                shape[..p].iter().product(),
+                shape[p..q].iter().product(),
+                shape[q..].iter().product(),
+            )
         }
-        let (_, v, s) = svd_full(r_up.as_ref(), false, true)?;
+        _ => {
+            let perm = crate::dense::rows_first_permutation(x.ndim(), row_modes);
+            let rows: usize = row_modes.iter().map(|&k| shape[k]).product();
+            owned = x
+                .permuted_axes(perm)
+                .as_standard_layout()
+                .into_owned()
+                .into_raw_vec_and_offset()
+                .0;
+            (
+                &owned[..],
+                1,
+                rows,
+                owned.len().checked_div(rows).unwrap_or(0),
+            )
+        }
+    };
+    let cols = a * b;
+    let (s, v) = if cols > n {
+        let r = tsqr_r(data, a, n, b)?;
+        let (_, v, s) = svd_full(r.as_ref(), false, true)?;
         (s, v)
     } else {
-        let (_, v, s) = svd_full(xt.rb(), false, true)?;
+        // Tall unfolding: gather (X^{(t)})^T column-major and take its SVD directly.
+        let mut xt = Mat::<T>::zeros(cols, n);
+        for i in 0..a {
+            for c in 0..n {
+                for j in 0..b {
+                    xt[(i * b + j, c)] = data[i * n * b + c * b + j];
+                }
+            }
+        }
+        if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                context: "tensor unfolding",
+                index,
+            });
+        }
+        let (_, v, s) = svd_full(xt.as_ref(), false, true)?;
         (s, v)
     };
-    let (s, v) = s_and_u;
     let (rank, discarded) = rule.rank_for(&s);
     let u = to_ndarray(v.as_ref().subcols(0, rank));
     Ok(TruncatedSvd {
@@ -270,6 +297,95 @@ pub fn unfolding_left_svd<T: Scalar>(
         rank,
         discarded,
     })
+}
+
+/// The `n x n` triangular factor of the tall `(a b) x n` matrix whose row `i b + j` is
+/// `data[i n b + c b + j]` for `c = 0..n` (the transposed middle-mode unfolding of an
+/// `(a, n, b)` tensor), by blocked TSQR over rayon. Checks finiteness on the way.
+fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize) -> Result<Mat<T>> {
+    use rayon::prelude::*;
+    let rows = a * b;
+    let block = (16384 / n.max(1)).max(2 * n).max(64);
+    let n_blocks = rows.div_ceil(block);
+    let reduce = |acc: Option<Mat<T>>, r: Mat<T>| -> Mat<T> {
+        match acc {
+            None => r,
+            Some(acc) => {
+                let mut stack = Mat::<T>::zeros(acc.nrows() + r.nrows(), n);
+                stack
+                    .as_mut()
+                    .submatrix_mut(0, 0, acc.nrows(), n)
+                    .copy_from(acc.as_ref());
+                stack
+                    .as_mut()
+                    .submatrix_mut(acc.nrows(), 0, r.nrows(), n)
+                    .copy_from(r.as_ref());
+                qr_r_of(stack)
+            }
+        }
+    };
+    let result = (0..n_blocks)
+        .into_par_iter()
+        .try_fold(
+            || None::<Mat<T>>,
+            |acc, blk| -> Result<Option<Mat<T>>> {
+                let r0 = blk * block;
+                let r1 = (r0 + block).min(rows);
+                let m = r1 - r0;
+                let mut buf = Mat::<T>::zeros(m, n);
+                let mut rho = r0;
+                while rho < r1 {
+                    let (i, j0) = (rho / b, rho % b);
+                    let j1 = b.min(j0 + (r1 - rho));
+                    for c in 0..n {
+                        let src = &data[i * n * b + c * b + j0..i * n * b + c * b + j1];
+                        if let Some(pos) = src.iter().position(|v| !v.is_finite()) {
+                            return Err(Error::NonFinite {
+                                context: "tensor unfolding",
+                                index: i * n * b + c * b + j0 + pos,
+                            });
+                        }
+                        let mut col = buf.as_mut().col_mut(c);
+                        for (k, &v) in src.iter().enumerate() {
+                            col[rho - r0 + k] = v;
+                        }
+                    }
+                    rho += j1 - j0;
+                }
+                Ok(Some(reduce(acc, qr_r_of(buf))))
+            },
+        )
+        .try_reduce(
+            || None,
+            |x, y| {
+                Ok(match (x, y) {
+                    (None, y) => y,
+                    (x, None) => x,
+                    (x, Some(y)) => Some(reduce(x, y)),
+                })
+            },
+        )?;
+    let r = result.unwrap_or_else(|| Mat::zeros(0, n));
+    // Pad to n x n (fewer rows than columns only for tiny inputs).
+    let mut out = Mat::<T>::zeros(n, n);
+    out.as_mut()
+        .submatrix_mut(0, 0, r.nrows().min(n), n)
+        .copy_from(r.as_ref().submatrix(0, 0, r.nrows().min(n), n));
+    Ok(out)
+}
+
+/// The upper-triangular factor (`min(m, n) x n`) of an owned matrix, by Householder QR.
+fn qr_r_of<T: Scalar>(mut m: Mat<T>) -> Mat<T> {
+    let (rows, cols) = m.shape();
+    qr_in_place_r(m.as_mut());
+    let k = rows.min(cols);
+    let mut r = Mat::<T>::zeros(k, cols);
+    for j in 0..cols {
+        for i in 0..k.min(j + 1) {
+            r[(i, j)] = m[(i, j)];
+        }
+    }
+    r
 }
 
 /// Householder QR in place; afterwards the upper triangle of `a` holds R.

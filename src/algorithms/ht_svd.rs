@@ -154,34 +154,42 @@ fn leaves_to_root<T: Scalar>(
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
     let (left0, exempt) = exempt_child(tree);
     let mut rec = Record::new(tree.n_nodes());
-    // Leaves, each on the current (already projected) tensor, which shrinks as we go.
+    // Post-order: every node is truncated as soon as its children are, so the core shrinks
+    // as early as possible and later SVDs work on small tensors. The core borrows the
+    // caller's tensor until the first contraction (no copy of the input).
     let mut core = LabelledCore {
-        data: x.to_owned(),
+        data: x.view().into(),
         axes: (0..x.ndim()).map(|m| tree.leaf_of(m)).collect(),
     };
-    for t in tree.leaves().filter(|&t| t != exempt) {
-        let pos = core.position(t);
-        let svd = unfolding_left_svd(core.data.view(), &[pos], rule)?;
-        core.data = dense::mode_product(core.data.view(), svd.u.t(), pos)?;
-        rec.discarded[t] = svd.discarded;
-        rec.singular_values[t] = svd.singular_values;
-        rec.nodes[t] = Some(HtNode::Leaf(svd.u));
-    }
-    // Interior nodes, deepest level first (the exempt node and the root last).
-    for level in tree.levels_bottom_up() {
-        for t in level
-            .into_iter()
-            .filter(|&t| t != exempt && t != tree.root())
-        {
-            let Some((l, r)) = tree.children(t) else {
-                continue;
-            };
-            let svd = unfolding_left_svd(core.data.view(), &core.positions(&[l, r]), rule)?;
-            core.merge(&[l, r], t, svd.u.view());
-            let (kl, kr) = (rank_of(&rec, l), rank_of(&rec, r));
-            rec.discarded[t] = svd.discarded;
-            rec.singular_values[t] = svd.singular_values;
-            rec.nodes[t] = Some(as_transfer(svd.u, kl, kr));
+    for t in tree.post_order() {
+        if t == exempt || t == tree.root() {
+            continue;
+        }
+        match tree.children(t) {
+            None => {
+                let pos = core.position(t);
+                let svd = unfolding_left_svd(core.data.view(), &[pos], rule)?;
+                let n = core.data.shape()[pos];
+                let basis = if svd.rank == n {
+                    // Nothing truncated: any orthonormal basis of the whole mode will do,
+                    // and the identity needs no projection.
+                    Array2::eye(n)
+                } else {
+                    core.data = dense::mode_product(core.data.view(), svd.u.t(), pos)?.into();
+                    svd.u
+                };
+                rec.discarded[t] = svd.discarded;
+                rec.singular_values[t] = svd.singular_values;
+                rec.nodes[t] = Some(HtNode::Leaf(basis));
+            }
+            Some((l, r)) => {
+                let svd = unfolding_left_svd(core.data.view(), &core.positions(&[l, r]), rule)?;
+                core.merge(&[l, r], t, svd.u.view());
+                let (kl, kr) = (rank_of(&rec, l), rank_of(&rec, r));
+                rec.discarded[t] = svd.discarded;
+                rec.singular_values[t] = svd.singular_values;
+                rec.nodes[t] = Some(as_transfer(svd.u, kl, kr));
+            }
         }
     }
     // The exempt child of the root: its matricization has rank <= k_left0, so keeping all
@@ -205,13 +213,18 @@ fn leaves_to_root<T: Scalar>(
         }
         None => HtNode::Leaf(svd.u),
     });
-    // The root: what is left is the k_exempt x k_left0 matrix; B_root[a, b, 0] = core[b, a].
-    debug_assert_eq!(core.axes, vec![exempt, left0]);
+    // The root: what is left is the matrix B_root[:, :, 0], over (left0, exempt) in some
+    // order of axes.
     let m = core
         .data
+        .into_owned()
         .into_dimensionality::<ndarray::Ix2>()
-        .expect("two axes left")
-        .reversed_axes();
+        .expect("two axes left");
+    let m = if core.axes == [left0, exempt] {
+        m
+    } else {
+        m.reversed_axes()
+    };
     let (kl, kr) = m.dim();
     rec.nodes[tree.root()] = Some(as_transfer(column(m), kl, kr));
     Ok(rec.finish(tree, x.shape(), norm))

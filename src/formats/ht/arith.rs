@@ -395,7 +395,7 @@ pub(crate) fn contract_core_with_transfers<T: Scalar>(
         return core.iter().copied().sum();
     }
     let mut c = LabelledCore {
-        data: core,
+        data: core.into(),
         axes: (0..tree.order()).map(|m| tree.leaf_of(m)).collect(),
     };
     for t in tree.post_order() {

@@ -607,13 +607,14 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
 
 /// A dense tensor whose axes are labelled by tree nodes: the working state of the
 /// leaves-to-root sweeps (HT-SVD, inner products with dense tensors).
-pub(crate) struct LabelledCore<T> {
-    pub data: ArrayD<T>,
+pub(crate) struct LabelledCore<'a, T> {
+    /// Borrowed from the caller until the first contraction, owned afterwards.
+    pub data: ndarray::CowArray<'a, T, IxDyn>,
     /// `axes[i]` is the tree node that axis `i` stands for.
     pub axes: Vec<usize>,
 }
 
-impl<T: Scalar> LabelledCore<T> {
+impl<T: Scalar> LabelledCore<'_, T> {
     pub fn position(&self, node: usize) -> usize {
         self.axes
             .iter()
@@ -627,22 +628,31 @@ impl<T: Scalar> LabelledCore<T> {
     }
 
     /// Replaces the axes of `nodes` by one axis for `new`, contracting with `m`
-    /// (`prod k_nodes x k_new`): `new core = m^T · unfolding`. The new axis comes first.
+    /// (`prod k_nodes x k_new`, rows row-major over `nodes`): the new axis takes the place
+    /// of the first of them. When the axes are not already consecutive and in order, the
+    /// core is first permuted so that they are (one copy).
     pub fn merge(&mut self, nodes: &[usize], new: usize, m: ArrayView2<'_, T>) {
-        let rows = self.positions(nodes);
-        let unf = crate::dense::unfold_modes(self.data.view(), &rows).expect("valid axes");
-        let merged = crate::linalg::matmul(m.t(), unf.view());
-        let mut shape = vec![m.ncols()];
-        let mut axes = vec![new];
-        for (i, &a) in self.axes.iter().enumerate() {
-            if !rows.contains(&i) {
-                shape.push(self.data.shape()[i]);
-                axes.push(a);
-            }
+        let mut pos = self.positions(nodes);
+        if !pos.windows(2).all(|w| w[1] == w[0] + 1) {
+            // Move the group next to its first axis, keeping the others in order.
+            let first = pos[0];
+            let mut perm: Vec<usize> = (0..self.axes.len())
+                .filter(|i| !pos[1..].contains(i))
+                .collect();
+            let at = perm.iter().position(|&i| i == first).expect("present") + 1;
+            perm.splice(at..at, pos[1..].iter().copied());
+            self.data = self
+                .data
+                .view()
+                .permuted_axes(perm.clone())
+                .as_standard_layout()
+                .into_owned()
+                .into();
+            self.axes = perm.iter().map(|&i| self.axes[i]).collect();
+            pos = self.positions(nodes);
         }
-        let merged = merged.as_standard_layout().into_owned();
-        self.data = ArrayD::from_shape_vec(IxDyn(&shape), merged.into_raw_vec_and_offset().0)
-            .expect("sizes agree");
-        self.axes = axes;
+        let p = pos[0];
+        self.data = crate::dense::contract_axes(self.data.view(), p, nodes.len(), m.t()).into();
+        self.axes.splice(p..p + nodes.len(), [new]);
     }
 }

@@ -181,7 +181,7 @@ pub(crate) fn contract_axes<T: Scalar>(
     len: usize,
     a: ArrayView2<'_, T>,
 ) -> ArrayD<T> {
-    use crate::linalg::{matmul_into, Parallelism};
+    use crate::linalg::{Parallelism, matmul_into};
     let x = x.as_standard_layout();
     let shape = x.shape();
     let left: usize = shape[..p].iter().product();

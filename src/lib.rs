@@ -52,3 +52,8 @@ pub use formats::ht::{HtNode, HtTensor};
 pub use scalar::Scalar;
 pub use tree::DimTree;
 pub use truncation::{Truncation, TruncationInfo};
+
+/// The README's code blocks, compiled and run as doctests so the front page never rots.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

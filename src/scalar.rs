@@ -8,8 +8,8 @@
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 mod sealed {
     pub trait Sealed {}

@@ -3,7 +3,7 @@ mod common;
 
 use common::{assert_within, roundoff, shape_and_tree};
 use proptest::prelude::*;
-use tnet::algorithms::ht_svd::{ht_svd, Sweep};
+use tnet::algorithms::ht_svd::{Sweep, ht_svd};
 use tnet::dense::{random_normal, rel_error};
 use tnet::{DimTree, Factorized, HtTensor, Scalar, Truncation};
 

@@ -35,8 +35,8 @@
 use ndarray::{Array2, ArrayViewD};
 
 use crate::formats::ht::{HtNode, LabelledCore};
-use crate::linalg::{unfolding_left_svd, MatrixTruncation};
-use crate::{dense, DimTree, HtTensor, Result, Scalar, Truncation, TruncationInfo};
+use crate::linalg::{MatrixTruncation, unfolding_left_svd};
+use crate::{DimTree, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense};
 
 /// Which HT-SVD sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -28,8 +28,8 @@
 
 use ndarray::{Array2, Array3};
 
-use crate::formats::ht::{transfer_mul_left, transfer_mul_out, transfer_mul_right, HtNode};
-use crate::linalg::{qr, svd, MatrixTruncation};
+use crate::formats::ht::{HtNode, transfer_mul_left, transfer_mul_out, transfer_mul_right};
+use crate::linalg::{MatrixTruncation, qr, svd};
 use crate::{Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo};
 
 /// Orthogonalises an HT tensor (same tensor, orthonormal frames below the root).

@@ -13,7 +13,7 @@
 //! Sums and products are exact; follow them with [`truncate`](HtTensor::truncate) to
 //! bring the ranks back down.
 
-use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2};
+use ndarray::{Array2, Array3, ArrayView1, ArrayView2, s};
 
 use super::{HtNode, HtTensor, LabelledCore};
 use crate::tree::TreeSpec;

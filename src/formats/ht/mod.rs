@@ -146,7 +146,7 @@ impl<T: Scalar> HtTensor<T> {
                         context: "HtTensor::try_new (a leaf needs a Leaf basis, an interior node a Transfer tensor)",
                         expected: vec![],
                         got: node_shape(node),
-                    })
+                    });
                 }
             }
             if nodes[t].rank() == 0 {

@@ -54,9 +54,9 @@ pub enum Sweep {
 /// (see [`TruncationInfo`]); `info.error_bound` bounds `‖X − Y‖_F` rigorously.
 ///
 /// # Errors
-/// - [`Error::Empty`] / [`Error::NonFinite`] for an empty tensor or NaN/Inf entries;
-/// - [`Error::InvalidTree`] if the tree's order differs from the tensor's;
-/// - [`Error::InvalidParameter`] for an invalid rule.
+/// - [`Error::Empty`](crate::Error::Empty) / [`Error::NonFinite`](crate::Error::NonFinite) for an empty tensor or NaN/Inf entries;
+/// - [`Error::InvalidTree`](crate::Error::InvalidTree) if the tree's order differs from the tensor's;
+/// - [`Error::InvalidParameter`](crate::Error::InvalidParameter) for an invalid rule.
 ///
 /// A zero tensor is fine: it gives an HT tensor of rank 1 everywhere that is zero.
 ///

@@ -46,6 +46,14 @@ impl<T: Scalar> MatrixTruncation<T> {
         }
     }
 
+    /// Keep at most `max_rank` triplets and drop only exact zeros.
+    pub fn rank_only(max_rank: usize) -> Self {
+        Self {
+            max_rank,
+            tol: T::zero(),
+        }
+    }
+
     /// The number of singular values to keep from `s` (sorted non-increasingly), and the
     /// Frobenius norm of the discarded tail.
     ///

@@ -34,7 +34,7 @@
 
 use ndarray::{Array2, ArrayViewD};
 
-use crate::formats::ht::{HtNode, LabelledCore};
+use crate::formats::ht::{HtNode, LabelledCore, truncation_order};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
 use crate::{DimTree, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense};
 
@@ -101,13 +101,6 @@ pub fn ht_svd<T: Scalar>(
     }
 }
 
-/// The root's right child: kept exact, since its matricization is the transpose of the
-/// left child's.
-fn exempt_child(tree: &DimTree) -> (usize, usize) {
-    tree.children(tree.root())
-        .expect("d >= 2: the root is interior")
-}
-
 struct Record<T> {
     nodes: Vec<Option<HtNode<T>>>,
     singular_values: Vec<Vec<T>>,
@@ -152,7 +145,7 @@ fn leaves_to_root<T: Scalar>(
     rule: MatrixTruncation<T>,
     norm: T,
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
-    let (left0, exempt) = exempt_child(tree);
+    let (_, left0, exempt) = truncation_order(tree);
     let mut rec = Record::new(tree.n_nodes());
     // Post-order: every node is truncated as soon as its children are, so the core shrinks
     // as early as possible and later SVDs work on small tensors. The core borrows the
@@ -194,10 +187,7 @@ fn leaves_to_root<T: Scalar>(
     }
     // The exempt child of the root: its matricization has rank <= k_left0, so keeping all
     // of it (up to the rank cap, which cannot bind) is exact.
-    let exact = MatrixTruncation {
-        max_rank: rule.max_rank,
-        tol: T::zero(),
-    };
+    let exact = MatrixTruncation::rank_only(rule.max_rank);
     let rows: Vec<usize> = match tree.children(exempt) {
         Some((l, r)) => vec![l, r],
         None => vec![exempt],
@@ -252,22 +242,13 @@ fn root_to_leaves<T: Scalar>(
     rule: MatrixTruncation<T>,
     norm: T,
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
-    let (left0, exempt) = exempt_child(tree);
+    let (order, left0, exempt) = truncation_order(tree);
     let mut rec = Record::new(tree.n_nodes());
-    // Frames of every non-root node from the full tensor. The exempt child takes the rank
-    // of its sibling: the two matricizations share their singular values.
+    // Frames of every non-root node from the full tensor.
     let mut frames: Vec<Option<Array2<T>>> = vec![None; tree.n_nodes()];
-    let mut order: Vec<usize> = tree
-        .pre_order()
-        .filter(|&t| t != tree.root() && t != exempt)
-        .collect();
-    order.push(exempt);
     for t in order {
         let node_rule = if t == exempt {
-            MatrixTruncation {
-                max_rank: frames[left0].as_ref().expect("left child first").ncols(),
-                tol: T::zero(),
-            }
+            MatrixTruncation::rank_only(frames[left0].as_ref().expect("left child first").ncols())
         } else {
             rule
         };

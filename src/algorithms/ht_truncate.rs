@@ -28,7 +28,9 @@
 
 use ndarray::{Array2, Array3};
 
-use crate::formats::ht::{HtNode, transfer_mul_left, transfer_mul_out, transfer_mul_right};
+use crate::formats::ht::{
+    HtNode, transfer_mul_left, transfer_mul_out, transfer_mul_right, truncation_order,
+};
 use crate::linalg::{MatrixTruncation, qr, svd};
 use crate::{Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo};
 
@@ -186,21 +188,13 @@ pub fn truncate<T: Scalar>(
     }
     let node_rule = rule.per_matrix(norm, 2 * d - 3);
     let (f, sv) = gramian_factors(&y)?;
-    let (left0, exempt) = tree.children(tree.root()).expect("d >= 2");
+    let (order, left0, exempt) = truncation_order(&tree);
     let n = tree.n_nodes();
     let mut s: Vec<Option<Array2<T>>> = vec![None; n];
     let mut discarded = vec![T::zero(); n];
-    let mut order: Vec<usize> = tree
-        .pre_order()
-        .filter(|&t| t != tree.root() && t != exempt)
-        .collect();
-    order.push(exempt);
     for t in order {
         let r = if t == exempt {
-            MatrixTruncation {
-                max_rank: s[left0].as_ref().expect("left first").ncols(),
-                tol: T::zero(),
-            }
+            MatrixTruncation::rank_only(s[left0].as_ref().expect("left first").ncols())
         } else {
             node_rule
         };

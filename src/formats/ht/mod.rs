@@ -605,6 +605,25 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
     }
 }
 
+/// The non-root nodes in the order the root-to-leaves truncations visit them, with the
+/// root's two children `(left0, exempt)`: pre-order, except that `exempt` (the root's right
+/// child) comes last, because it is truncated to the rank of `left0` — the two
+/// matricizations are transposes of each other — rather than by the rule.
+///
+/// # Panics
+/// If the tree has a single node (order 1; callers handle it first).
+pub(crate) fn truncation_order(tree: &DimTree) -> (Vec<usize>, usize, usize) {
+    let (left0, exempt) = tree
+        .children(tree.root())
+        .expect("order >= 2: the root is interior");
+    let mut order: Vec<usize> = tree
+        .pre_order()
+        .filter(|&t| t != tree.root() && t != exempt)
+        .collect();
+    order.push(exempt);
+    (order, left0, exempt)
+}
+
 /// A dense tensor whose axes are labelled by tree nodes: the working state of the
 /// leaves-to-root sweeps (HT-SVD, inner products with dense tensors).
 pub(crate) struct LabelledCore<'a, T> {

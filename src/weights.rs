@@ -684,7 +684,7 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<Weight>> {
         }
         let member = f.name().to_string();
         let name = member.strip_suffix(".npy").unwrap_or(&member).to_string();
-        let mut buf = Vec::with_capacity(f.size().min(1 << 30) as usize);
+        let mut buf = Vec::with_capacity(f.size().min(bytes.len() as u64) as usize);
         f.read_to_end(&mut buf)
             .map_err(|e| corrupt(path, format!("member '{member}': {e}")))?;
         let (dtype, data) =

@@ -83,7 +83,7 @@ struct RuleArgs {
     #[arg(long, value_name = "R")]
     rank: Option<usize>,
     /// Relative Frobenius error allowed: ‖X − Y‖ ≤ E‖X‖ (with --rank too, the cap wins).
-    #[arg(long, value_name = "E")]
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
     rel_eps: Option<f64>,
 }
 
@@ -162,7 +162,7 @@ struct CompressArgs {
     #[arg(long, value_enum, default_value = "ht")]
     format: FormatArg,
     /// Relative Frobenius error allowed per weight: ‖W − Ŵ‖ ≤ E‖W‖.
-    #[arg(long, value_name = "E")]
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
     rel_eps: f64,
     /// Optional cap on every rank.
     #[arg(long, value_name = "R")]

@@ -115,7 +115,10 @@ fn main() -> tnet::Result<()> {
     let rebuilt = compress::CompressedFile::read(&out_path)?.to_dense();
     for e in &model.entries {
         if let (Entry::Weight(a), Some(Entry::Weight(b))) = (e, rebuilt.get(e.name())) {
-            let (a, b) = (a.data.clone().into_array::<f32>(), b.data.clone().into_array::<f32>());
+            let (a, b) = (
+                a.data.clone().into_array::<f32>(),
+                b.data.clone().into_array::<f32>(),
+            );
             let err = tnet::dense::rel_error(a.view(), b.view())?;
             // 5% from the decomposition, plus the bf16 rounding of the written weights.
             assert!(err <= 0.05 + 0.01, "{}: {err}", e.name());

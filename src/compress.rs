@@ -319,7 +319,12 @@ impl MatrixModes {
     /// # Errors
     /// [`Error::InvalidParameter`] unless both mode lists are non-empty, of equal length,
     /// free of zeros, and their products cover `rows` and `cols`.
-    pub fn new(rows: usize, cols: usize, out_modes: Vec<usize>, in_modes: Vec<usize>) -> Result<Self> {
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        out_modes: Vec<usize>,
+        in_modes: Vec<usize>,
+    ) -> Result<Self> {
         let m = Self {
             rows,
             cols,
@@ -360,6 +365,16 @@ impl MatrixModes {
                     ))
                 }
             }
+        }
+        let (mp, np) = self.padded();
+        if mp
+            .checked_mul(np)
+            .map_or(true, |n| n > isize::MAX as usize / 8)
+        {
+            return Err(Error::param(
+                "modes",
+                format!("the padded matrix {mp} x {np} is too large"),
+            ));
         }
         Ok(())
     }
@@ -416,8 +431,15 @@ impl MatrixModes {
         padded
             .slice_each_axis_mut(|ax| ndarray::Slice::from(0..w.shape()[ax.axis.index()]))
             .assign(&w);
-        let split: Vec<usize> = self.out_modes.iter().chain(&self.in_modes).copied().collect();
-        let x = padded.into_shape_with_order(IxDyn(&split)).expect("sizes agree");
+        let split: Vec<usize> = self
+            .out_modes
+            .iter()
+            .chain(&self.in_modes)
+            .copied()
+            .collect();
+        let x = padded
+            .into_shape_with_order(IxDyn(&split))
+            .expect("sizes agree");
         let perm: Vec<usize> = (0..d).flat_map(|k| [k, d + k]).collect();
         let x = x.permuted_axes(IxDyn(&perm));
         Ok(x.as_standard_layout()
@@ -448,7 +470,10 @@ impl MatrixModes {
             .into_owned()
             .into_shape_with_order(IxDyn(&pairs))
             .expect("sizes agree");
-        let perm: Vec<usize> = (0..d).map(|k| 2 * k).chain((0..d).map(|k| 2 * k + 1)).collect();
+        let perm: Vec<usize> = (0..d)
+            .map(|k| 2 * k)
+            .chain((0..d).map(|k| 2 * k + 1))
+            .collect();
         let (mp, np) = self.padded();
         let w = x
             .permuted_axes(IxDyn(&perm))
@@ -476,7 +501,7 @@ fn balanced_factors(len: usize, d: usize) -> (Vec<usize>, usize) {
         if score <= 2.0 {
             return (f, n);
         }
-        if best.as_ref().is_none_or(|b| score < b.0) {
+        if best.as_ref().map_or(true, |b| score < b.0) {
             best = Some((score, f, n));
         }
     }
@@ -578,7 +603,9 @@ impl<T: Scalar> CompressedTensor<T> {
     pub fn to_dense(&self) -> ArrayD<T> {
         let x = self.decomposition.as_factorized().to_dense();
         match &self.matrix {
-            Some(m) => m.matricize(x.view()).expect("shape checked on construction"),
+            Some(m) => m
+                .matricize(x.view())
+                .expect("shape checked on construction"),
             None => x,
         }
     }
@@ -619,6 +646,18 @@ impl<T: Scalar> CompressedTensor<T> {
     }
 
     fn from_meta(meta: &TensorMeta, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        for shape in [&meta.shape, &meta.tensor_shape] {
+            let fits = shape
+                .iter()
+                .try_fold(1usize, |a, &k| a.checked_mul(k))
+                .is_some_and(|n| n <= isize::MAX as usize / 8);
+            if !fits {
+                return Err(Error::corrupt(format!(
+                    "'{}': shape {shape:?} is too large",
+                    meta.name
+                )));
+            }
+        }
         let decomposition = Decomposition::from_cores(meta, cores)?;
         let expected = match &meta.matrix {
             Some(m) => {
@@ -699,7 +738,12 @@ pub fn decompose<T: Scalar>(
     x: ArrayViewD<'_, T>,
     opts: &DecomposeOptions,
 ) -> Result<(CompressedTensor<T>, TensorReport)> {
-    decompose_named("tensor", Dtype::from_name(T::NAME).expect("f32 or f64"), x, opts)
+    decompose_named(
+        "tensor",
+        Dtype::from_name(T::NAME).expect("f32 or f64"),
+        x,
+        opts,
+    )
 }
 
 fn decompose_named<T: Scalar>(
@@ -710,6 +754,12 @@ fn decompose_named<T: Scalar>(
 ) -> Result<(CompressedTensor<T>, TensorReport)> {
     let start = Instant::now();
     opts.format.check_available()?;
+    if x.ndim() == 0 {
+        return Err(Error::param(
+            "array",
+            "a 0-d array (a scalar) has nothing to decompose",
+        ));
+    }
     crate::dense::check_tensor("decompose", &x)?;
     let tensor = match &opts.matrix {
         Some(m) => m.tensorize(x.view())?,
@@ -745,7 +795,11 @@ fn decompose_named<T: Scalar>(
         params: c.n_params(),
         ratio: c.compression_ratio(),
         rel_error,
-        rel_error_bound: if norm > 0.0 { bound.as_f64() / norm } else { bound.as_f64() },
+        rel_error_bound: if norm > 0.0 {
+            bound.as_f64() / norm
+        } else {
+            bound.as_f64()
+        },
         norm,
         seconds: start.elapsed().as_secs_f64(),
         kept_dense: None,
@@ -870,7 +924,8 @@ impl CompressedFile {
             };
             for (core_name, a) in cores {
                 let dtype = a.precision();
-                file.entries.push(Entry::Weight(Weight::new(core_name, dtype, a)));
+                file.entries
+                    .push(Entry::Weight(Weight::new(core_name, dtype, a)));
             }
         }
         let meta = ContainerMeta {
@@ -891,7 +946,9 @@ impl CompressedFile {
     /// [`Error::Io`] if it cannot be written; [`Error::Corrupt`] for colliding names.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let file = self.to_safetensors().map_err(|e| weights::with_path(e, path))?;
+        let file = self
+            .to_safetensors()
+            .map_err(|e| weights::with_path(e, path))?;
         weights::write_safetensors(path, &file)
     }
 
@@ -990,7 +1047,11 @@ impl CompressedFile {
                 AnyCompressed::F32(c) => c.dtype,
                 AnyCompressed::F64(c) => c.dtype,
             };
-            entries.push(Entry::Weight(Weight::new(name.clone(), dtype, c.to_dense())));
+            entries.push(Entry::Weight(Weight::new(
+                name.clone(),
+                dtype,
+                c.to_dense(),
+            )));
         }
         SafetensorsFile {
             entries,
@@ -1134,6 +1195,8 @@ pub fn compress_model(
         };
         let why = if !opts.matches(&w.name) {
             Some("not included".to_string())
+        } else if w.data.is_empty() {
+            Some("empty".to_string())
         } else if w.data.shape().len() != 2 {
             Some(format!("{}-D", w.data.shape().len()))
         } else if w.data.len() < opts.min_size {
@@ -1155,7 +1218,10 @@ pub fn compress_model(
         let named = |e: Error| match e {
             Error::NonFinite { context: _, index } => Error::param(
                 "model",
-                format!("weight '{}' has a non-finite value at flat index {index}", w.name),
+                format!(
+                    "weight '{}' has a non-finite value at flat index {index}",
+                    w.name
+                ),
             ),
             other => other,
         };
@@ -1209,7 +1275,11 @@ pub fn totals(reports: &[TensorReport]) -> Totals {
         dense_params,
         params,
         ratio: dense_params as f64 / params.max(1) as f64,
-        rel_error: if norm2 > 0.0 { (err2 / norm2).sqrt() } else { err2.sqrt() },
+        rel_error: if norm2 > 0.0 {
+            (err2 / norm2).sqrt()
+        } else {
+            err2.sqrt()
+        },
         compressed: reports.iter().filter(|r| r.format.is_some()).count(),
     }
 }
@@ -1222,7 +1292,15 @@ mod tests {
     /// when it factors well; 57,856 = 2^9 * 113 gets padded.
     #[test]
     fn balanced_factors_pad_only_when_needed() {
-        for (len, d) in [(1024, 4), (768, 3), (3072, 4), (57_600, 4), (7, 2), (1, 3), (57_856, 4)] {
+        for (len, d) in [
+            (1024, 4),
+            (768, 3),
+            (3072, 4),
+            (57_600, 4),
+            (7, 2),
+            (1, 3),
+            (57_856, 4),
+        ] {
             let (f, padded) = balanced_factors(len, d);
             assert_eq!(f.len(), d);
             assert_eq!(f.iter().product::<usize>(), padded, "{len} {d}: {f:?}");

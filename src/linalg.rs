@@ -304,7 +304,7 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
 /// let a = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
 /// let (q, r) = tnet::linalg::qr(a.view());
 /// let back = q.dot(&r);
-/// assert!((&back - &a).iter().all(|d| d.abs() < 1e-12));
+/// assert!((&back - &a).iter().all(|d: &f64| d.abs() < 1e-12));
 /// ```
 pub fn qr<T: Scalar>(a: ArrayView2<'_, T>) -> (Array2<T>, Array2<T>) {
     let (m, n) = a.dim();

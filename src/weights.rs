@@ -133,7 +133,9 @@ impl DenseArray {
     /// The array in precision `T` (moved when it already is `T`, converted otherwise).
     pub fn into_array<T: Scalar>(self) -> ArrayD<T> {
         match self {
-            DenseArray::F32(a) => try_cast_owned(a).unwrap_or_else(|a| a.mapv(|v| T::cast(v as f64))),
+            DenseArray::F32(a) => {
+                try_cast_owned(a).unwrap_or_else(|a| a.mapv(|v| T::cast(v as f64)))
+            }
             DenseArray::F64(a) => try_cast_owned(a).unwrap_or_else(|a| a.mapv(T::cast)),
         }
     }
@@ -400,16 +402,24 @@ fn parse_descr(descr: &str) -> std::result::Result<(Dtype, bool), String> {
     Ok((dtype, big))
 }
 
-/// Number of elements of `shape`, or an error on overflow.
+/// Number of elements and bytes of `shape`, or an error when the shape is too large to
+/// index (the product of its non-zero lengths times the element size must fit `isize`, as
+/// ndarray requires).
 fn checked_len(shape: &[usize], elem: usize) -> std::result::Result<(usize, usize), String> {
-    let n = shape
+    let too_large = || format!("shape {shape:?} is too large");
+    let nonzero = shape
         .iter()
+        .filter(|&&k| k != 0)
         .try_fold(1usize, |a, &k| a.checked_mul(k))
-        .ok_or_else(|| format!("shape {shape:?} is too large"))?;
-    let bytes = n
-        .checked_mul(elem)
-        .ok_or_else(|| format!("shape {shape:?} is too large"))?;
-    Ok((n, bytes))
+        .and_then(|n| n.checked_mul(elem))
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(too_large)?;
+    let n = if shape.contains(&0) {
+        0
+    } else {
+        nonzero / elem
+    };
+    Ok((n, n * elem))
 }
 
 /// Decodes `n` values of `dtype` from bytes (exact length required) into a flat array.
@@ -441,26 +451,28 @@ fn decode(
         };
     }
     Ok(match dtype {
-        Dtype::F16 => DenseArray::F32(ArrayD::from_shape_vec(
-            IxDyn(&[data.len() / 2]),
-            conv!(2, |b| half::f16::from_le_bytes(b).to_f32()),
-        )
-        .expect("1-D")),
-        Dtype::BF16 => DenseArray::F32(ArrayD::from_shape_vec(
-            IxDyn(&[data.len() / 2]),
-            conv!(2, |b| half::bf16::from_le_bytes(b).to_f32()),
-        )
-        .expect("1-D")),
-        Dtype::F32 => DenseArray::F32(ArrayD::from_shape_vec(
-            IxDyn(&[data.len() / 4]),
-            conv!(4, f32::from_le_bytes),
-        )
-        .expect("1-D")),
-        Dtype::F64 => DenseArray::F64(ArrayD::from_shape_vec(
-            IxDyn(&[data.len() / 8]),
-            conv!(8, f64::from_le_bytes),
-        )
-        .expect("1-D")),
+        Dtype::F16 => DenseArray::F32(
+            ArrayD::from_shape_vec(
+                IxDyn(&[data.len() / 2]),
+                conv!(2, |b| half::f16::from_le_bytes(b).to_f32()),
+            )
+            .expect("1-D"),
+        ),
+        Dtype::BF16 => DenseArray::F32(
+            ArrayD::from_shape_vec(
+                IxDyn(&[data.len() / 2]),
+                conv!(2, |b| half::bf16::from_le_bytes(b).to_f32()),
+            )
+            .expect("1-D"),
+        ),
+        Dtype::F32 => DenseArray::F32(
+            ArrayD::from_shape_vec(IxDyn(&[data.len() / 4]), conv!(4, f32::from_le_bytes))
+                .expect("1-D"),
+        ),
+        Dtype::F64 => DenseArray::F64(
+            ArrayD::from_shape_vec(IxDyn(&[data.len() / 8]), conv!(8, f64::from_le_bytes))
+                .expect("1-D"),
+        ),
     })
 }
 
@@ -535,7 +547,9 @@ fn parse_py_dict(s: &str) -> std::result::Result<BTreeMap<String, PyVal>, String
         p += 1;
         ws(&mut p);
         let val = match c.get(p) {
-            Some('\'' | '"') => PyVal::Str(string(&mut p).ok_or_else(|| bad("unterminated string"))?),
+            Some('\'' | '"') => {
+                PyVal::Str(string(&mut p).ok_or_else(|| bad("unterminated string"))?)
+            }
             Some('T') if c[p..].starts_with(&['T', 'r', 'u', 'e']) => {
                 p += 4;
                 PyVal::Bool(true)
@@ -631,8 +645,13 @@ fn encode_npy(w: &Weight) -> Vec<u8> {
                 .join(", ")
         ),
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-    let (version, prefix) = if header.len() + 80 < 65536 { (1u8, 10) } else { (2u8, 12) };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let (version, prefix) = if header.len() + 80 < 65536 {
+        (1u8, 10)
+    } else {
+        (2u8, 12)
+    };
     let total = (prefix + header.len() + 1).div_ceil(64) * 64;
     header.push_str(&" ".repeat(total - prefix - header.len() - 1));
     header.push('\n');
@@ -792,8 +811,7 @@ pub fn encode_safetensors(file: &SafetensorsFile) -> Result<Vec<u8>> {
             )));
         }
     }
-    let meta = (!file.metadata.is_empty())
-        .then(|| file.metadata.clone().into_iter().collect());
+    let meta = (!file.metadata.is_empty()).then(|| file.metadata.clone().into_iter().collect());
     safetensors::tensor::serialize(views.iter(), meta)
         .map_err(|e| Error::corrupt(format!("cannot encode safetensors: {e}")))
 }

@@ -89,7 +89,13 @@ fn sample_file(shape: &[usize], seed: u64) -> SafetensorsFile {
     let mut entries: Vec<Entry> = [Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64]
         .into_iter()
         .enumerate()
-        .map(|(i, d)| Entry::Weight(Weight::new(format!("layer.{d}"), d, data_for(d, shape, seed + i as u64))))
+        .map(|(i, d)| {
+            Entry::Weight(Weight::new(
+                format!("layer.{d}"),
+                d,
+                data_for(d, shape, seed + i as u64),
+            ))
+        })
         .collect();
     // An int64 buffer, written through the public API by a round trip of a hand-made file.
     let ids = int64_entry();
@@ -156,7 +162,8 @@ fn numpy_golden_files() {
     let p = write(dir.path(), "be.npy", &hex(NPY_BE_FORTRAN));
     let w = weights::read_npy(&p).unwrap();
     assert_eq!(w.dtype, Dtype::F64);
-    let want = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.5, -2.0, 3.25, 4.0, 5.5, -6.75]).unwrap();
+    let want =
+        ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.5, -2.0, 3.25, 4.0, 5.5, -6.75]).unwrap();
     assert_eq!(w.data, DenseArray::F64(want));
 
     let p = write(dir.path(), "h.npy", &hex(NPY_F16));
@@ -180,7 +187,10 @@ fn numpy_golden_files() {
         DenseArray::F32(ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, 2.0, 3.0, 4.0]).unwrap())
     );
     assert_eq!(ws[1].name, "b");
-    assert_eq!(ws[1].data, DenseArray::F64(ArrayD::from_elem(IxDyn(&[1]), 7.0)));
+    assert_eq!(
+        ws[1].data,
+        DenseArray::F64(ArrayD::from_elem(IxDyn(&[1]), 7.0))
+    );
     assert_eq!(weights::read_weights(&p).unwrap(), ws);
 }
 
@@ -205,7 +215,10 @@ fn npz_stored_and_deflated_members() {
 
 fn make_npz(dir: &Path) -> PathBuf {
     let mut members = Vec::new();
-    for (name, dtype, shape, seed) in [("w1", Dtype::F32, vec![3, 4], 1), ("w2", Dtype::F64, vec![5], 2)] {
+    for (name, dtype, shape, seed) in [
+        ("w1", Dtype::F32, vec![3, 4], 1),
+        ("w2", Dtype::F64, vec![5], 2),
+    ] {
         let p = dir.join(format!("{name}.npy"));
         weights::write_npy(&p, &Weight::new(name, dtype, data_for(dtype, &shape, seed))).unwrap();
         members.push((format!("{name}.npy"), std::fs::read(&p).unwrap()));
@@ -229,9 +242,17 @@ fn make_npz(dir: &Path) -> PathBuf {
 /// Writes every kind of file the readers accept and returns (path, reader) pairs.
 fn sample_files(dir: &Path) -> Vec<PathBuf> {
     let npy = dir.join("w.npy");
-    weights::write_npy(&npy, &Weight::new("w", Dtype::F32, data_for(Dtype::F32, &[4, 6], 3))).unwrap();
+    weights::write_npy(
+        &npy,
+        &Weight::new("w", Dtype::F32, data_for(Dtype::F32, &[4, 6], 3)),
+    )
+    .unwrap();
     let npy16 = dir.join("h.npy");
-    weights::write_npy(&npy16, &Weight::new("h", Dtype::F16, data_for(Dtype::F16, &[3, 2, 2], 4))).unwrap();
+    weights::write_npy(
+        &npy16,
+        &Weight::new("h", Dtype::F16, data_for(Dtype::F16, &[3, 2, 2], 4)),
+    )
+    .unwrap();
     let st = dir.join("m.safetensors");
     weights::write_safetensors(&st, &sample_file(&[2, 3], 5)).unwrap();
     let npz = make_npz(dir);
@@ -263,10 +284,16 @@ fn truncated_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     for src in sample_files(dir.path()) {
         let bytes = std::fs::read(&src).unwrap();
-        let cut = src.with_file_name(format!("cut.{}", src.extension().unwrap().to_string_lossy()));
+        let cut = src.with_file_name(format!(
+            "cut.{}",
+            src.extension().unwrap().to_string_lossy()
+        ));
         for len in 0..bytes.len() {
             std::fs::write(&cut, &bytes[..len]).unwrap();
-            let e = read_any(&cut).expect_err(&format!("{} cut to {len} bytes was accepted", src.display()));
+            let e = read_any(&cut).expect_err(&format!(
+                "{} cut to {len} bytes was accepted",
+                src.display()
+            ));
             assert_file_error(&e, &cut);
         }
     }
@@ -281,7 +308,10 @@ fn bit_flipped_files_never_panic() {
     let mut g = tnet::dense::rng(17);
     for src in sample_files(dir.path()) {
         let bytes = std::fs::read(&src).unwrap();
-        let bad = src.with_file_name(format!("bad.{}", src.extension().unwrap().to_string_lossy()));
+        let bad = src.with_file_name(format!(
+            "bad.{}",
+            src.extension().unwrap().to_string_lossy()
+        ));
         let mut positions: Vec<usize> = (0..bytes.len().min(200)).collect();
         positions.extend((0..200).map(|_| g.random_range(0..bytes.len())));
         let (mut ok, mut err) = (0, 0);
@@ -337,7 +367,10 @@ fn malformed_npy_messages() {
         assert!(e.to_string().contains(needle), "{name}: {e}");
     }
     let p = write(dir.path(), "magic.npy", b"PK\x03\x04 not numpy at all");
-    assert!(weights::read_npy(&p).unwrap_err().to_string().contains("magic"));
+    assert!(weights::read_npy(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("magic"));
 }
 
 /// A missing file is an I/O error naming it; an unknown extension is a parameter error.
@@ -360,15 +393,24 @@ fn narrowing_on_write() {
     for (dtype, ulp) in [(Dtype::F16, 2f32.powi(-10)), (Dtype::BF16, 2f32.powi(-7))] {
         let p = dir.path().join("n.safetensors");
         let f = SafetensorsFile {
-            entries: vec![Entry::Weight(Weight::new("a", dtype, DenseArray::F32(a.clone())))],
+            entries: vec![Entry::Weight(Weight::new(
+                "a",
+                dtype,
+                DenseArray::F32(a.clone()),
+            ))],
             ..Default::default()
         };
         weights::write_safetensors(&p, &f).unwrap();
         let back = weights::read_weights(&p).unwrap().pop().unwrap();
         assert_eq!(back.dtype, dtype);
-        let DenseArray::F32(b) = back.data else { panic!("f16/bf16 widen to f32") };
+        let DenseArray::F32(b) = back.data else {
+            panic!("f16/bf16 widen to f32")
+        };
         for (x, y) in a.iter().zip(b.iter()) {
-            assert!((x - y).abs() <= 0.5 * ulp * x.abs() + 1e-7, "{dtype}: {x} -> {y}");
+            assert!(
+                (x - y).abs() <= 0.5 * ulp * x.abs() + 1e-7,
+                "{dtype}: {x} -> {y}"
+            );
         }
     }
 }

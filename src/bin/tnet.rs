@@ -297,7 +297,11 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
     let format = FormatKind::from(a.format).check_available()?;
     let rule = a.rule.rule()?;
     check_compressed_output(&a.output)?;
-    let w = pick(weights::read_weights(&a.input)?, a.name.as_deref(), &a.input)?;
+    let w = pick(
+        weights::read_weights(&a.input)?,
+        a.name.as_deref(),
+        &a.input,
+    )?;
     let shape = w.data.shape().to_vec();
     let matrix = match (&a.out_modes, &a.in_modes, a.order) {
         (Some(o), Some(i), _) => Some((parse_modes(o, "out-modes")?, parse_modes(i, "in-modes")?)),
@@ -433,11 +437,11 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
                 None if file.tensors.len() == 1 => file.tensors[0].0.clone(),
                 None => {
                     return Err(usage(format!(
-                        "{} holds {} arrays; choose one with --name (one of: {}) or write .safetensors",
-                        a.input.display(),
-                        names.len(),
-                        names.join(", ")
-                    )))
+                    "{} holds {} arrays; choose one with --name (one of: {}) or write .safetensors",
+                    a.input.display(),
+                    names.len(),
+                    names.join(", ")
+                )))
                 }
             };
             let dense = file.to_dense();
@@ -519,7 +523,11 @@ fn info(a: InfoArgs) -> Result<(), Failure> {
                 json!({"file": a.input, "file_size": size, "compressed": false, "tensors": list})
             );
         } else {
-            println!("{}: {} arrays, {size} bytes (not compressed)", a.input.display(), list.len());
+            println!(
+                "{}: {} arrays, {size} bytes (not compressed)",
+                a.input.display(),
+                list.len()
+            );
             for e in &entries {
                 println!("  {:<40} {:>16}", e.name(), fmt_shape(e.shape()));
             }
@@ -569,16 +577,26 @@ fn info(a: InfoArgs) -> Result<(), Failure> {
     for (r, (name, c)) in rows.iter().zip(&file.tensors) {
         let m = c.meta(name);
         println!("  {name}");
-        println!("    format      {} ({} cores, original {})", m.format, m.precision, m.dtype);
+        println!(
+            "    format      {} ({} cores, original {})",
+            m.format, m.precision, m.dtype
+        );
         println!("    shape       {}", fmt_shape(&m.shape));
         if m.matrix.is_some() {
-            println!("    modes       {} (tensor {})", fmt_modes(&m.matrix), fmt_shape(&m.tensor_shape));
+            println!(
+                "    modes       {} (tensor {})",
+                fmt_modes(&m.matrix),
+                fmt_shape(&m.tensor_shape)
+            );
         }
         if let Some(t) = &m.tree {
             println!("    tree        {t}");
         }
         println!("    ranks       {:?}", m.ranks);
-        println!("    parameters  {} (dense {})", r["params"], r["dense_params"]);
+        println!(
+            "    parameters  {} (dense {})",
+            r["params"], r["dense_params"]
+        );
         println!("    ratio       {:.2}x", r["ratio"].as_f64().unwrap_or(0.0));
     }
     println!(
@@ -610,9 +628,9 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
         },
         FileKind::Npy => {
             return Err(usage(format!(
-                "{}: `compress` takes a model (.safetensors or .npz); use `decompose` for one array",
-                a.model.display()
-            )))
+            "{}: `compress` takes a model (.safetensors or .npz); use `decompose` for one array",
+            a.model.display()
+        )))
         }
     };
     let opts = CompressOptions {

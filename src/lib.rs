@@ -15,6 +15,8 @@
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
 //! | [`mod@format`] | the common trait [`Factorized`] |
+//! | [`compress`] | compressing real weights: tensorized matrices, whole model files, the compressed container |
+//! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].
@@ -36,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithms;
+pub mod compress;
 pub mod dense;
 mod error;
 pub mod format;
@@ -45,6 +48,7 @@ pub mod linalg;
 mod scalar;
 pub mod tree;
 pub mod truncation;
+pub mod weights;
 
 pub use error::{Error, Result};
 pub use format::Factorized;

@@ -1,0 +1,693 @@
+//! `tnet`: compress tensors and model weights with tensor-network formats.
+//!
+//! Run `tnet --help` and `tnet <command> --help` for the usage; the work is done by
+//! [`tnet::compress`] and [`tnet::weights`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use tnet::compress::{
+    self, AnyCompressed, CompressOptions, CompressedFile, DecomposeOptions, FormatKind,
+    MatrixModes, TensorReport,
+};
+use tnet::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile, Weight};
+use tnet::{DimTree, Error, Truncation};
+
+#[derive(Parser)]
+#[command(
+    name = "tnet",
+    version,
+    about = "Compress tensors and model weights with tensor-network formats (Hierarchical Tucker, ...)",
+    long_about = "Compress tensors and model weights with tensor-network formats.\n\n\
+        Inputs are .npy, .npz or .safetensors files (f16, bf16, f32 or f64). Compressed \
+        results are .safetensors files holding the cores as tensors plus a JSON description \
+        (format, tree, ranks, modes) under the metadata key \"tnet\"; `tnet reconstruct` \
+        turns them back into dense arrays. Every output is written atomically.",
+    after_help = "Examples:\n  \
+        tnet decompose x.npy --format ht --rel-eps 1e-3 -o x.tnet.safetensors\n  \
+        tnet decompose w.npy --rel-eps 1e-2 --out-modes 4,8,8 --in-modes 8,8,4 -o w.tnet.safetensors --json\n  \
+        tnet info x.tnet.safetensors\n  \
+        tnet reconstruct x.tnet.safetensors -o x_approx.npy\n  \
+        tnet compress model.safetensors --rel-eps 0.05 --include '*.weight' -o model.tnet.safetensors\n  \
+        tnet reconstruct model.tnet.safetensors -o model_approx.safetensors"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decompose one array (a plain tensor, or a 2-D weight tensorized by --out-modes/--in-modes).
+    Decompose(DecomposeArgs),
+    /// Turn a compressed file back into dense arrays (.npy for one array, .safetensors for all).
+    Reconstruct(ReconstructArgs),
+    /// Describe a compressed file (format, shape, tree, ranks, parameters, ratio, size), or list a weight file.
+    Info(InfoArgs),
+    /// Compress every matching 2-D weight of a model file (.safetensors or .npz).
+    Compress(CompressArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// Hierarchical Tucker.
+    Ht,
+    /// Tensor train.
+    Tt,
+    /// Tensor ring.
+    Tr,
+    /// Tucker.
+    Tucker,
+    /// Block term.
+    Bt,
+}
+
+impl From<FormatArg> for FormatKind {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Ht => FormatKind::Ht,
+            FormatArg::Tt => FormatKind::Tt,
+            FormatArg::Tr => FormatKind::Tr,
+            FormatArg::Tucker => FormatKind::Tucker,
+            FormatArg::Bt => FormatKind::Bt,
+        }
+    }
+}
+
+#[derive(Args)]
+struct RuleArgs {
+    /// Cap on every rank.
+    #[arg(long, value_name = "R")]
+    rank: Option<usize>,
+    /// Relative Frobenius error allowed: ‖X − Y‖ ≤ E‖X‖ (with --rank too, the cap wins).
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    rel_eps: Option<f64>,
+}
+
+impl RuleArgs {
+    fn rule(&self) -> Result<Truncation, Failure> {
+        let rule = match (self.rank, self.rel_eps) {
+            (None, None) => {
+                return Err(usage("give --rank R, --rel-eps E, or both"));
+            }
+            (Some(r), None) => Truncation::rank(r),
+            (None, Some(e)) => Truncation::rel(e),
+            (Some(r), Some(e)) => Truncation::rel(e).with_max_rank(r),
+        };
+        Ok(rule.check()?)
+    }
+}
+
+#[derive(Args)]
+struct DecomposeArgs {
+    /// Input array: .npy, .npz or .safetensors.
+    input: PathBuf,
+    /// Tensor format.
+    #[arg(long, value_enum, default_value = "ht")]
+    format: FormatArg,
+    #[command(flatten)]
+    rule: RuleArgs,
+    /// Dimension tree as a nested spec over the modes, e.g. "((0,1),(2,3))" (default: balanced).
+    #[arg(long, value_name = "SPEC")]
+    tree: Option<String>,
+    /// Output modes m_1..m_d of a 2-D weight W (M x N), e.g. 4,8,8 (product >= M; zero padding if above).
+    #[arg(long, value_name = "M1,M2,..", requires = "in_modes")]
+    out_modes: Option<String>,
+    /// Input modes n_1..n_d, e.g. 8,8,4 (product >= N); mode k of the tensor is (m_k, n_k).
+    #[arg(long, value_name = "N1,N2,..", requires = "out_modes")]
+    in_modes: Option<String>,
+    /// Tensorize a 2-D weight with balanced modes of this order instead of giving them.
+    #[arg(long, value_name = "D", conflicts_with_all = ["out_modes", "in_modes"])]
+    order: Option<usize>,
+    /// Which array of a multi-array input (.npz member or safetensors entry).
+    #[arg(long)]
+    name: Option<String>,
+    /// Output: the compressed .safetensors file.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReconstructArgs {
+    /// A compressed file written by `tnet decompose` or `tnet compress`.
+    input: PathBuf,
+    /// Output: .npy (one array) or .safetensors (every array, in its original dtype).
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Which array to write to .npy when the file holds several.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// A compressed file, or a plain .npy/.npz/.safetensors file to list.
+    input: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompressArgs {
+    /// The model: .safetensors (or .npz).
+    model: PathBuf,
+    /// Tensor format.
+    #[arg(long, value_enum, default_value = "ht")]
+    format: FormatArg,
+    /// Relative Frobenius error allowed per weight: ‖W − Ŵ‖ ≤ E‖W‖.
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    rel_eps: f64,
+    /// Optional cap on every rank.
+    #[arg(long, value_name = "R")]
+    rank: Option<usize>,
+    /// Compress only weights whose name matches: a glob with * and ? (whole name) or a substring. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    include: Vec<String>,
+    /// Keep weights with fewer entries dense.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    min_size: usize,
+    /// Number of mode pairs d of the tensorization (default: about log2(M·N)/6, between 2 and 6).
+    #[arg(long, value_name = "D")]
+    order: Option<usize>,
+    /// Output: the compressed .safetensors file.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Why a command failed: the library's error, or a usage problem found by the tool.
+enum Failure {
+    Tnet(Error),
+    Usage(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Tnet(e)
+    }
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Decompose(a) => decompose(a),
+        Command::Reconstruct(a) => reconstruct(a),
+        Command::Info(a) => info(a),
+        Command::Compress(a) => compress_cmd(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("tnet: error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Tnet(e)) => {
+            eprintln!("tnet: error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_modes(s: &str, what: &str) -> Result<Vec<usize>, Failure> {
+    s.split([',', 'x', 'X'])
+        .map(|t| {
+            t.trim().parse::<usize>().map_err(|_| {
+                usage(format!(
+                    "--{what}: expected a list of positive integers like 4,8,8, got '{s}'"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn pick(mut ws: Vec<Weight>, name: Option<&str>, path: &Path) -> Result<Weight, Failure> {
+    let names = |ws: &[Weight]| {
+        ws.iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(n) => match ws.iter().position(|w| w.name == n) {
+            Some(i) => Ok(ws.swap_remove(i)),
+            None => Err(usage(format!(
+                "{} has no array named '{n}' (it has: {})",
+                path.display(),
+                names(&ws)
+            ))),
+        },
+        None if ws.len() == 1 => Ok(ws.pop().expect("one")),
+        None if ws.is_empty() => Err(usage(format!("{} holds no arrays", path.display()))),
+        None => Err(usage(format!(
+            "{} holds {} arrays; choose one with --name (one of: {})",
+            path.display(),
+            ws.len(),
+            names(&ws)
+        ))),
+    }
+}
+
+fn check_compressed_output(path: &Path) -> Result<(), Failure> {
+    match FileKind::of(path) {
+        Ok(FileKind::Npy) | Ok(FileKind::Npz) => Err(usage(format!(
+            "{}: the compressed output is a .safetensors file (use `tnet reconstruct` to get a .npy)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn fmt_shape(s: &[usize]) -> String {
+    s.iter()
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+fn fmt_modes(m: &Option<MatrixModes>) -> String {
+    match m {
+        Some(m) => format!("{} | {}", fmt_shape(&m.out_modes), fmt_shape(&m.in_modes)),
+        None => "-".into(),
+    }
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
+    let format = FormatKind::from(a.format).check_available()?;
+    let rule = a.rule.rule()?;
+    check_compressed_output(&a.output)?;
+    let w = pick(
+        weights::read_weights(&a.input)?,
+        a.name.as_deref(),
+        &a.input,
+    )?;
+    let shape = w.data.shape().to_vec();
+    let matrix = match (&a.out_modes, &a.in_modes, a.order) {
+        (Some(o), Some(i), _) => Some((parse_modes(o, "out-modes")?, parse_modes(i, "in-modes")?)),
+        (_, _, Some(d)) => {
+            if shape.len() != 2 {
+                return Err(usage(format!(
+                    "--order tensorizes a 2-D weight, but the array has shape {shape:?}"
+                )));
+            }
+            let m = MatrixModes::balanced(shape[0], shape[1], d)?;
+            Some((m.out_modes, m.in_modes))
+        }
+        _ => None,
+    };
+    let matrix = match matrix {
+        Some((out_modes, in_modes)) => {
+            if shape.len() != 2 {
+                return Err(usage(format!(
+                    "--out-modes/--in-modes tensorize a 2-D weight, but the array has shape {shape:?}"
+                )));
+            }
+            Some(MatrixModes::new(shape[0], shape[1], out_modes, in_modes)?)
+        }
+        None => None,
+    };
+    let order = matrix.as_ref().map_or(shape.len(), |m| m.out_modes.len());
+    let tree = match &a.tree {
+        Some(spec) => {
+            let t: DimTree = spec.parse()?;
+            t.check_order(order)?;
+            Some(t)
+        }
+        None => None,
+    };
+    let opts = DecomposeOptions {
+        format,
+        rule,
+        tree,
+        matrix,
+    };
+    let (c, mut report): (AnyCompressed, TensorReport) = match w.data {
+        DenseArray::F32(x) => {
+            let (c, r) = compress::decompose(x.view(), &opts)?;
+            let mut c = c;
+            c.dtype = w.dtype;
+            (c.into(), r)
+        }
+        DenseArray::F64(x) => {
+            let (c, r) = compress::decompose(x.view(), &opts)?;
+            let mut c = c;
+            c.dtype = w.dtype;
+            (c.into(), r)
+        }
+    };
+    report.name = w.name.clone();
+    let file = CompressedFile {
+        tensors: vec![(w.name.clone(), c)],
+        ..CompressedFile::default()
+    };
+    file.write(&a.output)?;
+    let size = file_size(&a.output);
+    if a.json {
+        let mut v = serde_json::to_value(&report).expect("serialisable");
+        v["input"] = json!(a.input);
+        v["output"] = json!(a.output);
+        v["file_size"] = json!(size);
+        println!("{v}");
+    } else {
+        println!(
+            "{} {} -> {} ({})",
+            a.input.display(),
+            fmt_shape(&report.shape),
+            a.output.display(),
+            format.name()
+        );
+        if let Some(m) = &report.modes {
+            println!(
+                "  modes       out {} | in {} (tensor {}, padding {} rows, {} cols)",
+                fmt_shape(&m.out_modes),
+                fmt_shape(&m.in_modes),
+                fmt_shape(&m.tensor_shape()),
+                report.padding[0],
+                report.padding[1]
+            );
+        }
+        if let Some(t) = &report.tree {
+            println!("  tree        {t}");
+        }
+        println!("  ranks       {:?}", report.ranks);
+        println!(
+            "  parameters  {} (dense {})",
+            report.params, report.dense_params
+        );
+        println!("  ratio       {:.2}x", report.ratio);
+        println!(
+            "  rel. error  {:.3e} (bound {:.3e})",
+            report.rel_error, report.rel_error_bound
+        );
+        println!("  time        {:.3} s", report.seconds);
+        println!("  file size   {size} bytes");
+    }
+    Ok(())
+}
+
+fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
+    let kind = FileKind::of(&a.output).map_err(|_| {
+        usage(format!(
+            "{}: write .npy (one array) or .safetensors (all arrays)",
+            a.output.display()
+        ))
+    })?;
+    let file = CompressedFile::read(&a.input)?;
+    match kind {
+        FileKind::Safetensors => {
+            let dense = file.to_dense();
+            weights::write_safetensors(&a.output, &dense)?;
+            println!(
+                "wrote {} ({} arrays, {} rebuilt from compressed form)",
+                a.output.display(),
+                dense.entries.len(),
+                file.tensors.len()
+            );
+        }
+        FileKind::Npy => {
+            let names: Vec<&str> = file
+                .tensors
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .chain(file.kept.iter().map(Entry::name))
+                .collect();
+            let chosen = match &a.name {
+                Some(n) => n.clone(),
+                None if file.tensors.len() == 1 => file.tensors[0].0.clone(),
+                None => {
+                    return Err(usage(format!(
+                    "{} holds {} arrays; choose one with --name (one of: {}) or write .safetensors",
+                    a.input.display(),
+                    names.len(),
+                    names.join(", ")
+                )))
+                }
+            };
+            let dense = file.to_dense();
+            let w = match dense.get(&chosen) {
+                Some(Entry::Weight(w)) => w.clone(),
+                Some(Entry::Raw(r)) => {
+                    return Err(usage(format!(
+                        "'{chosen}' has dtype {}, which .npy output does not support",
+                        r.dtype_name()
+                    )))
+                }
+                None => {
+                    return Err(usage(format!(
+                        "{} has no array named '{chosen}' (it has: {})",
+                        a.input.display(),
+                        names.join(", ")
+                    )))
+                }
+            };
+            weights::write_npy(&a.output, &w)?;
+            println!(
+                "wrote {} ({} {}, {})",
+                a.output.display(),
+                chosen,
+                fmt_shape(w.data.shape()),
+                w.dtype
+            );
+        }
+        FileKind::Npz => {
+            return Err(usage(format!(
+                "{}: .npz output is not supported; write .npy or .safetensors",
+                a.output.display()
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<(), Failure> {
+    let size = std::fs::metadata(&a.input)
+        .map_err(|source| Error::Io {
+            path: a.input.clone(),
+            source,
+        })?
+        .len();
+    let kind = FileKind::of(&a.input).ok();
+    // A plain weight file (no tnet description): list it.
+    let plain = match kind {
+        Some(FileKind::Npy) | Some(FileKind::Npz) => Some(
+            weights::read_weights(&a.input)?
+                .into_iter()
+                .map(Entry::Weight)
+                .collect::<Vec<_>>(),
+        ),
+        _ => {
+            let st = weights::read_safetensors(&a.input)?;
+            if st.metadata.contains_key(compress::METADATA_KEY) {
+                None
+            } else {
+                Some(st.entries)
+            }
+        }
+    };
+    if let Some(entries) = plain {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let dtype = match e {
+                    Entry::Weight(w) => w.dtype.name().to_string(),
+                    Entry::Raw(r) => r.dtype_name(),
+                };
+                json!({"name": e.name(), "format": "dense", "dtype": dtype, "shape": e.shape(),
+                       "params": e.shape().iter().product::<usize>()})
+            })
+            .collect();
+        if a.json {
+            println!(
+                "{}",
+                json!({"file": a.input, "file_size": size, "compressed": false, "tensors": list})
+            );
+        } else {
+            println!(
+                "{}: {} arrays, {size} bytes (not compressed)",
+                a.input.display(),
+                list.len()
+            );
+            for e in &entries {
+                println!("  {:<40} {:>16}", e.name(), fmt_shape(e.shape()));
+            }
+        }
+        return Ok(());
+    }
+    let file = CompressedFile::read(&a.input)?;
+    let mut rows = Vec::new();
+    let (mut dense_total, mut params_total) = (0usize, 0usize);
+    for (name, c) in &file.tensors {
+        let m = c.meta(name);
+        let dense: usize = m.shape.iter().product();
+        let params = c.n_params();
+        dense_total += dense;
+        params_total += params;
+        rows.push(json!({
+            "name": name, "format": m.format, "dtype": m.dtype, "precision": m.precision,
+            "shape": m.shape, "tensor_shape": m.tensor_shape, "modes": m.matrix,
+            "tree": m.tree, "ranks": m.ranks, "params": params, "dense_params": dense,
+            "ratio": dense as f64 / params as f64,
+        }));
+    }
+    let kept: usize = file
+        .kept
+        .iter()
+        .map(|e| e.shape().iter().product::<usize>())
+        .sum();
+    let total = json!({
+        "compressed_tensors": file.tensors.len(), "kept_tensors": file.kept.len(),
+        "dense_params": dense_total + kept, "params": params_total + kept,
+        "ratio": (dense_total + kept) as f64 / (params_total + kept).max(1) as f64,
+        "compressed_ratio": dense_total as f64 / params_total.max(1) as f64,
+    });
+    if a.json {
+        println!(
+            "{}",
+            json!({"file": a.input, "file_size": size, "compressed": true, "tensors": rows, "totals": total})
+        );
+        return Ok(());
+    }
+    println!(
+        "{}: {} compressed, {} kept, {size} bytes",
+        a.input.display(),
+        file.tensors.len(),
+        file.kept.len()
+    );
+    for (r, (name, c)) in rows.iter().zip(&file.tensors) {
+        let m = c.meta(name);
+        println!("  {name}");
+        println!(
+            "    format      {} ({} cores, original {})",
+            m.format, m.precision, m.dtype
+        );
+        println!("    shape       {}", fmt_shape(&m.shape));
+        if m.matrix.is_some() {
+            println!(
+                "    modes       {} (tensor {})",
+                fmt_modes(&m.matrix),
+                fmt_shape(&m.tensor_shape)
+            );
+        }
+        if let Some(t) = &m.tree {
+            println!("    tree        {t}");
+        }
+        println!("    ranks       {:?}", m.ranks);
+        println!(
+            "    parameters  {} (dense {})",
+            r["params"], r["dense_params"]
+        );
+        println!("    ratio       {:.2}x", r["ratio"].as_f64().unwrap_or(0.0));
+    }
+    println!(
+        "  total: {} parameters for {} dense ({:.2}x; compressed tensors alone {:.2}x)",
+        total["params"],
+        total["dense_params"],
+        total["ratio"].as_f64().unwrap_or(0.0),
+        total["compressed_ratio"].as_f64().unwrap_or(0.0)
+    );
+    Ok(())
+}
+
+fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
+    let format = FormatKind::from(a.format).check_available()?;
+    let mut rule = Truncation::rel(a.rel_eps);
+    if let Some(r) = a.rank {
+        rule = rule.with_max_rank(r);
+    }
+    let rule = rule.check()?;
+    check_compressed_output(&a.output)?;
+    let model = match FileKind::of(&a.model)? {
+        FileKind::Safetensors => weights::read_safetensors(&a.model)?,
+        FileKind::Npz => SafetensorsFile {
+            entries: weights::read_npz(&a.model)?
+                .into_iter()
+                .map(Entry::Weight)
+                .collect(),
+            ..SafetensorsFile::default()
+        },
+        FileKind::Npy => {
+            return Err(usage(format!(
+            "{}: `compress` takes a model (.safetensors or .npz); use `decompose` for one array",
+            a.model.display()
+        )))
+        }
+    };
+    let opts = CompressOptions {
+        include: a.include.clone(),
+        min_size: a.min_size,
+        order: a.order,
+        ..CompressOptions::new(format, rule)
+    };
+    let (file, reports) = compress::compress_model(&model, &opts)?;
+    file.write(&a.output)?;
+    let totals = compress::totals(&reports);
+    let size_in = file_size(&a.model);
+    let size_out = file_size(&a.output);
+    if a.json {
+        println!(
+            "{}",
+            json!({"input": a.model, "output": a.output, "tensors": reports, "totals": totals,
+                   "input_size": size_in, "output_size": size_out})
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<36} {:>11} {:>19} {:>10} {:>8} {:>9}",
+        "name", "shape", "modes (out | in)", "params", "ratio", "rel.err"
+    );
+    for r in &reports {
+        let modes = match (&r.kept_dense, &r.modes) {
+            (Some(why), _) => format!("kept: {why}"),
+            (None, m) => {
+                let mut s = fmt_modes(m);
+                if r.padding != [0, 0] {
+                    s.push_str(&format!(" +pad {}/{}", r.padding[0], r.padding[1]));
+                }
+                s
+            }
+        };
+        println!(
+            "{:<36} {:>11} {:>19} {:>10} {:>7.2}x {:>9.2e}",
+            r.name,
+            fmt_shape(&r.shape),
+            modes,
+            r.params,
+            r.ratio,
+            r.rel_error
+        );
+    }
+    println!(
+        "total: {} of {} tensors compressed; {} parameters for {} dense ({:.2}x); relative error of all weights {:.2e}; {} -> {} bytes",
+        totals.compressed,
+        reports.len(),
+        totals.params,
+        totals.dense_params,
+        totals.ratio,
+        totals.rel_error,
+        size_in,
+        size_out
+    );
+    println!("wrote {}", a.output.display());
+    Ok(())
+}

@@ -1,0 +1,1340 @@
+//! Compressing real weights: dense arrays and whole model files in, factorized weights out.
+//!
+//! This is the library side of the `tnet` command-line tool, usable on its own:
+//!
+//! - [`decompose`] turns one dense array into a [`CompressedTensor`]: either a plain tensor
+//!   decomposed as it is, or a weight matrix `W` (`M x N`) **tensorized** by
+//!   [`MatrixModes`] first: `M` is factored into output modes `m_1..m_d`, `N` into input
+//!   modes `n_1..n_d` (zero padding when the products exceed `M` or `N`), and mode `k` of
+//!   the tensor is the pair `(m_k, n_k)`:
+//!
+//!   ```text
+//!   X[(i_1 j_1), .., (i_d j_d)] = W[(i_1..i_d), (j_1..j_d)]     (row-major multi-indices)
+//!   ```
+//!
+//!   so that a low-rank structure *across* the pairs is what the format captures (the
+//!   layout of TT-/HT-matrices, Novikov et al. 2015; Yin et al. 2021).
+//! - [`compress_model`] does this for every matching 2-D weight of a safetensors file,
+//!   choosing balanced modes automatically, and keeps everything else unchanged.
+//! - [`CompressedFile`] is the container both write: a `.safetensors` file holding the
+//!   cores as named tensors (`{name}/ht/{node}`) plus a JSON description under the
+//!   `__metadata__` key `"tnet"` (format, tree, ranks, modes, original dtype), so that
+//!   [`CompressedFile::to_dense`] can rebuild the dense weights.
+//!
+//! Formats are chosen by [`FormatKind`]; [`Decomposition`] is the enum over the formats,
+//! one match arm per format. This build has the HT format; the others report
+//! "not yet available".
+//!
+//! # Error guarantee
+//! With a relative tolerance `ε`, every compressed weight satisfies
+//! `‖W − Ŵ‖_F ≤ ε ‖W‖_F` (the zero padding changes neither norm), measured and reported
+//! as [`TensorReport::rel_error`].
+//!
+//! # Example
+//! ```
+//! use tnet::compress::{decompose, DecomposeOptions, FormatKind, MatrixModes};
+//! use tnet::Truncation;
+//! // A rank-2 weight 12 x 20, tensorized as (3·4) x (4·5).
+//! let a = tnet::dense::random_normal::<f64>(&[12, 2], 1);
+//! let b = tnet::dense::random_normal::<f64>(&[2, 20], 2);
+//! let a = a.into_dimensionality::<ndarray::Ix2>().unwrap();
+//! let b = b.into_dimensionality::<ndarray::Ix2>().unwrap();
+//! let w = a.dot(&b).into_dyn();
+//! let opts = DecomposeOptions {
+//!     matrix: Some(MatrixModes::new(12, 20, vec![3, 4], vec![4, 5]).unwrap()),
+//!     ..DecomposeOptions::new(FormatKind::Ht, Truncation::rel(1e-8))
+//! };
+//! let (c, report) = decompose(w.view(), &opts).unwrap();
+//! assert!(report.rel_error <= 1e-8);
+//! assert_eq!(c.to_dense().shape(), &[12, 20]);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use serde::{Deserialize, Serialize};
+
+use crate::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
+use crate::{DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, Truncation};
+
+/// Version of the compressed-file description written by this build.
+pub const COMPRESSED_FORMAT_VERSION: u32 = 1;
+const MAGIC: &str = "tnet-compressed";
+/// The `__metadata__` key that holds the description.
+pub const METADATA_KEY: &str = "tnet";
+
+// ---------------------------------------------------------------------------------------
+// formats
+// ---------------------------------------------------------------------------------------
+
+/// The tensor formats a weight can be compressed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatKind {
+    /// Hierarchical Tucker ([`HtTensor`]).
+    Ht,
+    /// Tensor train.
+    Tt,
+    /// Tensor ring.
+    Tr,
+    /// Tucker.
+    Tucker,
+    /// Block term.
+    Bt,
+}
+
+impl FormatKind {
+    /// Every format, in the order of the docs.
+    pub const ALL: [FormatKind; 5] = [
+        FormatKind::Ht,
+        FormatKind::Tt,
+        FormatKind::Tr,
+        FormatKind::Tucker,
+        FormatKind::Bt,
+    ];
+
+    /// The lowercase name (`"ht"`, `"tt"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatKind::Ht => "ht",
+            FormatKind::Tt => "tt",
+            FormatKind::Tr => "tr",
+            FormatKind::Tucker => "tucker",
+            FormatKind::Bt => "bt",
+        }
+    }
+
+    /// True when this build can decompose into the format.
+    pub fn is_available(self) -> bool {
+        matches!(self, FormatKind::Ht)
+    }
+
+    /// `Ok` when available, else [`Error::InvalidParameter`] saying so.
+    ///
+    /// # Errors
+    /// For a format this build does not have.
+    pub fn check_available(self) -> Result<Self> {
+        if self.is_available() {
+            Ok(self)
+        } else {
+            let have: Vec<_> = Self::ALL
+                .iter()
+                .filter(|f| f.is_available())
+                .map(|f| f.name())
+                .collect();
+            Err(Error::param(
+                "format",
+                format!(
+                    "the {} format is not yet available in this build (available: {})",
+                    self.name(),
+                    have.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+impl fmt::Display for FormatKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for FormatKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::param(
+                    "format",
+                    format!("unknown format '{s}' (expected ht, tt, tr, tucker or bt)"),
+                )
+            })
+    }
+}
+
+/// A decomposed tensor in one of the formats: one variant per format.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Decomposition<T> {
+    /// Hierarchical Tucker.
+    Ht(HtTensor<T>),
+}
+
+impl<T: Scalar> Decomposition<T> {
+    /// Decomposes a dense tensor into `format` under `rule` (on `tree` where the format
+    /// has one; balanced by default). Returns the decomposition and its error bound.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a format this build lacks or an invalid rule; the
+    /// format's own errors (empty or non-finite input, a tree of the wrong order).
+    pub fn decompose(
+        format: FormatKind,
+        x: ArrayViewD<'_, T>,
+        tree: Option<&DimTree>,
+        rule: &Truncation,
+    ) -> Result<(Self, T)> {
+        match format.check_available()? {
+            FormatKind::Ht => {
+                let balanced;
+                let tree = match tree {
+                    Some(t) => t,
+                    None => {
+                        balanced = DimTree::balanced(x.ndim().max(1))?;
+                        &balanced
+                    }
+                };
+                let (ht, info) = HtTensor::from_dense(x, tree, rule)?;
+                Ok((Decomposition::Ht(ht), info.error_bound))
+            }
+            other => Err(Error::param(
+                "format",
+                format!("the {other} format is not yet available in this build"),
+            )),
+        }
+    }
+
+    /// The format.
+    pub fn format(&self) -> FormatKind {
+        match self {
+            Decomposition::Ht(_) => FormatKind::Ht,
+        }
+    }
+
+    /// The decomposition as the common trait object.
+    pub fn as_factorized(&self) -> &dyn Factorized<T> {
+        match self {
+            Decomposition::Ht(x) => x,
+        }
+    }
+
+    /// The tree spec, for formats that have one.
+    pub fn tree(&self) -> Option<String> {
+        match self {
+            Decomposition::Ht(x) => Some(x.tree().to_string()),
+        }
+    }
+
+    /// The ranks (HT: one per node, pre-order, root first).
+    pub fn ranks(&self) -> Vec<usize> {
+        match self {
+            Decomposition::Ht(x) => x.ranks(),
+        }
+    }
+
+    /// The cores, in the format's order, with their names' suffixes.
+    fn cores(&self) -> Vec<(String, ArrayD<T>)> {
+        match self {
+            Decomposition::Ht(x) => x
+                .nodes()
+                .iter()
+                .enumerate()
+                .map(|(t, n)| {
+                    let a = match n {
+                        HtNode::Leaf(u) => u.clone().into_dyn(),
+                        HtNode::Transfer(b) => b.clone().into_dyn(),
+                    };
+                    (format!("ht/{t}"), a)
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds from the description and the cores (validated by the format's `try_new`).
+    fn from_cores(meta: &TensorMeta, mut cores: Vec<ArrayD<T>>) -> Result<Self> {
+        match meta.format {
+            FormatKind::Ht => {
+                let spec = meta
+                    .tree
+                    .as_deref()
+                    .ok_or_else(|| Error::corrupt("an HT tensor needs a tree"))?;
+                let tree: DimTree = spec.parse()?;
+                if cores.len() != tree.n_nodes() {
+                    return Err(Error::corrupt(format!(
+                        "'{}' has {} cores but its tree has {} nodes",
+                        meta.name,
+                        cores.len(),
+                        tree.n_nodes()
+                    )));
+                }
+                let nodes = cores
+                    .drain(..)
+                    .enumerate()
+                    .map(|(t, a)| {
+                        let shape = a.shape().to_vec();
+                        let bad = |_| {
+                            Error::corrupt(format!(
+                                "core {t} of '{}' has shape {shape:?}, which does not fit node {t}",
+                                meta.name
+                            ))
+                        };
+                        if tree.is_leaf(t) {
+                            a.into_dimensionality().map(HtNode::Leaf).map_err(bad)
+                        } else {
+                            a.into_dimensionality().map(HtNode::Transfer).map_err(bad)
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Decomposition::Ht(HtTensor::try_new(
+                    tree,
+                    meta.tensor_shape.clone(),
+                    nodes,
+                )?))
+            }
+            other => Err(Error::corrupt(format!(
+                "'{}' is stored in the {other} format, which this build cannot read",
+                meta.name
+            ))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// tensorized matrices
+// ---------------------------------------------------------------------------------------
+
+/// How a weight matrix `W` (`rows x cols`) is tensorized: output modes `m_k` (factoring
+/// `rows`) paired with input modes `n_k` (factoring `cols`); mode `k` of the tensor has
+/// size `m_k n_k`. Products above `rows`/`cols` mean zero padding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixModes {
+    /// `M`, the number of rows (outputs).
+    pub rows: usize,
+    /// `N`, the number of columns (inputs).
+    pub cols: usize,
+    /// `m_1..m_d`, with `prod m_k >= M`.
+    pub out_modes: Vec<usize>,
+    /// `n_1..n_d`, with `prod n_k >= N`.
+    pub in_modes: Vec<usize>,
+}
+
+impl MatrixModes {
+    /// Checked constructor.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless both mode lists are non-empty, of equal length,
+    /// free of zeros, and their products cover `rows` and `cols`.
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        out_modes: Vec<usize>,
+        in_modes: Vec<usize>,
+    ) -> Result<Self> {
+        let m = Self {
+            rows,
+            cols,
+            out_modes,
+            in_modes,
+        };
+        m.check()?;
+        Ok(m)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.out_modes.is_empty() || self.out_modes.len() != self.in_modes.len() {
+            return Err(Error::param(
+                "modes",
+                format!(
+                    "the output and input modes need the same non-zero count, got {:?} and {:?}",
+                    self.out_modes, self.in_modes
+                ),
+            ));
+        }
+        if self.out_modes.contains(&0) || self.in_modes.contains(&0) {
+            return Err(Error::param("modes", "every mode must be at least 1"));
+        }
+        for (what, modes, len) in [
+            ("out", &self.out_modes, self.rows),
+            ("in", &self.in_modes, self.cols),
+        ] {
+            let p = modes.iter().try_fold(1usize, |a, &k| a.checked_mul(k));
+            match p {
+                Some(p) if p >= len => {}
+                _ => {
+                    return Err(Error::param(
+                        "modes",
+                        format!(
+                            "the {what}-modes {modes:?} multiply to {}, less than the length {len}",
+                            p.map_or("overflow".into(), |p| p.to_string())
+                        ),
+                    ))
+                }
+            }
+        }
+        let (mp, np) = self.padded();
+        if mp
+            .checked_mul(np)
+            .map_or(true, |n| n > isize::MAX as usize / 8)
+        {
+            return Err(Error::param(
+                "modes",
+                format!("the padded matrix {mp} x {np} is too large"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The padded lengths `(prod m_k, prod n_k)`.
+    pub fn padded(&self) -> (usize, usize) {
+        (
+            self.out_modes.iter().product(),
+            self.in_modes.iter().product(),
+        )
+    }
+
+    /// The tensor shape `(m_1 n_1, .., m_d n_d)`.
+    pub fn tensor_shape(&self) -> Vec<usize> {
+        self.out_modes
+            .iter()
+            .zip(&self.in_modes)
+            .map(|(m, n)| m * n)
+            .collect()
+    }
+
+    /// Balanced modes of order `d` for a `rows x cols` matrix, with the smallest zero
+    /// padding that factors well (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for `d == 0` or an empty matrix.
+    pub fn balanced(rows: usize, cols: usize, d: usize) -> Result<Self> {
+        if d == 0 || rows == 0 || cols == 0 {
+            return Err(Error::param(
+                "modes",
+                format!("need d >= 1 and a non-empty matrix, got d = {d}, {rows} x {cols}"),
+            ));
+        }
+        let (out_modes, _) = balanced_factors(rows, d);
+        let (in_modes, _) = balanced_factors(cols, d);
+        Self::new(rows, cols, out_modes, in_modes)
+    }
+
+    /// `W` (`rows x cols`) to the tensor of shape [`tensor_shape`](Self::tensor_shape).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `w` is not `rows x cols`.
+    pub fn tensorize<T: Scalar>(&self, w: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        if w.shape() != [self.rows, self.cols] {
+            return Err(Error::ShapeMismatch {
+                context: "MatrixModes::tensorize",
+                expected: vec![self.rows, self.cols],
+                got: w.shape().to_vec(),
+            });
+        }
+        let d = self.out_modes.len();
+        let (mp, np) = self.padded();
+        let mut padded = ArrayD::<T>::zeros(IxDyn(&[mp, np]));
+        padded
+            .slice_each_axis_mut(|ax| ndarray::Slice::from(0..w.shape()[ax.axis.index()]))
+            .assign(&w);
+        let split: Vec<usize> = self
+            .out_modes
+            .iter()
+            .chain(&self.in_modes)
+            .copied()
+            .collect();
+        let x = padded
+            .into_shape_with_order(IxDyn(&split))
+            .expect("sizes agree");
+        let perm: Vec<usize> = (0..d).flat_map(|k| [k, d + k]).collect();
+        let x = x.permuted_axes(IxDyn(&perm));
+        Ok(x.as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&self.tensor_shape()))
+            .expect("sizes agree"))
+    }
+
+    /// The inverse of [`tensorize`](Self::tensorize): the tensor back to `rows x cols`
+    /// (padding dropped).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `x` does not have the tensor shape.
+    pub fn matricize<T: Scalar>(&self, x: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        if x.shape() != self.tensor_shape().as_slice() {
+            return Err(Error::ShapeMismatch {
+                context: "MatrixModes::matricize",
+                expected: self.tensor_shape(),
+                got: x.shape().to_vec(),
+            });
+        }
+        let d = self.out_modes.len();
+        let pairs: Vec<usize> = (0..d)
+            .flat_map(|k| [self.out_modes[k], self.in_modes[k]])
+            .collect();
+        let x = x
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&pairs))
+            .expect("sizes agree");
+        let perm: Vec<usize> = (0..d)
+            .map(|k| 2 * k)
+            .chain((0..d).map(|k| 2 * k + 1))
+            .collect();
+        let (mp, np) = self.padded();
+        let w = x
+            .permuted_axes(IxDyn(&perm))
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&[mp, np]))
+            .expect("sizes agree");
+        Ok(w.slice(ndarray::s![..self.rows, ..self.cols])
+            .to_owned()
+            .into_dyn())
+    }
+}
+
+/// Balanced factors of `len` into `d` factors (ascending), after the smallest zero padding
+/// that makes `len` factor well: the largest factor at most twice `len'^(1/d)`.
+/// Returns the factors and the padded length `len' >= len`.
+fn balanced_factors(len: usize, d: usize) -> (Vec<usize>, usize) {
+    let len = len.max(1);
+    let ideal = |n: usize| (n as f64).powf(1.0 / d as f64);
+    let window = (len / 8).max(16);
+    let mut best: Option<(f64, Vec<usize>, usize)> = None;
+    for n in len..=len.saturating_add(window) {
+        let f = best_split(n, d);
+        let score = *f.last().expect("d >= 1 factors") as f64 / ideal(n);
+        if score <= 2.0 {
+            return (f, n);
+        }
+        if best.as_ref().map_or(true, |b| score < b.0) {
+            best = Some((score, f, n));
+        }
+    }
+    let (_, f, n) = best.expect("the window is non-empty");
+    (f, n)
+}
+
+/// The factorization of `n` into `d` ascending factors with the smallest largest factor
+/// (ties: the largest smallest factor).
+fn best_split(n: usize, d: usize) -> Vec<usize> {
+    fn go(n: usize, d: usize, min: usize, cur: &mut Vec<usize>, best: &mut Option<Vec<usize>>) {
+        if d == 1 {
+            if n >= min {
+                cur.push(n);
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        let (bm, cm) = (b.last().copied(), cur.last().copied());
+                        cm < bm || (cm == bm && cur[0] > b[0])
+                    }
+                };
+                if better {
+                    *best = Some(cur.clone());
+                }
+                cur.pop();
+            }
+            return;
+        }
+        let mut f = min.max(1);
+        while f.saturating_pow(d as u32) <= n {
+            if n % f == 0 {
+                cur.push(f);
+                go(n / f, d - 1, f, cur, best);
+                cur.pop();
+            }
+            f += 1;
+        }
+    }
+    let mut best = None;
+    go(n, d, 1, &mut Vec::new(), &mut best);
+    best.unwrap_or_else(|| {
+        let mut v = vec![1; d - 1];
+        v.push(n);
+        v
+    })
+}
+
+/// The default number of modes for an `rows x cols` matrix: about one mode pair per 64
+/// entries' worth of bits (`round(log2(rows·cols) / 6)`), between 2 and 6.
+pub fn auto_order(rows: usize, cols: usize) -> usize {
+    let bits = ((rows.max(1) as f64) * (cols.max(1) as f64)).log2();
+    ((bits / 6.0).round() as usize).clamp(2, 6)
+}
+
+// ---------------------------------------------------------------------------------------
+// one tensor
+// ---------------------------------------------------------------------------------------
+
+/// How to decompose one array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecomposeOptions {
+    /// The target format.
+    pub format: FormatKind,
+    /// The truncation rule.
+    pub rule: Truncation,
+    /// The dimension tree (tree formats); balanced when `None`.
+    pub tree: Option<DimTree>,
+    /// Tensorize a 2-D weight with these modes first; `None` decomposes the array as it is.
+    pub matrix: Option<MatrixModes>,
+}
+
+impl DecomposeOptions {
+    /// A plain-tensor decomposition into `format` under `rule`, on the balanced tree.
+    pub fn new(format: FormatKind, rule: Truncation) -> Self {
+        Self {
+            format,
+            rule,
+            tree: None,
+            matrix: None,
+        }
+    }
+}
+
+/// A decomposed array together with what is needed to give the dense array back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompressedTensor<T> {
+    /// The original array's shape.
+    pub shape: Vec<usize>,
+    /// The dtype the original was stored in (the dense array is written back in it).
+    pub dtype: Dtype,
+    /// The tensorization, for a weight matrix.
+    pub matrix: Option<MatrixModes>,
+    /// The decomposition of the (tensorized) array.
+    pub decomposition: Decomposition<T>,
+}
+
+impl<T: Scalar> CompressedTensor<T> {
+    /// The dense array (matricized back and unpadded for a weight matrix).
+    pub fn to_dense(&self) -> ArrayD<T> {
+        let x = self.decomposition.as_factorized().to_dense();
+        match &self.matrix {
+            Some(m) => m
+                .matricize(x.view())
+                .expect("shape checked on construction"),
+            None => x,
+        }
+    }
+
+    /// Number of stored scalars.
+    pub fn n_params(&self) -> usize {
+        self.decomposition.as_factorized().n_params()
+    }
+
+    /// Entries of the original array.
+    pub fn dense_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// `dense_len / n_params`.
+    pub fn compression_ratio(&self) -> f64 {
+        self.dense_len() as f64 / self.n_params() as f64
+    }
+
+    fn meta(&self, name: &str) -> TensorMeta {
+        TensorMeta {
+            name: name.to_string(),
+            format: self.decomposition.format(),
+            precision: Dtype::from_name(T::NAME).expect("f32 or f64"),
+            dtype: self.dtype,
+            shape: self.shape.clone(),
+            matrix: self.matrix.clone(),
+            tensor_shape: self.decomposition.as_factorized().shape().to_vec(),
+            tree: self.decomposition.tree(),
+            ranks: self.decomposition.ranks(),
+            cores: self
+                .decomposition
+                .cores()
+                .into_iter()
+                .map(|(s, _)| format!("{name}/{s}"))
+                .collect(),
+        }
+    }
+
+    fn from_meta(meta: &TensorMeta, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        for shape in [&meta.shape, &meta.tensor_shape] {
+            let fits = shape
+                .iter()
+                .try_fold(1usize, |a, &k| a.checked_mul(k))
+                .is_some_and(|n| n <= isize::MAX as usize / 8);
+            if !fits {
+                return Err(Error::corrupt(format!(
+                    "'{}': shape {shape:?} is too large",
+                    meta.name
+                )));
+            }
+        }
+        let decomposition = Decomposition::from_cores(meta, cores)?;
+        let expected = match &meta.matrix {
+            Some(m) => {
+                m.check().map_err(|e| Error::corrupt(e.to_string()))?;
+                if meta.shape != [m.rows, m.cols] {
+                    return Err(Error::corrupt(format!(
+                        "'{}': shape {:?} does not match the modes of a {} x {} matrix",
+                        meta.name, meta.shape, m.rows, m.cols
+                    )));
+                }
+                m.tensor_shape()
+            }
+            None => meta.shape.clone(),
+        };
+        if decomposition.as_factorized().shape() != expected.as_slice() {
+            return Err(Error::corrupt(format!(
+                "'{}': the decomposed tensor has shape {:?}, expected {:?}",
+                meta.name,
+                decomposition.as_factorized().shape(),
+                expected
+            )));
+        }
+        Ok(Self {
+            shape: meta.shape.clone(),
+            dtype: meta.dtype,
+            matrix: meta.matrix.clone(),
+            decomposition,
+        })
+    }
+}
+
+/// What decomposing one array achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorReport {
+    /// The array's name.
+    pub name: String,
+    /// The format (`None` when the weight was kept dense).
+    pub format: Option<FormatKind>,
+    /// The original shape.
+    pub shape: Vec<usize>,
+    /// The tensorization, for a weight matrix.
+    pub modes: Option<MatrixModes>,
+    /// Zero rows and columns added by the tensorization.
+    pub padding: [usize; 2],
+    /// The tree spec, for tree formats.
+    pub tree: Option<String>,
+    /// The ranks.
+    pub ranks: Vec<usize>,
+    /// Entries of the dense array.
+    pub dense_params: usize,
+    /// Stored scalars after compression.
+    pub params: usize,
+    /// `dense_params / params`.
+    pub ratio: f64,
+    /// Measured `‖W − Ŵ‖_F / ‖W‖_F`.
+    pub rel_error: f64,
+    /// The format's a-priori bound on the relative error.
+    pub rel_error_bound: f64,
+    /// `‖W‖_F` (0 for non-float entries).
+    pub norm: f64,
+    /// Wall-clock seconds for decomposing and measuring.
+    pub seconds: f64,
+    /// Why the weight was kept dense, when it was.
+    pub kept_dense: Option<String>,
+}
+
+/// Decomposes one dense array (tensorized first when `opts.matrix` is set), measuring the
+/// relative error of the reconstruction against the input.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a format this build lacks or an invalid rule;
+/// [`Error::ShapeMismatch`] if the modes do not fit the array; the format's errors (empty
+/// or non-finite input, a tree of the wrong order).
+///
+/// Cost: the format's decomposition of an array of `prod(m_k n_k)` entries plus one
+/// reconstruction to measure the error.
+pub fn decompose<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    opts: &DecomposeOptions,
+) -> Result<(CompressedTensor<T>, TensorReport)> {
+    decompose_named(
+        "tensor",
+        Dtype::from_name(T::NAME).expect("f32 or f64"),
+        x,
+        opts,
+    )
+}
+
+fn decompose_named<T: Scalar>(
+    name: &str,
+    dtype: Dtype,
+    x: ArrayViewD<'_, T>,
+    opts: &DecomposeOptions,
+) -> Result<(CompressedTensor<T>, TensorReport)> {
+    let start = Instant::now();
+    opts.format.check_available()?;
+    if x.ndim() == 0 {
+        return Err(Error::param(
+            "array",
+            "a 0-d array (a scalar) has nothing to decompose",
+        ));
+    }
+    crate::dense::check_tensor("decompose", &x)?;
+    let tensor = match &opts.matrix {
+        Some(m) => m.tensorize(x.view())?,
+        None => x.to_owned(),
+    };
+    let (decomposition, bound) =
+        Decomposition::decompose(opts.format, tensor.view(), opts.tree.as_ref(), &opts.rule)?;
+    drop(tensor);
+    let c = CompressedTensor {
+        shape: x.shape().to_vec(),
+        dtype,
+        matrix: opts.matrix.clone(),
+        decomposition,
+    };
+    let rel_error = crate::dense::rel_error(x.view(), c.to_dense().view())?.as_f64();
+    let norm = crate::dense::norm(x.view()).as_f64();
+    let padding = match &c.matrix {
+        Some(m) => {
+            let (mp, np) = m.padded();
+            [mp - m.rows, np - m.cols]
+        }
+        None => [0, 0],
+    };
+    let report = TensorReport {
+        name: name.to_string(),
+        format: Some(c.decomposition.format()),
+        shape: c.shape.clone(),
+        modes: c.matrix.clone(),
+        padding,
+        tree: c.decomposition.tree(),
+        ranks: c.decomposition.ranks(),
+        dense_params: c.dense_len(),
+        params: c.n_params(),
+        ratio: c.compression_ratio(),
+        rel_error,
+        rel_error_bound: if norm > 0.0 {
+            bound.as_f64() / norm
+        } else {
+            bound.as_f64()
+        },
+        norm,
+        seconds: start.elapsed().as_secs_f64(),
+        kept_dense: None,
+    };
+    Ok((c, report))
+}
+
+// ---------------------------------------------------------------------------------------
+// the container
+// ---------------------------------------------------------------------------------------
+
+/// The description of one compressed tensor in a [`CompressedFile`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorMeta {
+    /// The original entry's name.
+    pub name: String,
+    /// The format.
+    pub format: FormatKind,
+    /// The precision of the cores (`f32` or `f64`).
+    pub precision: Dtype,
+    /// The dtype the original was stored in.
+    pub dtype: Dtype,
+    /// The original shape.
+    pub shape: Vec<usize>,
+    /// The tensorization, for a weight matrix.
+    pub matrix: Option<MatrixModes>,
+    /// The shape of the decomposed tensor.
+    pub tensor_shape: Vec<usize>,
+    /// The tree spec, for tree formats.
+    #[serde(default)]
+    pub tree: Option<String>,
+    /// The ranks.
+    pub ranks: Vec<usize>,
+    /// The names of the core entries, in the format's order.
+    pub cores: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ContainerMeta {
+    format: String,
+    version: u32,
+    tensors: Vec<TensorMeta>,
+}
+
+/// A compressed tensor of either precision.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyCompressed {
+    /// Single-precision cores.
+    F32(CompressedTensor<f32>),
+    /// Double-precision cores.
+    F64(CompressedTensor<f64>),
+}
+
+impl AnyCompressed {
+    /// The dense array.
+    pub fn to_dense(&self) -> DenseArray {
+        match self {
+            AnyCompressed::F32(c) => DenseArray::F32(c.to_dense()),
+            AnyCompressed::F64(c) => DenseArray::F64(c.to_dense()),
+        }
+    }
+
+    /// Number of stored scalars.
+    pub fn n_params(&self) -> usize {
+        match self {
+            AnyCompressed::F32(c) => c.n_params(),
+            AnyCompressed::F64(c) => c.n_params(),
+        }
+    }
+
+    /// The description as stored in the file.
+    pub fn meta(&self, name: &str) -> TensorMeta {
+        match self {
+            AnyCompressed::F32(c) => c.meta(name),
+            AnyCompressed::F64(c) => c.meta(name),
+        }
+    }
+}
+
+impl<T: Scalar> From<CompressedTensor<T>> for AnyCompressed {
+    fn from(c: CompressedTensor<T>) -> Self {
+        let mut slot = Some(c);
+        let any: &mut dyn std::any::Any = &mut slot;
+        if let Some(s) = any.downcast_mut::<Option<CompressedTensor<f32>>>() {
+            return AnyCompressed::F32(s.take().expect("filled"));
+        }
+        if let Some(s) = any.downcast_mut::<Option<CompressedTensor<f64>>>() {
+            return AnyCompressed::F64(s.take().expect("filled"));
+        }
+        unreachable!("Scalar is sealed to f32 and f64")
+    }
+}
+
+/// A file of compressed tensors plus entries kept as they were: a `.safetensors` file with
+/// the cores as tensors and the description under `__metadata__["tnet"]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompressedFile {
+    /// The compressed tensors, by original name.
+    pub tensors: Vec<(String, AnyCompressed)>,
+    /// Entries kept unchanged (not matching, too small, not 2-D, non-float, no gain).
+    pub kept: Vec<Entry>,
+    /// Other `__metadata__` entries of the original file.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl CompressedFile {
+    /// The safetensors form: cores, kept entries and the description.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if a core's name collides with a kept entry.
+    pub fn to_safetensors(&self) -> Result<SafetensorsFile> {
+        let mut file = SafetensorsFile {
+            entries: self.kept.clone(),
+            metadata: self.metadata.clone(),
+        };
+        let mut metas = Vec::new();
+        for (name, c) in &self.tensors {
+            metas.push(c.meta(name));
+            let cores: Vec<(String, DenseArray)> = match c {
+                AnyCompressed::F32(c) => cores_of(name, c),
+                AnyCompressed::F64(c) => cores_of(name, c),
+            };
+            for (core_name, a) in cores {
+                let dtype = a.precision();
+                file.entries
+                    .push(Entry::Weight(Weight::new(core_name, dtype, a)));
+            }
+        }
+        let meta = ContainerMeta {
+            format: MAGIC.into(),
+            version: COMPRESSED_FORMAT_VERSION,
+            tensors: metas,
+        };
+        file.metadata.insert(
+            METADATA_KEY.into(),
+            serde_json::to_string(&meta).map_err(|e| Error::corrupt(e.to_string()))?,
+        );
+        Ok(file)
+    }
+
+    /// Writes the file atomically.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be written; [`Error::Corrupt`] for colliding names.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let file = self
+            .to_safetensors()
+            .map_err(|e| weights::with_path(e, path))?;
+        weights::write_safetensors(path, &file)
+    }
+
+    /// Parses a safetensors file written by [`write`](Self::write).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the description is missing or malformed, a core is missing,
+    /// of the wrong precision or shape, or the tensors it describes are invalid;
+    /// [`Error::Version`] for another version of the description.
+    pub fn from_safetensors(mut file: SafetensorsFile) -> Result<Self> {
+        let text = file.metadata.remove(METADATA_KEY).ok_or_else(|| {
+            Error::corrupt(format!(
+                "not a tnet compressed file (no '{METADATA_KEY}' entry in __metadata__)"
+            ))
+        })?;
+        let meta: ContainerMeta = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(format!("malformed tnet description: {e}")))?;
+        if meta.format != MAGIC {
+            return Err(Error::corrupt(format!(
+                "not a tnet compressed file (format tag {:?})",
+                meta.format
+            )));
+        }
+        if meta.version != COMPRESSED_FORMAT_VERSION {
+            return Err(Error::Version {
+                found: meta.version,
+                supported: COMPRESSED_FORMAT_VERSION,
+            });
+        }
+        let mut by_name: BTreeMap<String, Entry> = file
+            .entries
+            .into_iter()
+            .map(|e| (e.name().to_string(), e))
+            .collect();
+        let mut tensors = Vec::new();
+        for m in &meta.tensors {
+            let mut cores = Vec::with_capacity(m.cores.len());
+            for core in &m.cores {
+                match by_name.remove(core) {
+                    Some(Entry::Weight(w)) if w.data.precision() == m.precision => {
+                        cores.push(w.data)
+                    }
+                    Some(_) => {
+                        return Err(Error::corrupt(format!(
+                            "core '{core}' is not stored in {}",
+                            m.precision
+                        )))
+                    }
+                    None => return Err(Error::corrupt(format!("core '{core}' is missing"))),
+                }
+            }
+            let c: AnyCompressed = match m.precision {
+                Dtype::F64 => CompressedTensor::<f64>::from_meta(
+                    m,
+                    cores.into_iter().map(DenseArray::into_array).collect(),
+                )?
+                .into(),
+                Dtype::F32 => CompressedTensor::<f32>::from_meta(
+                    m,
+                    cores.into_iter().map(DenseArray::into_array).collect(),
+                )?
+                .into(),
+                other => {
+                    return Err(Error::corrupt(format!(
+                        "'{}': cores in {other} are not supported",
+                        m.name
+                    )))
+                }
+            };
+            tensors.push((m.name.clone(), c));
+        }
+        Ok(Self {
+            tensors,
+            kept: by_name.into_values().collect(),
+            metadata: file.metadata,
+        })
+    }
+
+    /// Reads and validates a compressed file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable; as [`read_safetensors`](weights::read_safetensors) and
+    /// [`from_safetensors`](Self::from_safetensors), with the path attached.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        Self::from_safetensors(weights::read_safetensors(path)?)
+            .map_err(|e| weights::with_path(e, path))
+    }
+
+    /// The dense file: every compressed tensor rebuilt in its original dtype, the kept
+    /// entries unchanged, the tnet description dropped.
+    pub fn to_dense(&self) -> SafetensorsFile {
+        let mut entries = self.kept.clone();
+        for (name, c) in &self.tensors {
+            let dtype = match c {
+                AnyCompressed::F32(c) => c.dtype,
+                AnyCompressed::F64(c) => c.dtype,
+            };
+            entries.push(Entry::Weight(Weight::new(
+                name.clone(),
+                dtype,
+                c.to_dense(),
+            )));
+        }
+        SafetensorsFile {
+            entries,
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+fn cores_of<T: Scalar>(name: &str, c: &CompressedTensor<T>) -> Vec<(String, DenseArray)> {
+    c.decomposition
+        .cores()
+        .into_iter()
+        .map(|(s, a)| (format!("{name}/{s}"), DenseArray::from_array(a)))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// whole models
+// ---------------------------------------------------------------------------------------
+
+/// Which weights of a model to compress, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompressOptions {
+    /// The target format.
+    pub format: FormatKind,
+    /// The truncation rule applied to every weight.
+    pub rule: Truncation,
+    /// Name patterns: a weight is compressed if it matches any (all when empty). A pattern
+    /// with `*` or `?` is a glob over the whole name, any other a substring.
+    pub include: Vec<String>,
+    /// Weights with fewer entries are kept dense.
+    pub min_size: usize,
+    /// Number of mode pairs `d` for the tensorization; [`auto_order`] when `None`.
+    pub order: Option<usize>,
+}
+
+impl CompressOptions {
+    /// Compress every 2-D float weight of at least 4096 entries into `format` under `rule`.
+    pub fn new(format: FormatKind, rule: Truncation) -> Self {
+        Self {
+            format,
+            rule,
+            include: Vec::new(),
+            min_size: 4096,
+            order: None,
+        }
+    }
+
+    /// True when `name` matches the include patterns.
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.is_empty() || self.include.iter().any(|p| pattern_matches(p, name))
+    }
+}
+
+/// Glob (`*`, `?`) when the pattern has wildcards, else substring.
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return name.contains(pattern);
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = name.chars().collect();
+    // Iterative wildcard matching with backtracking to the last '*'.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < s.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == s[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(st) = star {
+            i = st + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+/// Compresses every matching 2-D float weight of a model: balanced modes of order
+/// `opts.order` (automatic by default), the format's decomposition under `opts.rule`,
+/// the error measured. Weights that do not match, are smaller than `opts.min_size`, are
+/// not 2-D or not float, or would not get smaller are kept unchanged.
+///
+/// Returns the compressed file and one report per entry (kept ones included, with
+/// `format == None` and the reason).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a format this build lacks, an invalid rule or
+/// `order == Some(0)`; the format's errors for a weight with NaN/Inf entries (the report
+/// names it).
+pub fn compress_model(
+    model: &SafetensorsFile,
+    opts: &CompressOptions,
+) -> Result<(CompressedFile, Vec<TensorReport>)> {
+    opts.format.check_available()?;
+    opts.rule.check()?;
+    if opts.order == Some(0) {
+        return Err(Error::param("order", "must be at least 1"));
+    }
+    let mut out = CompressedFile {
+        metadata: model.metadata.clone(),
+        ..CompressedFile::default()
+    };
+    out.metadata.remove(METADATA_KEY);
+    let mut reports = Vec::new();
+    for entry in &model.entries {
+        let keep = |why: String| TensorReport {
+            name: entry.name().to_string(),
+            format: None,
+            shape: entry.shape().to_vec(),
+            modes: None,
+            padding: [0, 0],
+            tree: None,
+            ranks: Vec::new(),
+            dense_params: entry.shape().iter().product(),
+            params: entry.shape().iter().product(),
+            ratio: 1.0,
+            rel_error: 0.0,
+            rel_error_bound: 0.0,
+            norm: match entry {
+                Entry::Weight(w) => match &w.data {
+                    DenseArray::F32(a) => crate::dense::norm(a.view()).as_f64(),
+                    DenseArray::F64(a) => crate::dense::norm(a.view()),
+                },
+                Entry::Raw(_) => 0.0,
+            },
+            seconds: 0.0,
+            kept_dense: Some(why),
+        };
+        let w = match entry {
+            Entry::Raw(r) => {
+                reports.push(keep(format!("dtype {}", r.dtype_name())));
+                out.kept.push(entry.clone());
+                continue;
+            }
+            Entry::Weight(w) => w,
+        };
+        let why = if !opts.matches(&w.name) {
+            Some("not included".to_string())
+        } else if w.data.is_empty() {
+            Some("empty".to_string())
+        } else if w.data.shape().len() != 2 {
+            Some(format!("{}-D", w.data.shape().len()))
+        } else if w.data.len() < opts.min_size {
+            Some(format!("below --min-size {}", opts.min_size))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            reports.push(keep(why));
+            out.kept.push(entry.clone());
+            continue;
+        }
+        let (rows, cols) = (w.data.shape()[0], w.data.shape()[1]);
+        let d = opts.order.unwrap_or_else(|| auto_order(rows, cols));
+        let dopts = DecomposeOptions {
+            matrix: Some(MatrixModes::balanced(rows, cols, d)?),
+            ..DecomposeOptions::new(opts.format, opts.rule)
+        };
+        let named = |e: Error| match e {
+            Error::NonFinite { context: _, index } => Error::param(
+                "model",
+                format!(
+                    "weight '{}' has a non-finite value at flat index {index}",
+                    w.name
+                ),
+            ),
+            other => other,
+        };
+        let (c, report): (AnyCompressed, TensorReport) = match &w.data {
+            DenseArray::F32(a) => {
+                let (c, r) = decompose_named(&w.name, w.dtype, a.view(), &dopts).map_err(named)?;
+                (c.into(), r)
+            }
+            DenseArray::F64(a) => {
+                let (c, r) = decompose_named(&w.name, w.dtype, a.view(), &dopts).map_err(named)?;
+                (c.into(), r)
+            }
+        };
+        if report.params >= report.dense_params {
+            reports.push(TensorReport {
+                kept_dense: Some(format!("no gain ({} params compressed)", report.params)),
+                ..keep(String::new())
+            });
+            out.kept.push(entry.clone());
+            continue;
+        }
+        reports.push(report);
+        out.tensors.push((w.name.clone(), c));
+    }
+    Ok((out, reports))
+}
+
+/// Totals over a set of reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Entries of all dense arrays.
+    pub dense_params: usize,
+    /// Stored scalars after compression (kept arrays counted in full).
+    pub params: usize,
+    /// `dense_params / params`.
+    pub ratio: f64,
+    /// Relative error of all weights together, `sqrt(Σ e_i² ‖W_i‖²) / sqrt(Σ ‖W_i‖²)`
+    /// over the decoded float arrays (kept ones with `e_i = 0`).
+    pub rel_error: f64,
+    /// Number of compressed arrays.
+    pub compressed: usize,
+}
+
+/// Sums a set of reports.
+pub fn totals(reports: &[TensorReport]) -> Totals {
+    let dense_params: usize = reports.iter().map(|r| r.dense_params).sum();
+    let params: usize = reports.iter().map(|r| r.params).sum();
+    let err2: f64 = reports.iter().map(|r| (r.rel_error * r.norm).powi(2)).sum();
+    let norm2: f64 = reports.iter().map(|r| r.norm * r.norm).sum();
+    Totals {
+        dense_params,
+        params,
+        ratio: dense_params as f64 / params.max(1) as f64,
+        rel_error: if norm2 > 0.0 {
+            (err2 / norm2).sqrt()
+        } else {
+            err2.sqrt()
+        },
+        compressed: reports.iter().filter(|r| r.format.is_some()).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Balanced factors multiply to the padded length, and that length is the input
+    /// when it factors well; 57,856 = 2^9 * 113 gets padded.
+    #[test]
+    fn balanced_factors_pad_only_when_needed() {
+        for (len, d) in [
+            (1024, 4),
+            (768, 3),
+            (3072, 4),
+            (57_600, 4),
+            (7, 2),
+            (1, 3),
+            (57_856, 4),
+        ] {
+            let (f, padded) = balanced_factors(len, d);
+            assert_eq!(f.len(), d);
+            assert_eq!(f.iter().product::<usize>(), padded, "{len} {d}: {f:?}");
+            assert!(padded >= len);
+            assert!(f.windows(2).all(|w| w[0] <= w[1]));
+        }
+        assert_eq!(balanced_factors(1024, 4), (vec![4, 4, 8, 8], 1024));
+        assert_eq!(balanced_factors(57_600, 4).1, 57_600);
+        let (f, padded) = balanced_factors(57_856, 4);
+        assert!(padded > 57_856 && padded - 57_856 < 1000, "{f:?} {padded}");
+        assert!(*f.last().unwrap() as f64 <= 2.0 * (padded as f64).powf(0.25));
+    }
+
+    /// Globs match whole names, other patterns substrings.
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("*.weight", "layers.0.fc.weight"));
+        assert!(!pattern_matches("*.weight", "layers.0.fc.bias"));
+        assert!(pattern_matches("layers.?.fc*", "layers.3.fc.weight"));
+        assert!(!pattern_matches("layers.?.fc", "layers.3.fc.weight"));
+        assert!(pattern_matches("fc", "layers.3.fc.weight"));
+        assert!(pattern_matches("*", ""));
+    }
+
+    /// Tensorize and matricize are inverse, also with padding.
+    #[test]
+    fn tensorize_roundtrip() {
+        let w = crate::dense::random_normal::<f64>(&[5, 7], 3);
+        let m = MatrixModes::new(5, 7, vec![2, 3], vec![4, 2]).unwrap();
+        let x = m.tensorize(w.view()).unwrap();
+        assert_eq!(x.shape(), &[8, 6]);
+        assert_eq!(m.matricize(x.view()).unwrap(), w);
+        // Mode k pairs (m_k, n_k): X[(i1 j1), (i2 j2)] = W[i1*3 + i2, j1*2 + j2], here
+        // (i1, j1, i2, j2) = (1, 2, 1, 1).
+        assert_eq!(x[[4 + 2, 2 + 1]], w[[3 + 1, 2 * 2 + 1]]);
+    }
+}

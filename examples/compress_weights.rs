@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use tnet::compress::{self, auto_order, CompressOptions, FormatKind, MatrixModes};
+use tnet::compress::{self, CompressOptions, FormatKind, MatrixModes, auto_order};
 use tnet::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
 use tnet::{DimTree, Factorized, HtTensor, Truncation};
 

@@ -362,7 +362,7 @@ impl MatrixModes {
                             "the {what}-modes {modes:?} multiply to {}, less than the length {len}",
                             p.map_or("overflow".into(), |p| p.to_string())
                         ),
-                    ))
+                    ));
                 }
             }
         }
@@ -995,7 +995,7 @@ impl CompressedFile {
                         return Err(Error::corrupt(format!(
                             "core '{core}' is not stored in {}",
                             m.precision
-                        )))
+                        )));
                     }
                     None => return Err(Error::corrupt(format!("core '{core}' is missing"))),
                 }
@@ -1015,7 +1015,7 @@ impl CompressedFile {
                     return Err(Error::corrupt(format!(
                         "'{}': cores in {other} are not supported",
                         m.name
-                    )))
+                    )));
                 }
             };
             tensors.push((m.name.clone(), c));

@@ -356,7 +356,7 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<(Dtype, DenseArray), String> {
     let descr = match dict.get("descr") {
         Some(PyVal::Str(s)) => s.clone(),
         Some(PyVal::List) => {
-            return Err("structured (record) arrays are not supported, only float arrays".into())
+            return Err("structured (record) arrays are not supported, only float arrays".into());
         }
         _ => return Err("the .npy header has no 'descr' string".into()),
     };
@@ -391,7 +391,7 @@ fn parse_descr(descr: &str) -> std::result::Result<(Dtype, bool), String> {
         _ => {
             return Err(format!(
                 "unsupported dtype '{descr}': only float16, float32 and float64 arrays can be read"
-            ))
+            ));
         }
     };
     let big = match order {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use tnet::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
 use tnet::Error;
+use tnet::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -352,13 +352,59 @@ fn malformed_npy_messages() {
         b
     };
     let cases: [(&str, Vec<u8>, &str); 7] = [
-        ("int", npy("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", &[0; 8]), "'<i8'"),
-        ("complex", npy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", &[0; 8]), "'<c8'"),
-        ("record", npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", &[0; 4]), "structured"),
-        ("short", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", &[0; 20]), "needs 24 bytes"),
-        ("long", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", &[0; 8]), "needs 4 bytes"),
-        ("noshape", npy("{'descr': '<f4', 'fortran_order': False, }", &[0; 4]), "'shape'"),
-        ("huge", npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", &[]), "too large"),
+        (
+            "int",
+            npy(
+                "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+                &[0; 8],
+            ),
+            "'<i8'",
+        ),
+        (
+            "complex",
+            npy(
+                "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }",
+                &[0; 8],
+            ),
+            "'<c8'",
+        ),
+        (
+            "record",
+            npy(
+                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }",
+                &[0; 4],
+            ),
+            "structured",
+        ),
+        (
+            "short",
+            npy(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                &[0; 20],
+            ),
+            "needs 24 bytes",
+        ),
+        (
+            "long",
+            npy(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+                &[0; 8],
+            ),
+            "needs 4 bytes",
+        ),
+        (
+            "noshape",
+            npy("{'descr': '<f4', 'fortran_order': False, }", &[0; 4]),
+            "'shape'",
+        ),
+        (
+            "huge",
+            npy(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }",
+                &[],
+            ),
+            "too large",
+        ),
     ];
     for (name, bytes, needle) in cases {
         let p = write(dir.path(), &format!("{name}.npy"), &bytes);
@@ -367,10 +413,12 @@ fn malformed_npy_messages() {
         assert!(e.to_string().contains(needle), "{name}: {e}");
     }
     let p = write(dir.path(), "magic.npy", b"PK\x03\x04 not numpy at all");
-    assert!(weights::read_npy(&p)
-        .unwrap_err()
-        .to_string()
-        .contains("magic"));
+    assert!(
+        weights::read_npy(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("magic")
+    );
 }
 
 /// A missing file is an I/O error naming it; an unknown extension is a parameter error.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use tnet::compress::{
     self, AnyCompressed, CompressOptions, CompressedFile, DecomposeOptions, FormatKind,
@@ -437,11 +437,11 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
                 None if file.tensors.len() == 1 => file.tensors[0].0.clone(),
                 None => {
                     return Err(usage(format!(
-                    "{} holds {} arrays; choose one with --name (one of: {}) or write .safetensors",
-                    a.input.display(),
-                    names.len(),
-                    names.join(", ")
-                )))
+                        "{} holds {} arrays; choose one with --name (one of: {}) or write .safetensors",
+                        a.input.display(),
+                        names.len(),
+                        names.join(", ")
+                    )));
                 }
             };
             let dense = file.to_dense();
@@ -451,14 +451,14 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
                     return Err(usage(format!(
                         "'{chosen}' has dtype {}, which .npy output does not support",
                         r.dtype_name()
-                    )))
+                    )));
                 }
                 None => {
                     return Err(usage(format!(
                         "{} has no array named '{chosen}' (it has: {})",
                         a.input.display(),
                         names.join(", ")
-                    )))
+                    )));
                 }
             };
             weights::write_npy(&a.output, &w)?;
@@ -474,7 +474,7 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
             return Err(usage(format!(
                 "{}: .npz output is not supported; write .npy or .safetensors",
                 a.output.display()
-            )))
+            )));
         }
     }
     Ok(())
@@ -628,9 +628,9 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
         },
         FileKind::Npy => {
             return Err(usage(format!(
-            "{}: `compress` takes a model (.safetensors or .npz); use `decompose` for one array",
-            a.model.display()
-        )))
+                "{}: `compress` takes a model (.safetensors or .npz); use `decompose` for one array",
+                a.model.display()
+            )));
         }
     };
     let opts = CompressOptions {

@@ -86,7 +86,11 @@ fn exact_recovery<T: Scalar>(shape: &[usize], ranks: &[usize], seed: u64, tol: f
             .with_mode_ranks(want.clone());
         let (y, info) = hosvd(dense.view(), &Truncation::exact(), &opts).unwrap();
         let err = dense_err(&dense, &y);
-        assert_within(err, tol, &format!("recovery {shape:?} ranks {want:?} {variant:?}"));
+        assert_within(
+            err,
+            tol,
+            &format!("recovery {shape:?} ranks {want:?} {variant:?}"),
+        );
         assert_within(info.rel_error_bound().as_f64(), tol, "bound");
         assert_eq!(y.ranks(), want, "{shape:?} {variant:?}");
     }
@@ -326,10 +330,7 @@ fn degenerate_shapes() {
                 let opts = HosvdOptions::default().with_variant(variant);
                 let (y, info) = hosvd(x.view(), &rule, &opts).unwrap();
                 let err = dense_err(&x, &y);
-                assert!(
-                    err <= info.rel_error_bound() + 1e-12,
-                    "{shape:?} {rule:?}"
-                );
+                assert!(err <= info.rel_error_bound() + 1e-12, "{shape:?} {rule:?}");
                 if rule != Truncation::rank(1) || shape.len() == 1 {
                     assert!(err < 1e-12, "{shape:?} {rule:?} {variant:?}: {err}");
                 }
@@ -351,7 +352,11 @@ fn degenerate_shapes() {
         );
         // Zero tensor.
         let z = ArrayD::<f64>::zeros(IxDyn(&shape));
-        for rule in [Truncation::rel(1e-3), Truncation::rank(2), Truncation::exact()] {
+        for rule in [
+            Truncation::rel(1e-3),
+            Truncation::rank(2),
+            Truncation::exact(),
+        ] {
             let (y, info) = st_hosvd(z.view(), &rule).unwrap();
             assert_eq!(info.rel_error_bound(), 0.0);
             assert!(y.to_dense().iter().all(|&v| v == 0.0));
@@ -388,7 +393,10 @@ fn tiny_singular_values_are_resolved() {
     let x = a.add(&b.scale(1e-12 * a.norm() / b.norm())).unwrap();
     let (y, info) = st_hosvd(x.to_dense().view(), &Truncation::rel(1e-14)).unwrap();
     let (r, rinfo) = x.round(&Truncation::rel(1e-14)).unwrap();
-    for (ranks, sv) in [(y.ranks(), &info.singular_values), (r.ranks(), &rinfo.singular_values)] {
+    for (ranks, sv) in [
+        (y.ranks(), &info.singular_values),
+        (r.ranks(), &rinfo.singular_values),
+    ] {
         assert_eq!(ranks, vec![2; 4]);
         // The first mode processed sees the full tensor: sigma_2 / sigma_1 ~ 1e-12.
         let ratios: Vec<f64> = sv.iter().map(|s| s[1] / s[0]).collect();
@@ -536,7 +544,10 @@ fn bad_input_errors() {
         a.entry(&[0, 4, 0]),
         Err(Error::IndexOutOfBounds { .. })
     ));
-    assert!(matches!(a.entry(&[0, 0]), Err(Error::IndexOutOfBounds { .. })));
+    assert!(matches!(
+        a.entry(&[0, 0]),
+        Err(Error::IndexOutOfBounds { .. })
+    ));
     assert!(matches!(
         a.mode_product(u(2, 4).view(), 3),
         Err(Error::InvalidMode { .. })

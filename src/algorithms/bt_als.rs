@@ -50,8 +50,9 @@
 //! # Cost
 //! One sweep: per mode, forming `W` (`O(N_b R_k N/n_k · R)`), its SVD
 //! (`O(N/n_k · (N_b R_k)²)`) and `Uᵀ X_(k)ᵀ` (`2 N N_b R_k`); the core pass
-//! `≈ 6 N_b N R` flops; the line search one reconstruction (`2 N_b N R`). Memory: the input, a residual and an unfolding copy (`3 N`),
-//! plus `W` and its left singular vectors (`2 N N_b R_k / n_k`).
+//! `≈ 6 N_b N R` flops; the line search one reconstruction (`2 N_b N R`). Memory: the
+//! input, a residual and an unfolding copy (`3 N`), plus `W` and its left singular
+//! vectors (`2 N N_b R_k / n_k`).
 
 use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
 
@@ -260,7 +261,11 @@ fn sum_dense<T: Scalar>(blocks: &[Block<T>], shape: &[usize]) -> ArrayD<T> {
 }
 
 /// Joint least-squares update of every block's mode-`k` factor, then re-orthonormalisation.
-fn update_factors<T: Scalar>(x: ArrayViewD<'_, T>, blocks: &mut [Block<T>], k: usize) -> Result<()> {
+fn update_factors<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    blocks: &mut [Block<T>],
+    k: usize,
+) -> Result<()> {
     let d = x.ndim();
     let cols: Vec<Array2<T>> = blocks
         .iter()

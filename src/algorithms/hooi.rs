@@ -141,7 +141,11 @@ impl<T: Scalar> AlsReport<T> {
 }
 
 /// Relative error `‖X − Y‖ / ‖X‖` (`‖Y‖` when `X = 0`) with `Y` dense.
-pub(crate) fn relative_error<T: Scalar>(x: ArrayViewD<'_, T>, norm_x: T, y: ArrayViewD<'_, T>) -> T {
+pub(crate) fn relative_error<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    norm_x: T,
+    y: ArrayViewD<'_, T>,
+) -> T {
     let mut diff = y.to_owned();
     diff.zip_mut_with(&x, |a, &b| *a = b - *a);
     let e = dense::norm(diff.view());

@@ -71,9 +71,9 @@ impl<T: Scalar> BtTensor<T> {
     /// [`Error::InvalidParameter`] for no blocks; [`Error::ShapeMismatch`] if the blocks'
     /// shapes differ.
     pub fn try_new(blocks: Vec<TuckerTensor<T>>) -> Result<Self> {
-        let first = blocks
-            .first()
-            .ok_or_else(|| Error::param("blocks", "a block-term tensor needs at least one block"))?;
+        let first = blocks.first().ok_or_else(|| {
+            Error::param("blocks", "a block-term tensor needs at least one block")
+        })?;
         let shape = first.shape().to_vec();
         for b in &blocks[1..] {
             if b.shape() != shape.as_slice() {

@@ -756,13 +756,7 @@ pub(crate) fn check_header<T: Scalar>(
 }
 
 fn from_file<T: Scalar>(f: TuckerFile<T>) -> Result<TuckerTensor<T>> {
-    check_header::<T>(
-        &f.format,
-        MAGIC,
-        f.version,
-        TUCKER_FORMAT_VERSION,
-        &f.dtype,
-    )?;
+    check_header::<T>(&f.format, MAGIC, f.version, TUCKER_FORMAT_VERSION, &f.dtype)?;
     let t = TuckerTensor::try_new(f.core, f.factors)?;
     if t.shape != f.shape {
         return Err(Error::corrupt(format!(

@@ -23,7 +23,8 @@
 //! ```
 //! use tnet::{DimTree, Factorized, HtTensor, Truncation};
 //! // A smooth function sampled on an 8^5 grid has low HT ranks.
-//! let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8; 5]), |i| {
+//! use ndarray::Dimension;
+//! let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8; 5]), |i: ndarray::IxDyn| {
 //!     1.0 / (1.0 + i.slice().iter().map(|&k| k as f64).sum::<f64>())
 //! });
 //! let tree = DimTree::balanced(5).unwrap();

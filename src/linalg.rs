@@ -234,8 +234,14 @@ pub fn unfolding_left_svd<T: Scalar>(
     let cols = total.checked_div(rows).unwrap_or(0);
     // Column-major (cols x rows) buffer == row-major X^{(t)} == permuted tensor in C order.
     let permuted = x.permuted_axes(perm);
-    let mut data: Vec<T> = Vec::with_capacity(total);
-    data.extend(permuted.iter().copied());
+    // Gather with `assign_to` (ndarray's Zip: strided inner loops), not `iter()`, whose
+    // per-element multi-index stepping on a permuted dynamic-rank view is ~7x slower.
+    let mut buf = ndarray::ArrayD::<T>::uninit(permuted.raw_dim());
+    permuted.assign_to(&mut buf);
+    // SAFETY: `assign_to` wrote every element of `buf`.
+    let buf = unsafe { buf.assume_init() };
+    let (mut data, _) = buf.into_raw_vec_and_offset();
+    debug_assert_eq!(data.len(), total);
     if let Some(index) = data.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
             context: "tensor unfolding",
@@ -301,7 +307,7 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
 /// # Example
 /// ```
 /// use ndarray::array;
-/// let a = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let a: ndarray::Array2<f64> = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
 /// let (q, r) = tnet::linalg::qr(a.view());
 /// let back = q.dot(&r);
 /// assert!((&back - &a).iter().all(|d| d.abs() < 1e-12));

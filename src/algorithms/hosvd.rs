@@ -47,7 +47,7 @@
 use ndarray::ArrayViewD;
 
 use crate::formats::tucker::{cheapest_order, multi_mode_product};
-use crate::linalg::{unfolding_left_svd, MatrixTruncation};
+use crate::linalg::{unfolding_left_svd, MatrixTruncation, TruncatedSvd};
 use crate::{dense, Error, Result, Scalar, Truncation, TruncationInfo, TuckerTensor};
 
 /// Which HOSVD to run; see the [module docs](self).
@@ -196,73 +196,105 @@ pub fn hosvd<T: Scalar>(
     rule: &Truncation,
     opts: &HosvdOptions,
 ) -> Result<(TuckerTensor<T>, TruncationInfo<T>)> {
-    dense::check_tensor("hosvd", &x)?;
+    if x.ndim() == 0 || x.shape().contains(&0) {
+        return Err(Error::Empty {
+            context: "hosvd",
+            shape: x.shape().to_vec(),
+        });
+    }
     let rule = rule.check()?;
     let d = x.ndim();
     opts.check(d)?;
-    let norm = dense::norm(x.view());
-    let base = rule.per_matrix(norm, d);
-    let rule_for = |k: usize| MatrixTruncation {
-        max_rank: opts
-            .mode_ranks
-            .as_ref()
-            .map_or(base.max_rank, |r| r[k].min(base.max_rank)),
-        tol: base.tol,
+    let caps: Vec<usize> = (0..d)
+        .map(|k| {
+            let cap = rule.max_rank().unwrap_or(usize::MAX);
+            opts.mode_ranks.as_ref().map_or(cap, |r| r[k].min(cap))
+        })
+        .collect();
+    let order = match (opts.variant, &opts.order) {
+        (HosvdVariant::Plain, _) | (_, ModeOrder::Natural) => (0..d).collect(),
+        (_, ModeOrder::Auto) => auto_order(x.shape(), &caps, &rule),
+        (_, ModeOrder::Given(o)) => o.clone(),
     };
+    // The first SVD sees the whole tensor: all its singular values are kept, and they give
+    // ‖X‖ (so X is read once, not once more for its norm); then it is truncated.
+    let first = order[0];
+    let svd0 = unfolding_left_svd(x.view(), &[first], MatrixTruncation::exact()).map_err(|e| {
+        // Report a NaN/Inf at its index in X rather than in the permuted copy.
+        match e {
+            Error::NonFinite { .. } => dense::check_tensor("hosvd", &x).err().unwrap_or(e),
+            e => e,
+        }
+    })?;
+    let norm = norm_of(&svd0.singular_values);
+    let tol = rule.per_matrix(norm, d).tol;
+    let rule_for = |k: usize| MatrixTruncation {
+        max_rank: caps[k],
+        tol,
+    };
+    let (r0, disc0) = rule_for(first).rank_for(&svd0.singular_values);
+    let mut svd0 = Some(TruncatedSvd {
+        u: svd0.u.slice(ndarray::s![.., ..r0]).to_owned(),
+        rank: r0,
+        discarded: disc0,
+        ..svd0
+    });
     let mut factors: Vec<Option<ndarray::Array2<T>>> = vec![None; d];
     let mut singular_values = vec![Vec::new(); d];
     let mut discarded = vec![T::zero(); d];
-    let core = match opts.variant {
-        HosvdVariant::Sequential => {
-            let order = match &opts.order {
-                ModeOrder::Auto => auto_order(x.shape(), |k| rule_for(k).max_rank, &rule),
-                ModeOrder::Natural => (0..d).collect(),
-                ModeOrder::Given(o) => o.clone(),
-            };
-            let mut cur: Option<ndarray::ArrayD<T>> = None;
-            for k in order {
-                let y = cur.as_ref().map_or(x.view(), |c| c.view());
-                let svd = unfolding_left_svd(y.view(), &[k], rule_for(k))?;
-                cur = Some(dense::mode_product(y, svd.u.t(), k)?);
-                discarded[k] = svd.discarded;
-                singular_values[k] = svd.singular_values;
-                factors[k] = Some(svd.u);
-            }
-            cur.expect("d >= 1 modes processed")
+    let mut cur: Option<ndarray::ArrayD<T>> = None;
+    for k in order {
+        let y = match (opts.variant, &cur) {
+            (HosvdVariant::Sequential, Some(c)) => c.view(),
+            _ => x.view(),
+        };
+        let svd = match svd0.take() {
+            Some(s) => s,
+            None => unfolding_left_svd(y.view(), &[k], rule_for(k))?,
+        };
+        if opts.variant == HosvdVariant::Sequential {
+            cur = Some(dense::mode_product(y, svd.u.t(), k)?);
         }
-        HosvdVariant::Plain => {
-            for k in 0..d {
-                let svd = unfolding_left_svd(x.view(), &[k], rule_for(k))?;
-                discarded[k] = svd.discarded;
-                singular_values[k] = svd.singular_values;
-                factors[k] = Some(svd.u);
-            }
-            let ops: Vec<(usize, ndarray::ArrayView2<'_, T>)> = factors
-                .iter()
-                .enumerate()
-                .map(|(k, u)| (k, u.as_ref().expect("factor computed").t()))
-                .collect();
-            multi_mode_product(x.view(), &ops)
-        }
-    };
-    let factors = factors
+        discarded[k] = svd.discarded;
+        singular_values[k] = svd.singular_values;
+        factors[k] = Some(svd.u);
+    }
+    let factors: Vec<ndarray::Array2<T>> = factors
         .into_iter()
         .map(|u| u.expect("every mode processed"))
         .collect();
+    let core = match cur {
+        Some(c) => c,
+        None => {
+            let ops: Vec<(usize, ndarray::ArrayView2<'_, T>)> =
+                factors.iter().enumerate().map(|(k, u)| (k, u.t())).collect();
+            multi_mode_product(x.view(), &ops)
+        }
+    };
     Ok((
         TuckerTensor::from_parts(core, factors),
         TruncationInfo::new(singular_values, discarded, norm),
     ))
 }
 
+/// `sqrt(Σ s_i²)` for non-increasing `s`, scaled by `s_0` against overflow.
+fn norm_of<T: Scalar>(s: &[T]) -> T {
+    match s.first() {
+        Some(&top) if top > T::zero() => {
+            top * s.iter().map(|&v| (v / top) * (v / top)).sum::<T>().sqrt()
+        }
+        _ => T::zero(),
+    }
+}
+
 /// The [`ModeOrder::Auto`] order: Smith's rule on the modelled cost (module docs).
-fn auto_order(shape: &[usize], cap: impl Fn(usize) -> usize, rule: &Truncation) -> Vec<usize> {
+fn auto_order(shape: &[usize], caps: &[usize], rule: &Truncation) -> Vec<usize> {
     let total: f64 = shape.iter().map(|&n| n as f64).product();
     let mut cost = Vec::with_capacity(shape.len());
     let mut ratio = Vec::with_capacity(shape.len());
     for (k, &n) in shape.iter().enumerate() {
         let n = n as f64;
-        let mut r = (cap(k) as f64).min(n).min(total / n);
+        let mut r = (caps[k] as f64).min(n).min(total / n);
         if rule.has_tolerance() {
             r = r.min((n / 2.0).ceil());
         }

@@ -287,9 +287,9 @@ impl<T: Scalar> TuckerTensor<T> {
     /// ```
     /// use tnet::{Factorized, TuckerTensor};
     /// let x = TuckerTensor::<f64>::random(&[3, 4, 5], &[2, 2, 2], 1).unwrap();
-    /// let y = TuckerTensor::<f64>::random(&[3, 4, 5], &[1, 2, 3], 2).unwrap();
+    /// let y = TuckerTensor::<f64>::random(&[3, 4, 5], &[1, 2, 2], 2).unwrap();
     /// let s = x.add(&y).unwrap();
-    /// assert_eq!(s.ranks(), vec![3, 4, 5]);
+    /// assert_eq!(s.ranks(), vec![3, 4, 4]);
     /// let dense = &x.to_dense() + &y.to_dense();
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-14);
     /// ```

@@ -143,6 +143,26 @@ proptest! {
         assert_within(abs_err, a + slack * a.max(1.0), "absolute tolerance");
     }
 
+    /// The tolerance guarantee in f32 (to a precision-scaled slack), for ST-HOSVD, plain
+    /// HOSVD, HOOI and rounding.
+    #[test]
+    fn tolerance_guarantee_f32(shape in shape_strategy(2..=4, 2..=6, 2000), eps in 0.01f64..0.9, seed in any::<u64>()) {
+        let x = random_normal::<f32>(&shape, seed);
+        let slack = 10.0 * roundoff::<f32>(x.len());
+        for variant in [HosvdVariant::Sequential, HosvdVariant::Plain] {
+            let opts = HosvdOptions::default().with_variant(variant);
+            let (y, info) = hosvd(x.view(), &Truncation::rel(eps), &opts).unwrap();
+            let err = dense_err(&x, &y);
+            assert_within(err, eps + slack, &format!("f32 tolerance {eps} {shape:?} {variant:?}"));
+            assert_within(err, info.rel_error_bound() as f64 + slack, "f32 bound");
+            let (r, _) = y.round(&Truncation::rel(eps / 2.0)).unwrap();
+            assert_within(dense_err(&y.to_dense(), &r), eps / 2.0 + slack, "f32 round");
+        }
+        let (h, report) = hooi(x.view(), &Truncation::rel(eps), &AlsOptions::default().with_max_iter(10)).unwrap();
+        assert_within(dense_err(&x, &h), eps + slack, "f32 HOOI meets the rule");
+        prop_assert!(report.errors.windows(2).all(|w| w[1] <= w[0]));
+    }
+
     /// Fixed ranks: ||X - Y|| <= sqrt(sum_k tail_k^2) <= sqrt(d) ||X - X_best||, where
     /// tail_k is the best rank-R_k error of the mode-k unfolding (a lower bound on the best
     /// Tucker error), for both variants.

@@ -7,7 +7,7 @@
 //! X = G ×_1 U_1 ×_2 U_2 .. ×_d U_d,     X[i_1, .., i_d] = Σ_a G[a_1, .., a_d] Π_k U_k[i_k, a_k]
 //! ```
 //!
-//! (mode products as defined once in [`dense`](crate::dense)). The smallest `R_k` for which
+//! (mode products as defined once in [`dense`]). The smallest `R_k` for which
 //! this is exact are the multilinear ranks `rank X_(k)`. Storage `Σ_k n_k R_k + Π_k R_k`.
 //! The factors need not be orthonormal; [`TuckerTensor::orthogonalize`] makes them so
 //! without changing the tensor, and the decompositions
@@ -556,8 +556,8 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
         self.core.len() + self.factors.iter().map(Array2::len).sum::<usize>()
     }
 
-    /// `G ×_1 U_1 .. ×_d U_d`, the mode products in the cheapest order. Cost
-    /// `O(N · min_k R_k)`-ish, at most `O(N Σ R)`.
+    /// `G ×_1 U_1 .. ×_d U_d`, the mode products in the cheapest order. Cost at most
+    /// `2 N Σ_k R_k` flops, dominated by the last product (`2 N R_k`).
     fn to_dense(&self) -> ArrayD<T> {
         let ops: Vec<(usize, ArrayView2<'_, T>)> = self
             .factors

@@ -52,7 +52,9 @@ pub mod weights;
 
 pub use error::{Error, Result};
 pub use format::Factorized;
+pub use formats::bt::BtTensor;
 pub use formats::ht::{HtNode, HtTensor};
+pub use formats::tucker::TuckerTensor;
 pub use scalar::Scalar;
 pub use tree::DimTree;
 pub use truncation::{Truncation, TruncationInfo};

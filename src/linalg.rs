@@ -258,10 +258,7 @@ pub fn unfolding_left_svd<T: Scalar>(
         _ => {
             let perm = crate::dense::rows_first_permutation(x.ndim(), row_modes);
             let rows: usize = row_modes.iter().map(|&k| shape[k]).product();
-            owned = x
-                .permuted_axes(perm)
-                .as_standard_layout()
-                .into_owned()
+            owned = crate::dense::standard_copy(x.permuted_axes(perm))
                 .into_raw_vec_and_offset()
                 .0;
             (
@@ -425,7 +422,7 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
 /// # Example
 /// ```
 /// use ndarray::array;
-/// let a = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let a: ndarray::Array2<f64> = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
 /// let (q, r) = tnet::linalg::qr(a.view());
 /// let back = q.dot(&r);
 /// assert!((&back - &a).iter().all(|d: &f64| d.abs() < 1e-12));
@@ -440,6 +437,104 @@ pub fn qr<T: Scalar>(a: ArrayView2<'_, T>) -> (Array2<T>, Array2<T>) {
     let q = f.compute_thin_Q();
     let r = f.thin_R();
     (to_ndarray(q.as_ref()), to_ndarray(r))
+}
+
+/// The minimum-norm least-squares solution of `min_X ‖A X − B‖_F`, with the numerical
+/// rank of `A` and its singular values.
+#[derive(Clone, Debug)]
+pub struct LeastSquares<T> {
+    /// The solution `X = A⁺ B` (`n x p` for `A` of shape `m x n`, `B` of shape `m x p`).
+    pub x: Array2<T>,
+    /// The numerical rank of `A` used: singular values `<= max(m, n) · eps · σ_max` are
+    /// treated as zero (NumPy's `lstsq` default cut-off).
+    pub rank: usize,
+    /// All singular values of `A`, non-increasing.
+    pub singular_values: Vec<T>,
+}
+
+/// Least-squares solve `min_X ‖A X − B‖_F` through the SVD of `A` (never the normal
+/// equations), returning the minimum-norm solution `X = V Σ⁺ Uᵀ B`.
+///
+/// Because `A` itself is factorised, the solution's accuracy depends on `κ(A)`, not on
+/// `κ(A)²` as with `(AᵀA)⁻¹ Aᵀ B`; rank-deficient and under-determined systems get the
+/// minimum-norm solution, singular values below `max(m, n) · eps · σ_max` being dropped.
+/// Cost `O(m n min(m, n) + m n p)`; memory: a copy of `A` inside the backend, `U` (`m x
+/// min(m, n)`).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `A` and `B` have different numbers of rows;
+/// [`Error::NonFinite`] for NaN/Inf in either; [`Error::Linalg`] if the SVD fails.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// // Fit y = c0 + c1 t to four points on the line y = 1 + 2 t.
+/// let a = array![[1.0, 0.0], [1.0, 1.0], [1.0, 2.0], [1.0, 3.0]];
+/// let b = array![[1.0], [3.0], [5.0], [7.0]];
+/// let ls = tnet::linalg::lstsq(a.view(), b.view()).unwrap();
+/// assert!((ls.x[[0, 0]] - 1.0_f64).abs() < 1e-12 && (ls.x[[1, 0]] - 2.0).abs() < 1e-12);
+/// assert_eq!(ls.rank, 2);
+/// ```
+pub fn lstsq<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<LeastSquares<T>> {
+    if a.nrows() != b.nrows() {
+        return Err(Error::ShapeMismatch {
+            context: "lstsq (A and B need the same number of rows)",
+            expected: vec![a.nrows(), b.ncols()],
+            got: b.shape().to_vec(),
+        });
+    }
+    check_finite("lstsq (matrix A)", &a)?;
+    check_finite("lstsq (right-hand side B)", &b)?;
+    let (m, n) = a.dim();
+    let p = b.ncols();
+    let k = m.min(n);
+    if k == 0 {
+        return Ok(LeastSquares {
+            x: Array2::zeros((n, p)),
+            rank: 0,
+            singular_values: Vec::new(),
+        });
+    }
+    let (u, v, s) = svd_full(as_faer(&a), true, true)?;
+    let cutoff = T::cast(m.max(n) as f64) * T::epsilon() * s[0];
+    let rank = s.iter().take_while(|&&si| si > cutoff).count();
+    if rank == 0 {
+        return Ok(LeastSquares {
+            x: Array2::zeros((n, p)),
+            rank,
+            singular_values: s,
+        });
+    }
+    // X = V_r Σ_r⁻¹ (U_rᵀ B).
+    let mut c = Mat::<T>::zeros(rank, p);
+    faer_matmul(
+        c.as_mut(),
+        Accum::Replace,
+        u.as_ref().subcols(0, rank).transpose(),
+        as_faer(&b),
+        T::one(),
+        Par::Seq,
+    );
+    for i in 0..rank {
+        let inv = s[i].recip();
+        for j in 0..p {
+            c[(i, j)] *= inv;
+        }
+    }
+    let mut x = Array2::<T>::zeros((n, p).f());
+    faer_matmul(
+        as_faer_mut(&mut x.view_mut()),
+        Accum::Replace,
+        v.as_ref().subcols(0, rank),
+        c.as_ref(),
+        T::one(),
+        Par::Seq,
+    );
+    Ok(LeastSquares {
+        x,
+        rank,
+        singular_values: s,
+    })
 }
 
 /// `C = A B` for ndarray views of any layout, computed by faer (sequential).

@@ -568,7 +568,7 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
         for (i, &m) in order.iter().enumerate() {
             inverse[m] = i;
         }
-        x.permuted_axes(inverse).as_standard_layout().into_owned()
+        crate::dense::standard_copy(x.view().permuted_axes(inverse))
     }
 
     /// Norm through orthogonalisation (accurate to working precision, unlike
@@ -660,13 +660,8 @@ impl<T: Scalar> LabelledCore<'_, T> {
                 .collect();
             let at = perm.iter().position(|&i| i == first).expect("present") + 1;
             perm.splice(at..at, pos[1..].iter().copied());
-            self.data = self
-                .data
-                .view()
-                .permuted_axes(perm.clone())
-                .as_standard_layout()
-                .into_owned()
-                .into();
+            self.data =
+                crate::dense::standard_copy(self.data.view().permuted_axes(perm.clone())).into();
             self.axes = perm.iter().map(|&i| self.axes[i]).collect();
             pos = self.positions(nodes);
         }

@@ -55,18 +55,26 @@ impl<T: Scalar> MatrixTruncation<T> {
         if s.is_empty() {
             return (0, T::zero());
         }
-        // tail[i] = sum_{j >= i} s_j^2, accumulated from the small end for accuracy.
+        // Work with s / s_max so that the squares can neither overflow (s near 1e200 in
+        // f64) nor underflow (s below 1e-162 would square to 0 and count as dropped).
+        let scale = s.iter().fold(T::zero(), |m, &v| m.max(v.abs()));
+        if scale == T::zero() {
+            return (1, T::zero());
+        }
+        // tail[i] = sum_{j >= i} (s_j / scale)^2, accumulated from the small end for accuracy.
         let mut tail = vec![T::zero(); s.len() + 1];
         for i in (0..s.len()).rev() {
-            tail[i] = tail[i + 1] + s[i] * s[i];
+            let v = s[i] / scale;
+            tail[i] = tail[i + 1] + v * v;
         }
-        let tol2 = self.tol * self.tol;
+        let tol = self.tol / scale;
+        let tol2 = tol * tol;
         let mut r = s.len();
         while r > 1 && tail[r - 1] <= tol2 {
             r -= 1;
         }
         let r = r.min(self.max_rank.max(1));
-        (r, tail[r].sqrt())
+        (r, scale * tail[r].sqrt())
     }
 }
 
@@ -112,11 +120,29 @@ fn to_ndarray<T: Scalar>(m: MatRef<'_, T>) -> Array2<T> {
     Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
 }
 
-fn check_finite<T: Scalar>(context: &'static str, a: &ArrayView2<'_, T>) -> Result<()> {
-    if let Some(index) = a.iter().position(|x| !x.is_finite()) {
-        return Err(Error::NonFinite { context, index });
+/// The largest absolute value, or [`Error::NonFinite`] at the first NaN/Inf.
+fn finite_max_abs<'a, T: Scalar>(
+    context: &'static str,
+    values: impl IntoIterator<Item = &'a T>,
+) -> Result<T> {
+    let mut max = T::zero();
+    for (index, &v) in values.into_iter().enumerate() {
+        if !v.is_finite() {
+            return Err(Error::NonFinite { context, index });
+        }
+        max = max.max(v.abs());
     }
-    Ok(())
+    Ok(max)
+}
+
+/// The divisor that brings a matrix with largest entry `max_abs` to unit scale, when its
+/// entries are so large or so small (beyond `max^(1/4)` or below `min_positive^(1/4)`)
+/// that the backend's sums of squares could overflow or underflow (faer's SVD reports
+/// `NoConvergence` for entries near 1e200 in f64). The singular values are scaled back.
+fn rescale_divisor<T: Scalar>(max_abs: T) -> Option<T> {
+    let hi = T::max_value().sqrt().sqrt();
+    let lo = T::min_positive_value().sqrt().sqrt();
+    (max_abs > hi || (max_abs < lo && max_abs > T::zero())).then_some(max_abs)
 }
 
 /// Full thin SVD of `a` (faer, sequential), with U and optionally V.
@@ -192,8 +218,15 @@ pub fn svd<T: Scalar>(
     rule: MatrixTruncation<T>,
     want_v: bool,
 ) -> Result<TruncatedSvd<T>> {
-    check_finite("svd", &a)?;
-    let (u, v, s) = svd_full(as_faer(&a), true, want_v)?;
+    let divisor = rescale_divisor(finite_max_abs("svd", &a)?);
+    let scaled = divisor.map(|c| a.mapv(|v| v / c));
+    let (u, v, mut s) = match &scaled {
+        Some(m) => svd_full(as_faer(&m.view()), true, want_v)?,
+        None => svd_full(as_faer(&a), true, want_v)?,
+    };
+    if let Some(c) = divisor {
+        s.iter_mut().for_each(|v| *v *= c);
+    }
     let (rank, discarded) = rule.rank_for(&s);
     let u = to_ndarray(u.as_ref().subcols(0, rank));
     let vt = want_v.then(|| to_ndarray(v.as_ref().subcols(0, rank).transpose()));
@@ -236,11 +269,9 @@ pub fn unfolding_left_svd<T: Scalar>(
     let permuted = x.permuted_axes(perm);
     let mut data: Vec<T> = Vec::with_capacity(total);
     data.extend(permuted.iter().copied());
-    if let Some(index) = data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            context: "tensor unfolding",
-            index,
-        });
+    let divisor = rescale_divisor(finite_max_abs("tensor unfolding", &data)?);
+    if let Some(c) = divisor {
+        data.iter_mut().for_each(|v| *v /= c);
     }
     let mut xt = MatMut::from_column_major_slice_mut(&mut data, cols, rows);
     let s_and_u = if cols > rows {
@@ -260,7 +291,10 @@ pub fn unfolding_left_svd<T: Scalar>(
         let (_, v, s) = svd_full(xt.rb(), false, true)?;
         (s, v)
     };
-    let (s, v) = s_and_u;
+    let (mut s, v) = s_and_u;
+    if let Some(c) = divisor {
+        s.iter_mut().for_each(|v| *v *= c);
+    }
     let (rank, discarded) = rule.rank_for(&s);
     let u = to_ndarray(v.as_ref().subcols(0, rank));
     Ok(TruncatedSvd {
@@ -301,7 +335,7 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
 /// # Example
 /// ```
 /// use ndarray::array;
-/// let a = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let a = array![[1.0_f64, 2.0], [3.0, 4.0], [5.0, 6.0]];
 /// let (q, r) = tnet::linalg::qr(a.view());
 /// let back = q.dot(&r);
 /// assert!((&back - &a).iter().all(|d| d.abs() < 1e-12));

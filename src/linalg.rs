@@ -218,7 +218,7 @@ pub fn svd<T: Scalar>(
     rule: MatrixTruncation<T>,
     want_v: bool,
 ) -> Result<TruncatedSvd<T>> {
-    let divisor = rescale_divisor(finite_max_abs("svd", &a)?);
+    let divisor = rescale_divisor(finite_max_abs("svd", a)?);
     let scaled = divisor.map(|c| a.mapv(|v| v / c));
     let (u, v, mut s) = match &scaled {
         Some(m) => svd_full(as_faer(&m.view()), true, want_v)?,

@@ -14,7 +14,7 @@
 //! | [`truncation`] | the one [`Truncation`] rule shared by every format, and what it guarantees |
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
-//! | [`format`] | the common trait [`Factorized`] |
+//! | [`mod@format`] | the common trait [`Factorized`] |
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].

@@ -36,7 +36,7 @@ use ndarray::{Array2, ArrayViewD};
 
 use crate::formats::ht::{HtNode, LabelledCore};
 use crate::linalg::{unfolding_left_svd, MatrixTruncation};
-use crate::{dense, DimTree, HtTensor, Result, Scalar, Truncation, TruncationInfo};
+use crate::{dense, DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo};
 
 /// Which HT-SVD sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,7 +56,8 @@ pub enum Sweep {
 /// # Errors
 /// - [`Error::Empty`] / [`Error::NonFinite`] for an empty tensor or NaN/Inf entries;
 /// - [`Error::InvalidTree`] if the tree's order differs from the tensor's;
-/// - [`Error::InvalidParameter`] for an invalid rule.
+/// - [`Error::InvalidParameter`] for an invalid rule, or (`name: "x"`) a tensor whose
+///   Frobenius norm overflows `T`.
 ///
 /// A zero tensor is fine: it gives an HT tensor of rank 1 everywhere that is zero.
 ///
@@ -83,7 +84,7 @@ pub fn ht_svd<T: Scalar>(
     let rule = rule.check()?;
     let norm = dense::norm(x.view());
     if !norm.is_finite() {
-        return Err(crate::Error::param(
+        return Err(Error::param(
             "x",
             format!(
                 "its Frobenius norm overflows {}: the root transfer tensor would hold it; scale the tensor down",

@@ -154,7 +154,8 @@ pub fn gramians<T: Scalar>(x: &HtTensor<T>) -> Result<(HtTensor<T>, Vec<Array2<T
 /// Truncates an HT tensor to `rule` without densifying. See the [module docs](self).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for an invalid rule, [`Error::Linalg`] if an SVD fails.
+/// [`Error::InvalidParameter`] for an invalid rule or a tensor whose norm overflows `T`,
+/// [`Error::Linalg`] if an SVD fails.
 ///
 /// # Example
 /// ```

@@ -369,7 +369,7 @@ impl MatrixModes {
         let (mp, np) = self.padded();
         if mp
             .checked_mul(np)
-            .map_or(true, |n| n > isize::MAX as usize / 8)
+            .is_none_or(|n| n > isize::MAX as usize / 8)
         {
             return Err(Error::param(
                 "modes",
@@ -501,7 +501,7 @@ fn balanced_factors(len: usize, d: usize) -> (Vec<usize>, usize) {
         if score <= 2.0 {
             return (f, n);
         }
-        if best.as_ref().map_or(true, |b| score < b.0) {
+        if best.as_ref().is_none_or(|b| score < b.0) {
             best = Some((score, f, n));
         }
     }

@@ -103,7 +103,11 @@ pub fn unfold_modes<T: Scalar>(x: ArrayViewD<'_, T>, row_modes: &[usize]) -> Res
         seen[k] = true;
     }
     let rows: usize = row_modes.iter().map(|&k| x.shape()[k]).product();
-    let cols = x.len().checked_div(rows).unwrap_or(0);
+    // The product of the other modes (not N / rows, which is 0 / 0 for an empty row mode).
+    let cols: usize = (0..order)
+        .filter(|&k| !seen[k])
+        .map(|k| x.shape()[k])
+        .product();
     let perm = rows_first_permutation(order, row_modes);
     let data = standard_copy(x.permuted_axes(perm))
         .into_raw_vec_and_offset()
@@ -120,9 +124,14 @@ pub fn fold<T: Scalar>(m: ArrayView2<'_, T>, k: usize, shape: &[usize]) -> Resul
     if k >= order {
         return Err(Error::InvalidMode { mode: k, order });
     }
-    let total: usize = shape.iter().product();
-    let expected = vec![shape[k], total.checked_div(shape[k]).unwrap_or(0)];
-    if m.shape() != expected.as_slice() {
+    // Checked: a shape whose product overflows cannot match any matrix.
+    let cols = shape
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != k)
+        .try_fold(1usize, |a, (_, &n)| a.checked_mul(n));
+    let expected = vec![shape[k], cols.unwrap_or(usize::MAX)];
+    if cols.is_none() || m.shape() != expected.as_slice() {
         return Err(Error::ShapeMismatch {
             context: "fold",
             expected,

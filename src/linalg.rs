@@ -63,18 +63,26 @@ impl<T: Scalar> MatrixTruncation<T> {
         if s.is_empty() {
             return (0, T::zero());
         }
-        // tail[i] = sum_{j >= i} s_j^2, accumulated from the small end for accuracy.
+        // Work with s / s_max so that the squares can neither overflow (s near 1e200 in
+        // f64) nor underflow (s below 1e-162 would square to 0 and count as dropped).
+        let scale = s.iter().fold(T::zero(), |m, &v| m.max(v.abs()));
+        if scale == T::zero() {
+            return (1, T::zero());
+        }
+        // tail[i] = sum_{j >= i} (s_j / scale)^2, accumulated from the small end for accuracy.
         let mut tail = vec![T::zero(); s.len() + 1];
         for i in (0..s.len()).rev() {
-            tail[i] = tail[i + 1] + s[i] * s[i];
+            let v = s[i] / scale;
+            tail[i] = tail[i + 1] + v * v;
         }
-        let tol2 = self.tol * self.tol;
+        let tol = self.tol / scale;
+        let tol2 = tol * tol;
         let mut r = s.len();
         while r > 1 && tail[r - 1] <= tol2 {
             r -= 1;
         }
         let r = r.min(self.max_rank.max(1));
-        (r, tail[r].sqrt())
+        (r, scale * tail[r].sqrt())
     }
 }
 
@@ -120,11 +128,29 @@ fn to_ndarray<T: Scalar>(m: MatRef<'_, T>) -> Array2<T> {
     Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
 }
 
-fn check_finite<T: Scalar>(context: &'static str, a: &ArrayView2<'_, T>) -> Result<()> {
-    if let Some(index) = a.iter().position(|x| !x.is_finite()) {
-        return Err(Error::NonFinite { context, index });
+/// The largest absolute value, or [`Error::NonFinite`] at the first NaN/Inf.
+fn finite_max_abs<'a, T: Scalar>(
+    context: &'static str,
+    values: impl IntoIterator<Item = &'a T>,
+) -> Result<T> {
+    let mut max = T::zero();
+    for (index, &v) in values.into_iter().enumerate() {
+        if !v.is_finite() {
+            return Err(Error::NonFinite { context, index });
+        }
+        max = max.max(v.abs());
     }
-    Ok(())
+    Ok(max)
+}
+
+/// The divisor that brings a matrix with largest entry `max_abs` to unit scale, when its
+/// entries are so large or so small (beyond `max^(1/4)` or below `min_positive^(1/4)`)
+/// that the backend's sums of squares could overflow or underflow (faer's SVD reports
+/// `NoConvergence` for entries near 1e200 in f64). The singular values are scaled back.
+fn rescale_divisor<T: Scalar>(max_abs: T) -> Option<T> {
+    let hi = T::max_value().sqrt().sqrt();
+    let lo = T::min_positive_value().sqrt().sqrt();
+    (max_abs > hi || (max_abs < lo && max_abs > T::zero())).then_some(max_abs)
 }
 
 /// Full thin SVD of `a` (faer, sequential), with U and optionally V.
@@ -200,8 +226,15 @@ pub fn svd<T: Scalar>(
     rule: MatrixTruncation<T>,
     want_v: bool,
 ) -> Result<TruncatedSvd<T>> {
-    check_finite("svd", &a)?;
-    let (u, v, s) = svd_full(as_faer(&a), true, want_v)?;
+    let divisor = rescale_divisor(finite_max_abs("svd", a)?);
+    let scaled = divisor.map(|c| a.mapv(|v| v / c));
+    let (u, v, mut s) = match &scaled {
+        Some(m) => svd_full(as_faer(&m.view()), true, want_v)?,
+        None => svd_full(as_faer(&a), true, want_v)?,
+    };
+    if let Some(c) = divisor {
+        s.iter_mut().for_each(|v| *v *= c);
+    }
     let (rank, discarded) = rule.rank_for(&s);
     let u = to_ndarray(u.as_ref().subcols(0, rank));
     let vt = want_v.then(|| to_ndarray(v.as_ref().subcols(0, rank).transpose()));
@@ -270,8 +303,27 @@ pub fn unfolding_left_svd<T: Scalar>(
         }
     };
     let cols = a * b;
-    let (s, v) = if cols > n {
-        let r = tsqr_r(data, a, n, b)?;
+    // One read pass: finiteness, and the scale that keeps the backend's sums of squares
+    // in range (the singular values are scaled back below).
+    let max_abs = {
+        use rayon::prelude::*;
+        data.par_chunks(1 << 16)
+            .enumerate()
+            .map(|(i, chunk)| {
+                finite_max_abs("tensor unfolding", chunk).map_err(|e| match e {
+                    Error::NonFinite { context, index } => Error::NonFinite {
+                        context,
+                        index: index + (i << 16),
+                    },
+                    e => e,
+                })
+            })
+            .try_reduce(T::zero, |x, y| Ok(x.max(y)))?
+    };
+    let divisor = rescale_divisor(max_abs);
+    let scale = divisor.map_or(T::one(), |c| T::one() / c);
+    let (mut s, v) = if cols > n {
+        let r = tsqr_r(data, a, n, b, scale);
         let (_, v, s) = svd_full(r.as_ref(), false, true)?;
         (s, v)
     } else {
@@ -280,19 +332,16 @@ pub fn unfolding_left_svd<T: Scalar>(
         for i in 0..a {
             for c in 0..n {
                 for j in 0..b {
-                    xt[(i * b + j, c)] = data[i * n * b + c * b + j];
+                    xt[(i * b + j, c)] = data[i * n * b + c * b + j] * scale;
                 }
             }
-        }
-        if let Some(index) = data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                context: "tensor unfolding",
-                index,
-            });
         }
         let (_, v, s) = svd_full(xt.as_ref(), false, true)?;
         (s, v)
     };
+    if let Some(c) = divisor {
+        s.iter_mut().for_each(|v| *v *= c);
+    }
     let (rank, discarded) = rule.rank_for(&s);
     let u = to_ndarray(v.as_ref().subcols(0, rank));
     Ok(TruncatedSvd {
@@ -306,8 +355,9 @@ pub fn unfolding_left_svd<T: Scalar>(
 
 /// The `n x n` triangular factor of the tall `(a b) x n` matrix whose row `i b + j` is
 /// `data[i n b + c b + j]` for `c = 0..n` (the transposed middle-mode unfolding of an
-/// `(a, n, b)` tensor), by blocked TSQR over rayon. Checks finiteness on the way.
-fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize) -> Result<Mat<T>> {
+/// `(a, n, b)` tensor), multiplied by `scale`, by blocked TSQR over rayon. The entries must
+/// be finite (checked by the caller).
+fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize, scale: T) -> Mat<T> {
     use rayon::prelude::*;
     let rows = a * b;
     let block = (16384 / n.max(1)).max(2 * n).max(64);
@@ -331,9 +381,9 @@ fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize) -> Result<Mat<T>>
     };
     let result = (0..n_blocks)
         .into_par_iter()
-        .try_fold(
+        .fold(
             || None::<Mat<T>>,
-            |acc, blk| -> Result<Option<Mat<T>>> {
+            |acc, blk| -> Option<Mat<T>> {
                 let r0 = blk * block;
                 let r1 = (r0 + block).min(rows);
                 let m = r1 - r0;
@@ -344,39 +394,31 @@ fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize) -> Result<Mat<T>>
                     let j1 = b.min(j0 + (r1 - rho));
                     for c in 0..n {
                         let src = &data[i * n * b + c * b + j0..i * n * b + c * b + j1];
-                        if let Some(pos) = src.iter().position(|v| !v.is_finite()) {
-                            return Err(Error::NonFinite {
-                                context: "tensor unfolding",
-                                index: i * n * b + c * b + j0 + pos,
-                            });
-                        }
                         let mut col = buf.as_mut().col_mut(c);
                         for (k, &v) in src.iter().enumerate() {
-                            col[rho - r0 + k] = v;
+                            col[rho - r0 + k] = v * scale;
                         }
                     }
                     rho += j1 - j0;
                 }
-                Ok(Some(reduce(acc, qr_r_of(buf))))
+                Some(reduce(acc, qr_r_of(buf)))
             },
         )
-        .try_reduce(
+        .reduce(
             || None,
-            |x, y| {
-                Ok(match (x, y) {
-                    (None, y) => y,
-                    (x, None) => x,
-                    (x, Some(y)) => Some(reduce(x, y)),
-                })
+            |x, y| match (x, y) {
+                (None, y) => y,
+                (x, None) => x,
+                (x, Some(y)) => Some(reduce(x, y)),
             },
-        )?;
+        );
     let r = result.unwrap_or_else(|| Mat::zeros(0, n));
     // Pad to n x n (fewer rows than columns only for tiny inputs).
     let mut out = Mat::<T>::zeros(n, n);
     out.as_mut()
         .submatrix_mut(0, 0, r.nrows().min(n), n)
         .copy_from(r.as_ref().submatrix(0, 0, r.nrows().min(n), n));
-    Ok(out)
+    out
 }
 
 /// The upper-triangular factor (`min(m, n) x n`) of an owned matrix, by Householder QR.
@@ -422,7 +464,7 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
 /// # Example
 /// ```
 /// use ndarray::array;
-/// let a: ndarray::Array2<f64> = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let a = array![[1.0_f64, 2.0], [3.0, 4.0], [5.0, 6.0]];
 /// let (q, r) = tnet::linalg::qr(a.view());
 /// let back = q.dot(&r);
 /// assert!((&back - &a).iter().all(|d: &f64| d.abs() < 1e-12));
@@ -483,8 +525,8 @@ pub fn lstsq<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<Le
             got: b.shape().to_vec(),
         });
     }
-    check_finite("lstsq (matrix A)", &a)?;
-    check_finite("lstsq (right-hand side B)", &b)?;
+    finite_max_abs("lstsq (matrix A)", a.iter())?;
+    finite_max_abs("lstsq (right-hand side B)", b.iter())?;
     let (m, n) = a.dim();
     let p = b.ncols();
     let k = m.min(n);

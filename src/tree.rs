@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// A node of the nested spec form of a tree; the serialised representation of [`DimTree`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+///
+/// It serialises as its text form, a string such as `"((0,1),2)"`, not as nested arrays:
+/// a linear tree over `d` modes nests `d` deep, beyond `serde_json`'s nesting limit of 128
+/// for `d > 127`, whereas the string parses with a limit of 4096.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TreeSpec {
     /// A leaf holding one mode.
     Leaf(usize),
@@ -377,6 +380,19 @@ impl fmt::Display for TreeSpec {
     }
 }
 
+impl Serialize for TreeSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TreeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for DimTree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.spec().fmt(f)
@@ -385,10 +401,15 @@ impl fmt::Display for DimTree {
 
 impl std::str::FromStr for TreeSpec {
     type Err = Error;
-    /// Parses `((0,1),(2,3))`; whitespace is ignored.
+    /// Parses `((0,1),(2,3))`; whitespace between tokens is ignored (not inside a number).
     fn from_str(s: &str) -> Result<Self> {
-        let chars: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let chars: Vec<char> = s.chars().collect();
         let mut pos = 0;
+        fn skip_ws(c: &[char], pos: &mut usize) {
+            while c.get(*pos).is_some_and(|c| c.is_whitespace()) {
+                *pos += 1;
+            }
+        }
         fn err(pos: usize, what: &str) -> Error {
             Error::tree(format!(
                 "cannot parse the tree spec at character {pos}: {what}"
@@ -398,10 +419,12 @@ impl std::str::FromStr for TreeSpec {
             if depth > 4096 {
                 return Err(err(*pos, "nested too deeply"));
             }
+            skip_ws(c, pos);
             match c.get(*pos) {
                 Some('(') => {
                     *pos += 1;
                     let l = parse(c, pos, depth + 1)?;
+                    skip_ws(c, pos);
                     if c.get(*pos) != Some(&',') {
                         return Err(err(
                             *pos,
@@ -410,6 +433,7 @@ impl std::str::FromStr for TreeSpec {
                     }
                     *pos += 1;
                     let r = parse(c, pos, depth + 1)?;
+                    skip_ws(c, pos);
                     if c.get(*pos) != Some(&')') {
                         return Err(err(
                             *pos,
@@ -434,6 +458,7 @@ impl std::str::FromStr for TreeSpec {
             }
         }
         let spec = parse(&chars, &mut pos, 0)?;
+        skip_ws(&chars, &mut pos);
         if pos != chars.len() {
             return Err(err(pos, "trailing characters"));
         }

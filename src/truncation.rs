@@ -179,7 +179,8 @@ pub struct TruncationInfo<T> {
 impl<T: Scalar> TruncationInfo<T> {
     /// Builds the record, summing the discarded parts.
     pub fn new(singular_values: Vec<Vec<T>>, discarded: Vec<T>, input_norm: T) -> Self {
-        let error_bound = discarded.iter().map(|&e| e * e).sum::<T>().sqrt();
+        // Scaled like a norm: no overflow for discarded parts near 1e200 (f64).
+        let error_bound = crate::dense::norm(ndarray::aview1(&discarded).into_dyn());
         Self {
             singular_values,
             discarded,

@@ -36,7 +36,7 @@ use ndarray::{Array2, ArrayViewD};
 
 use crate::formats::ht::{HtNode, LabelledCore, truncation_order};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
-use crate::{DimTree, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense};
+use crate::{DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense};
 
 /// Which HT-SVD sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,9 +54,10 @@ pub enum Sweep {
 /// (see [`TruncationInfo`]); `info.error_bound` bounds `‖X − Y‖_F` rigorously.
 ///
 /// # Errors
-/// - [`Error::Empty`](crate::Error::Empty) / [`Error::NonFinite`](crate::Error::NonFinite) for an empty tensor or NaN/Inf entries;
-/// - [`Error::InvalidTree`](crate::Error::InvalidTree) if the tree's order differs from the tensor's;
-/// - [`Error::InvalidParameter`](crate::Error::InvalidParameter) for an invalid rule.
+/// - [`Error::Empty`] / [`Error::NonFinite`] for an empty tensor or NaN/Inf entries;
+/// - [`Error::InvalidTree`] if the tree's order differs from the tensor's;
+/// - [`Error::InvalidParameter`] for an invalid rule, or (`name: "x"`) a tensor whose
+///   Frobenius norm overflows `T`.
 ///
 /// A zero tensor is fine: it gives an HT tensor of rank 1 everywhere that is zero.
 ///
@@ -82,12 +83,19 @@ pub fn ht_svd<T: Scalar>(
     tree.check_order(x.ndim())?;
     let rule = rule.check()?;
     let norm = dense::norm(x.view());
+    if !norm.is_finite() {
+        return Err(Error::param(
+            "x",
+            format!(
+                "its Frobenius norm overflows {}: the root transfer tensor would hold it; scale the tensor down",
+                T::NAME
+            ),
+        ));
+    }
     let d = x.ndim();
     if d == 1 {
-        let u = x
-            .to_owned()
-            .into_shape_with_order((x.len(), 1))
-            .expect("vector");
+        // Collect in logical order: `to_owned` keeps a reversed view's negative stride.
+        let u = Array2::from_shape_vec((x.len(), 1), x.iter().copied().collect()).expect("n x 1");
         let ht = HtTensor::from_parts(tree.clone(), x.shape().to_vec(), vec![HtNode::Leaf(u)]);
         return Ok((
             ht,
@@ -244,23 +252,36 @@ fn root_to_leaves<T: Scalar>(
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
     let (order, left0, exempt) = truncation_order(tree);
     let mut rec = Record::new(tree.n_nodes());
-    // Frames of every non-root node from the full tensor.
+    // Frames of every non-root node but the exempt child, from the full tensor.
     let mut frames: Vec<Option<Array2<T>>> = vec![None; tree.n_nodes()];
-    for t in order {
-        let node_rule = if t == exempt {
-            MatrixTruncation::rank_only(frames[left0].as_ref().expect("left child first").ncols())
-        } else {
-            rule
-        };
-        let svd = unfolding_left_svd(x.view(), tree.modes(t), node_rule)?;
-        rec.discarded[t] = if t == exempt {
-            T::zero()
-        } else {
-            svd.discarded
-        };
+    for t in order.into_iter().filter(|&t| t != exempt) {
+        let svd = unfolding_left_svd(x.view(), tree.modes(t), rule)?;
+        rec.discarded[t] = svd.discarded;
         rec.singular_values[t] = svd.singular_values;
         frames[t] = Some(svd.u);
     }
+    // X^{(left0)} as an N_l x N_r matrix, rows and columns over the two children's modes
+    // in tree order (the row orders of U_left0 and U_exempt).
+    let root_modes = tree.modes(tree.root());
+    let nl: usize = tree.modes(left0).iter().map(|&m| x.shape()[m]).product();
+    let nr = x.len() / nl;
+    let xl = dense::unfold_modes(x.view(), root_modes)?
+        .into_shape_with_order((nl, nr))
+        .expect("N x 1");
+    // The exempt child: X^{(exempt)} = X^{(left0)T}, so its frame is an orthonormal basis of
+    // X^{(left0)T} U_left0, the range of the left-projected tensor; the projection is then
+    // exact. (An SVD of X^{(exempt)} of its own would pick, inside a cluster of equal
+    // singular values at the cut, a subspace unrelated to the left child's and break the
+    // error bound.) Only exactly-zero directions are dropped.
+    let ul = frames[left0].as_ref().expect("left child done");
+    let w = crate::linalg::matmul(xl.t(), ul.view());
+    let exact = MatrixTruncation {
+        max_rank: ul.ncols(),
+        tol: T::zero(),
+    };
+    let svd = crate::linalg::svd(w.view(), exact, false)?;
+    rec.singular_values[exempt] = rec.singular_values[left0].clone();
+    frames[exempt] = Some(svd.u);
     // Transfer tensors B_t = (U_l ⊗ U_r)^T U_t, bottom-up.
     for t in tree.post_order() {
         let frame = |n: usize| frames[n].as_ref().expect("frame computed");
@@ -274,17 +295,9 @@ fn root_to_leaves<T: Scalar>(
                 )));
             }
             Some((l, r)) => {
-                // B_root = U_l^T X^{(l)} U_r, with X^{(l)} the matricization of the root's left child.
-                // Rows over the left child's modes, columns over the right child's, each in
-                // tree order (the row orders of U_l and U_r).
-                let (nl, nr) = (frame(l).nrows(), frame(r).nrows());
-                let xl = dense::unfold_modes(x.view(), tree.modes(t))?
-                    .into_shape_with_order((nl, nr))
-                    .expect("N x 1");
-                let m = crate::linalg::matmul(
-                    crate::linalg::matmul(frame(l).t(), xl.view()).view(),
-                    frame(r).view(),
-                );
+                // B_root = U_l^T X^{(l)} U_r = W^T U_r, with W = X^{(l)T} U_l from above.
+                debug_assert_eq!((l, r), (left0, exempt));
+                let m = crate::linalg::matmul(w.t(), frame(r).view());
                 let (kl, kr) = m.dim();
                 rec.nodes[t] = Some(as_transfer(column(m), kl, kr));
             }

@@ -156,7 +156,8 @@ pub fn gramians<T: Scalar>(x: &HtTensor<T>) -> Result<(HtTensor<T>, Vec<Array2<T
 /// Truncates an HT tensor to `rule` without densifying. See the [module docs](self).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for an invalid rule, [`Error::Linalg`] if an SVD fails.
+/// [`Error::InvalidParameter`] for an invalid rule or a tensor whose norm overflows `T`,
+/// [`Error::Linalg`] if an SVD fails.
 ///
 /// # Example
 /// ```
@@ -180,6 +181,12 @@ pub fn truncate<T: Scalar>(
         HtNode::Transfer(b) => crate::dense::norm(b.view().into_dyn()),
         HtNode::Leaf(u) => crate::dense::norm(u.view().into_dyn()),
     };
+    if !norm.is_finite() {
+        return Err(Error::param(
+            "x",
+            format!("its Frobenius norm overflows {}", T::NAME),
+        ));
+    }
     if d == 1 {
         return Ok((
             y,
@@ -199,11 +206,21 @@ pub fn truncate<T: Scalar>(
             node_rule
         };
         let (keep, disc) = r.rank_for(&sv[t]);
-        if t != exempt {
+        s[t] = Some(if t == exempt {
+            // X^{(exempt)} = X^{(left0)T}: with M = B_root as a k_l x k_r matrix, take the
+            // range of M^T S_left0, so that the exempt projection is exact given the left
+            // one. (Its own leading directions could, for equal singular values at the
+            // cut, span another subspace than the left child's and break the bound.)
+            let root = y.transfer(tree.root());
+            let m = root.index_axis(ndarray::Axis(2), 0);
+            let sl = s[left0].as_ref().expect("left first");
+            let w = crate::linalg::matmul(m.t(), sl.view());
+            leading_directions(w.view(), keep)?
+        } else {
             discarded[t] = disc;
-        }
-        // Left singular vectors of F_t: the first `keep` columns of F_t = W Σ, normalised.
-        s[t] = Some(leading_directions(f[t].view(), keep)?);
+            // Left singular vectors of F_t: the first `keep` columns of F_t = W Σ, normalised.
+            leading_directions(f[t].view(), keep)?
+        });
     }
     let mut nodes = y.nodes().to_vec();
     for t in tree.pre_order() {

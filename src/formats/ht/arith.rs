@@ -23,7 +23,8 @@ impl<T: Scalar> HtTensor<T> {
     /// Exact sum `X + Y` (ranks add, except the root's which stays 1).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] or [`Error::InvalidTree`] if shapes or trees differ.
+    /// [`Error::ShapeMismatch`] or [`Error::InvalidTree`] if shapes or trees differ;
+    /// [`Error::NonFinite`] if an entry overflows.
     ///
     /// # Example
     /// ```
@@ -80,7 +81,8 @@ impl<T: Scalar> HtTensor<T> {
                 }
             });
         }
-        Ok(Self::from_parts(tree, self.shape.clone(), nodes))
+        // Checked: entries can overflow (the root leaf sum for d = 1; products here).
+        Self::try_new(tree, self.shape.clone(), nodes)
     }
 
     /// `alpha · X` (scales the root only).
@@ -99,7 +101,7 @@ impl<T: Scalar> HtTensor<T> {
     /// Leaves: `U[i, (a, a')] = U_X[i, a] U_Y[i, a']`; transfers: Kronecker products.
     ///
     /// # Errors
-    /// As [`add`](Self::add).
+    /// As [`add`](Self::add) (an overflowing product gives [`Error::NonFinite`]).
     pub fn hadamard(&self, other: &Self) -> Result<Self> {
         self.check_same_structure(other, "HtTensor::hadamard")?;
         let tree = self.tree.clone();
@@ -124,7 +126,8 @@ impl<T: Scalar> HtTensor<T> {
                 }
             });
         }
-        Ok(Self::from_parts(tree, self.shape.clone(), nodes))
+        // Checked: entries can overflow (the root leaf sum for d = 1; products here).
+        Self::try_new(tree, self.shape.clone(), nodes)
     }
 
     /// Inner product `<X, Y>` without densifying: bottom-up `M_t = U_t^T U'_t` at the leaves

@@ -1,7 +1,7 @@
 //! Saving and loading HT tensors (serde, versioned, validated on load).
 //!
 //! The file is JSON: `{"format": "tnet-ht", "version": 1, "dtype": "f64", "tree":
-//! <nested spec>, "shape": [...], "nodes": [...]}`. Loading checks the header, then builds
+//! "<nested spec>", "shape": [...], "nodes": [...]}`. Loading checks the header, then builds
 //! the tensor through [`HtTensor::try_new`], so a corrupt or hand-edited file gives an
 //! error, never an invalid tensor. Writes are atomic: the data goes to a temporary file in
 //! the same directory, is flushed to disk, then renamed over the target.
@@ -108,12 +108,18 @@ impl<T: Scalar> HtTensor<T> {
             path: Some(path.to_path_buf()),
             reason: e.to_string(),
         })?;
+        // As documented: a file describing an invalid tensor is corrupt, whichever
+        // invariant it breaks (the reason keeps the validation error's message).
         from_file(f).map_err(|e| match e {
-            Error::Corrupt { path: None, reason } => Error::Corrupt {
+            Error::Version { .. } => e,
+            Error::Corrupt { reason, .. } => Error::Corrupt {
                 path: Some(path.to_path_buf()),
                 reason,
             },
-            other => other,
+            other => Error::Corrupt {
+                path: Some(path.to_path_buf()),
+                reason: other.to_string(),
+            },
         })
     }
 }

@@ -203,7 +203,8 @@ impl<T: Scalar> HtTensor<T> {
     /// A random HT tensor with the given rank per node (indexed by node id; root 1).
     ///
     /// # Errors
-    /// As [`try_new`](Self::try_new).
+    /// As [`try_new`](Self::try_new); [`Error::InvalidParameter`] for ranks so large that a
+    /// node's size overflows.
     pub fn random_with_ranks(
         tree: &DimTree,
         shape: &[usize],
@@ -223,6 +224,23 @@ impl<T: Scalar> HtTensor<T> {
                 context: "HtTensor::random_with_ranks",
                 shape: shape.to_vec(),
             });
+        }
+        // A node too large to allocate is an error, not a panic inside ndarray.
+        for t in tree.pre_order() {
+            let dims = match tree.children(t) {
+                None => [shape[tree.modes(t)[0]], ranks[t], 1],
+                Some((l, r)) => [ranks[l], ranks[r], ranks[t]],
+            };
+            let fits = dims
+                .iter()
+                .try_fold(1usize, |a, &n| a.checked_mul(n))
+                .is_some_and(|n| n <= isize::MAX as usize / std::mem::size_of::<T>());
+            if !fits {
+                return Err(Error::param(
+                    "ranks",
+                    format!("node {t} would hold {dims:?} entries, more than can be allocated"),
+                ));
+            }
         }
         let mut g = rng(seed);
         let mut nodes = Vec::with_capacity(tree.n_nodes());

@@ -21,6 +21,7 @@
 //!
 //! ## Example: compress a tensor to 1e-6 relative error
 //! ```
+//! use ndarray::Dimension;
 //! use tnet::{DimTree, Factorized, HtTensor, Truncation};
 //! // A smooth function sampled on an 8^5 grid has low HT ranks.
 //! let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8; 5]), |i| {
@@ -48,6 +49,8 @@ pub mod truncation;
 pub use error::{Error, Result};
 pub use format::Factorized;
 pub use formats::ht::{HtNode, HtTensor};
+pub use formats::tr::TrTensor;
+pub use formats::tt::TtTensor;
 pub use scalar::Scalar;
 pub use tree::DimTree;
 pub use truncation::{Truncation, TruncationInfo};

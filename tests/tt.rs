@@ -576,3 +576,60 @@ fn f32_arithmetic() {
     assert_within(e, 0.2 + tol, "f32 rounding");
     assert_within(e, info.rel_error_bound() as f64 + tol, "f32 rounding bound");
 }
+
+/// The streaming left SVD used by TT-SVD and TR-SVD (blocked QR of the transposed wide
+/// matrix read in place) gives the singular values and left singular subspaces of a
+/// plain SVD, over one and many blocks, and reports the first non-finite entry.
+#[test]
+fn streaming_left_svd_matches_svd() {
+    use tnet::linalg::left_svd_streaming;
+    for (m, n, seed) in [
+        (1, 7, 1),
+        (3, 5000, 2),
+        (20, 9000, 3),
+        (300, 2500, 4),
+        (64, 64 * 70, 5),
+        (7, 5, 6),
+    ] {
+        let a = random_normal::<f64>(&[m, n], seed)
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let f = left_svd_streaming(a.view(), MatrixTruncation::exact()).unwrap();
+        let g = svd(a.view(), MatrixTruncation::exact(), false).unwrap();
+        assert_eq!(f.singular_values.len(), g.singular_values.len());
+        for (x, y) in f.singular_values.iter().zip(&g.singular_values) {
+            assert_within(
+                (x - y).abs(),
+                1e-13 * g.singular_values[0] * (n as f64).sqrt(),
+                &format!("sv {m}x{n}"),
+            );
+        }
+        // Same left subspace: U_f^T U_g is orthogonal (up to signs and rotations).
+        let p = f.u.t().dot(&g.u);
+        let e = &p.t().dot(&p) - &ndarray::Array2::<f64>::eye(p.ncols());
+        assert_within(
+            e.iter().fold(0.0f64, |s, v| s.max(v.abs())),
+            1e-10,
+            &format!("subspace {m}x{n}"),
+        );
+        // Truncation by the rule.
+        let t = left_svd_streaming(
+            a.view(),
+            MatrixTruncation {
+                max_rank: 2,
+                tol: 0.0,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.u.ncols(), 2.min(m).min(n));
+    }
+    let mut a = random_normal::<f64>(&[4, 6000], 9)
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    a[[2, 5000]] = f64::NAN;
+    a[[3, 10]] = f64::INFINITY;
+    match left_svd_streaming(a.view(), MatrixTruncation::exact()) {
+        Err(Error::NonFinite { index, .. }) => assert_eq!(index, 2 * 6000 + 5000),
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+}

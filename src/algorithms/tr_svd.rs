@@ -6,8 +6,9 @@
 //! 1. the first unfolding `X_{<1>}` (`n_1 x N/n_1`) is factorised `U Σ V^T` and truncated
 //!    to a rank `R`, which is split as `R = r_0 r_1` ([`balanced_split`]);
 //!    `Z_1[a_0, i_1, a_1] = U[i_1, (a_0, a_1)]`;
-//! 2. `C = U^T X_{<1>}` (`R x N/n_1`, rows `(a_0, a_1)`) is permuted to the tensor
-//!    `W[a_1, i_2, .., i_d, a_0]`, and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
+//! 2. `C = U^T X_{<1>}` (`R x N/n_1`, rows `(a_0, a_1)`) is formed directly in the
+//!    permuted layout `W[a_1, i_2, .., i_d, a_0]` (one GEMM per `a_0` into a strided
+//!    slice), and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
 //!    left boundary rank `r_1` and right boundary rank `r_0` gives `Z_2, .., Z_d`, the
 //!    last core absorbing `a_0` so that the ring closes:
 //!    `X[i] = Σ_{a_0, a_1} Z_1[a_0, i_1, a_1] W[a_1, i_2.., a_0] = trace(Z_1 .. Z_d)`.
@@ -31,16 +32,19 @@
 //! `r_1 ≤ r`; if `R` has none, `R` is lowered to the nearest rank that has one.
 //!
 //! # Cost
-//! The first step is one QR of the `(N/n_1) x n_1` transposed unfolding (`≈ 2 N n_1`
-//! flops) plus the GEMM `U^T X_{<1>}` (`2 N R`); then a TT-SVD sweep over `W`, which has
-//! `R N / n_1` entries. Memory: the input (not copied if in standard layout), `C`, and
-//! `W`, i.e. at most about three times the input for `R ≤ n_1`.
+//! The first step is one streaming QR of the `(N/n_1) x n_1` transposed unfolding
+//! (`≈ 2 N n_1` flops, no copy; see
+//! [`left_svd_streaming`](crate::linalg::left_svd_streaming)) plus the GEMM
+//! `U^T X_{<1>}` (`2 N R`); then a TT-SVD sweep over `W`, which has `R N / n_1` entries.
+//! Memory: the input (not copied if in standard layout), `W`, and the sweep's next
+//! unfolding, i.e. at most about three times the input for `R ≤ n_1` (measured: 2.6x,
+//! input included, on an 8^8 tensor with `R = 8`).
 
 use ndarray::{ArrayView2, ArrayViewD};
 
 use super::tt_svd::sequential_svd;
 use crate::formats::cores::{core_from, matmul_to};
-use crate::linalg::{unfolding_left_svd, MatrixTruncation};
+use crate::linalg::{left_svd_streaming, MatrixTruncation};
 use crate::{dense, Result, Scalar, TrTensor, Truncation, TruncationInfo};
 
 /// TR-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
@@ -101,7 +105,7 @@ pub fn tr_svd<T: Scalar>(
         tol: T::cast(budget / df.sqrt()),
     };
     // Step 1: the first unfolding.
-    let svd = unfolding_left_svd(x1.into_dyn(), &[0], first_rule)?;
+    let svd = left_svd_streaming(x1, first_rule)?;
     let (r0, r1) = balanced_split(svd.rank, cap);
     let rank = r0 * r1;
     let discarded = if rank == svd.rank {
@@ -115,20 +119,21 @@ pub fn tr_svd<T: Scalar>(
     };
     let u = svd.u.slice(ndarray::s![.., ..rank]).to_owned();
     let m = x1.ncols();
-    let mut c = ndarray::Array2::<T>::zeros((rank, m));
-    matmul_to(c.view_mut(), u.t(), x1);
+    // W[a1, rest, a0] = (U^T X_{<1>})[(a0, a1), rest]: one GEMM per a0 straight into the
+    // strided slice W[:, :, a0], so C = U^T X_{<1>} is never stored nor permuted.
+    let mut w = ndarray::Array3::<T>::zeros((r1, m, r0));
+    for a0 in 0..r0 {
+        matmul_to(
+            w.slice_mut(ndarray::s![.., .., a0]),
+            u.slice(ndarray::s![.., a0 * r1..(a0 + 1) * r1]).t(),
+            x1,
+        );
+    }
     // Z_1[a0, i, a1] = U[i, (a0, a1)].
     let z0 = u
         .into_shape_with_order((n0, r0, r1))
         .expect("row-major")
         .permuted_axes([1, 0, 2])
-        .as_standard_layout()
-        .into_owned();
-    // W[a1, rest, a0] = C[(a0, a1), rest].
-    let w = c
-        .into_shape_with_order((r0, r1, m))
-        .expect("row-major")
-        .permuted_axes([1, 2, 0])
         .as_standard_layout()
         .into_owned();
     let w = w

@@ -78,6 +78,13 @@ fn sequential_unfoldings(c0: Array2<f64>, cores: &[ndarray::Array3<f64>]) -> Vec
 fn floor(mats: &[Array2<f64>], rules: &[MatrixTruncation<f64>]) -> usize {
     mats.iter()
         .zip(rules)
+        .map(|(m, &rule)| left_svd_streaming(m.view(), rule).unwrap().rank)
+        .sum()
+}
+
+fn floor_copy_qr(mats: &[Array2<f64>], rules: &[MatrixTruncation<f64>]) -> usize {
+    mats.iter()
+        .zip(rules)
         .map(|(m, &rule)| {
             unfolding_left_svd(m.view().into_dyn(), &[0], rule)
                 .unwrap()

@@ -633,3 +633,54 @@ fn streaming_left_svd_matches_svd() {
         other => panic!("expected NonFinite, got {other:?}"),
     }
 }
+
+/// The fused projection-and-factorisation step of the sweeps forms
+/// Y[(a, i), (j, s)] = sum_p U[p, s q + a] C[p, i M' + j] exactly and factorises it like a
+/// plain SVD, over one and many column blocks, for t = 1 (TT) and t > 1 (TR).
+#[test]
+fn project_and_factor_matches_reference() {
+    use tnet::linalg::project_and_factor;
+    for (p, q, n, mp, t, seed) in [
+        (6, 3, 4, 3000, 1, 1),
+        (8, 4, 8, 1500, 2, 2),
+        (5, 2, 3, 7, 3, 3),
+        (16, 8, 8, 900, 1, 4),
+        (3, 2, 2, 2, 2, 5),
+    ] {
+        let u = random_normal::<f64>(&[p, t * q], seed)
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let c = random_normal::<f64>(&[p, n * mp], seed + 10)
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let (y, f) =
+            project_and_factor(u.view(), c.view(), q, n, t, MatrixTruncation::exact()).unwrap();
+        let full = u.t().dot(&c); // (s q + a) x (i M' + j)
+        let reference = ndarray::Array2::from_shape_fn((q * n, mp * t), |(row, col)| {
+            let (a, i) = (row / n, row % n);
+            let (j, s) = (col / t, col % t);
+            full[[s * q + a, i * mp + j]]
+        });
+        let e = (&y - &reference).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_within(
+            e,
+            1e-12 * (p as f64),
+            &format!("Y for p={p} q={q} n={n} M'={mp} t={t}"),
+        );
+        let g = svd(reference.view(), MatrixTruncation::exact(), false).unwrap();
+        for (x, z) in f.singular_values.iter().zip(&g.singular_values) {
+            assert_within(
+                (x - z).abs(),
+                1e-12 * g.singular_values[0],
+                "singular values",
+            );
+        }
+        let pm = f.u.t().dot(&g.u);
+        let o = &pm.t().dot(&pm) - &ndarray::Array2::<f64>::eye(pm.ncols());
+        assert_within(
+            o.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+            1e-9,
+            "left subspace",
+        );
+    }
+}

@@ -7,8 +7,8 @@
 //!    to a rank `R`, which is split as `R = r_0 r_1` ([`balanced_split`]);
 //!    `Z_1[a_0, i_1, a_1] = U[i_1, (a_0, a_1)]`;
 //! 2. `C = U^T X_{<1>}` (`R x N/n_1`, rows `(a_0, a_1)`) is formed directly in the
-//!    permuted layout `W[a_1, i_2, .., i_d, a_0]` (one GEMM per `a_0` into a strided
-//!    slice), and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
+//!    permuted layout `W[a_1, i_2, .., i_d, a_0]` and factorised in the same pass
+//!    ([`project_and_factor`](crate::linalg::project_and_factor)), and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
 //!    left boundary rank `r_1` and right boundary rank `r_0` gives `Z_2, .., Z_d`, the
 //!    last core absorbing `a_0` so that the ring closes:
 //!    `X[i] = Σ_{a_0, a_1} Z_1[a_0, i_1, a_1] W[a_1, i_2.., a_0] = trace(Z_1 .. Z_d)`.
@@ -43,8 +43,8 @@
 use ndarray::{ArrayView2, ArrayViewD};
 
 use super::tt_svd::sequential_svd;
-use crate::formats::cores::{core_from, matmul_to};
-use crate::linalg::{left_svd_streaming, MatrixTruncation};
+use crate::formats::cores::core_from;
+use crate::linalg::{left_svd_streaming, project_and_factor, MatrixTruncation};
 use crate::{dense, Result, Scalar, TrTensor, Truncation, TruncationInfo};
 
 /// TR-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
@@ -118,17 +118,10 @@ pub fn tr_svd<T: Scalar>(
             .sqrt()
     };
     let u = svd.u.slice(ndarray::s![.., ..rank]).to_owned();
-    let m = x1.ncols();
-    // W[a1, rest, a0] = (U^T X_{<1>})[(a0, a1), rest]: one GEMM per a0 straight into the
-    // strided slice W[:, :, a0], so C = U^T X_{<1>} is never stored nor permuted.
-    let mut w = ndarray::Array3::<T>::zeros((r1, m, r0));
-    for a0 in 0..r0 {
-        matmul_to(
-            w.slice_mut(ndarray::s![.., .., a0]),
-            u.slice(ndarray::s![.., a0 * r1..(a0 + 1) * r1]).t(),
-            x1,
-        );
-    }
+    // W[a1, rest, a0] = (U^T X_{<1>})[(a0, a1), rest], formed in its unfolding layout
+    // (r1 n2) x (rest' r0) and factorised in the same pass; C = U^T X_{<1>} is never
+    // stored nor permuted.
+    let (w, svd_w) = project_and_factor(u.view(), x1, r1, shape[1], r0, rest_rule)?;
     // Z_1[a0, i, a1] = U[i, (a0, a1)].
     let z0 = u
         .into_shape_with_order((n0, r0, r1))
@@ -136,11 +129,9 @@ pub fn tr_svd<T: Scalar>(
         .permuted_axes([1, 0, 2])
         .as_standard_layout()
         .into_owned();
-    let w = w
-        .into_shape_with_order((r1 * shape[1], m / shape[1] * r0))
-        .expect("standard layout");
-    // Step 2: TT-SVD sweep over W with boundary ranks r1 (left) and r0 (right).
-    let rest = sequential_svd(w.view(), r1, &shape[1..], r0, &|_| rest_rule)?;
+    // Step 2: the TT-SVD sweep over W with boundary ranks r1 (left) and r0 (right).
+    let first = (d > 2).then_some(svd_w);
+    let rest = sequential_svd(w.view(), r1, &shape[1..], r0, &|_| rest_rule, first)?;
     drop(w);
     let mut cores = Vec::with_capacity(d);
     cores.push(z0);

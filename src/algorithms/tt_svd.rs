@@ -43,7 +43,7 @@
 use ndarray::{Array2, ArrayView2, ArrayViewD};
 
 use crate::formats::cores::{core_from, matmul_to};
-use crate::linalg::{left_svd_streaming, MatrixTruncation};
+use crate::linalg::{left_svd_streaming, project_and_factor, MatrixTruncation, TruncatedSvd};
 use crate::{dense, Result, Scalar, Truncation, TruncationInfo, TtTensor};
 
 /// TT-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
@@ -82,7 +82,7 @@ pub fn tt_svd<T: Scalar>(
     let xs = x.as_standard_layout();
     let data = xs.as_slice().expect("standard layout");
     let c0 = ArrayView2::from_shape((shape[0], data.len() / shape[0]), data).expect("sizes agree");
-    let out = sequential_svd(c0, 1, &shape, 1, &|_| per)?;
+    let out = sequential_svd(c0, 1, &shape, 1, &|_| per, None)?;
     Ok((
         TtTensor::from_cores(out.cores),
         TruncationInfo::new(out.singular_values, out.discarded, norm),
@@ -100,13 +100,19 @@ pub(crate) struct Sequential<T> {
 /// row-major matrix `c0` of shape `(r_start n_1) x (rest)`: cores
 /// `(r_k, n_k, r_{k+1})` with the first left rank `r_start` and the last right rank
 /// `r_end`, the bond after core `k` truncated by `rule(k)` (`m − 1` truncations). Shared
-/// by TT-SVD (`r_start = r_end = 1`) and TR-SVD.
+/// by TT-SVD (`r_start = r_end = 1`) and TR-SVD. `first` is the factorisation of `c0`
+/// when the caller already has it.
+///
+/// Step 0 factorises `c0` in place ([`left_svd_streaming`]); each later step forms
+/// `C_k = U_{k-1}^T C_{k-1}` and factorises its unfolding in the same pass
+/// ([`project_and_factor`]); the last core is one GEMM.
 pub(crate) fn sequential_svd<T: Scalar>(
     c0: ArrayView2<'_, T>,
     r_start: usize,
     sizes: &[usize],
     r_end: usize,
     rule: &dyn Fn(usize) -> MatrixTruncation<T>,
+    first: Option<TruncatedSvd<T>>,
 ) -> Result<Sequential<T>> {
     let m = sizes.len();
     let mut out = Sequential {
@@ -114,32 +120,43 @@ pub(crate) fn sequential_svd<T: Scalar>(
         singular_values: Vec::with_capacity(m.saturating_sub(1)),
         discarded: Vec::with_capacity(m.saturating_sub(1)),
     };
+    if m == 1 {
+        out.cores
+            .push(core_from(c0.to_owned(), r_start, sizes[0], r_end));
+        return Ok(out);
+    }
+    let mut svd = match first {
+        Some(f) => f,
+        None => left_svd_streaming(c0, rule(0))?,
+    };
     let mut owned: Option<Array2<T>> = None;
     let mut r = r_start;
-    for (k, &n) in sizes.iter().enumerate().take(m - 1) {
+    for k in 0..m - 1 {
         let cur: ArrayView2<'_, T> = match &owned {
             None => c0.view(),
-            Some(c) => {
-                let rows = r * n;
-                c.view()
-                    .into_shape_with_order((rows, c.len() / rows))
-                    .expect("row-major")
-            }
+            Some(c) => c.view(),
         };
-        let svd = left_svd_streaming(cur, rule(k))?;
         let q = svd.rank;
-        let mut next = Array2::<T>::zeros((q, cur.ncols()));
-        matmul_to(next.view_mut(), svd.u.t(), cur);
-        out.cores.push(core_from(svd.u, r, n, q));
-        out.singular_values.push(svd.singular_values);
-        out.discarded.push(svd.discarded);
+        let u = std::mem::replace(&mut svd.u, Array2::zeros((0, 0)));
+        let next = if k + 2 < m {
+            let (next, nsvd) = project_and_factor(u.view(), cur, q, sizes[k + 1], 1, rule(k + 1))?;
+            let done = std::mem::replace(&mut svd, nsvd);
+            out.singular_values.push(done.singular_values);
+            out.discarded.push(done.discarded);
+            next
+        } else {
+            let mut next = Array2::<T>::zeros((q, cur.ncols()));
+            matmul_to(next.view_mut(), u.t(), cur);
+            out.singular_values
+                .push(std::mem::take(&mut svd.singular_values));
+            out.discarded.push(svd.discarded);
+            next
+        };
+        out.cores.push(core_from(u, r, sizes[k], q));
         owned = Some(next);
         r = q;
     }
-    let last = match owned {
-        None => c0.to_owned(),
-        Some(c) => c,
-    };
+    let last = owned.expect("m >= 2");
     out.cores.push(core_from(last, r, sizes[m - 1], r_end));
     Ok(out)
 }

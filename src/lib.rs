@@ -54,6 +54,8 @@ pub use error::{Error, Result};
 pub use format::Factorized;
 pub use formats::bt::BtTensor;
 pub use formats::ht::{HtNode, HtTensor};
+pub use formats::tr::TrTensor;
+pub use formats::tt::TtTensor;
 pub use formats::tucker::TuckerTensor;
 pub use scalar::Scalar;
 pub use tree::DimTree;

@@ -18,7 +18,7 @@ use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::linalg::svd::ComputeSvdVectors;
-use faer::prelude::ReborrowMut;
+use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ShapeBuilder};
 
@@ -433,6 +433,207 @@ fn qr_r_of<T: Scalar>(mut m: Mat<T>) -> Mat<T> {
         }
     }
     r
+}
+
+/// Left singular vectors and singular values of a matrix `A` (`m x n`, any layout),
+/// **without copying it** when it is wide (`m < n`): the workhorse of the sequential
+/// sweeps of TT-SVD and TR-SVD, whose unfoldings are short and very wide.
+///
+/// `A^T` is factorised by a blocked tall-skinny QR: blocks of `b = max(8 m, 2048)` of its
+/// rows (columns of `A`) are gathered into a small workspace under the running triangular
+/// factor `R` and QR-factorised in place, so only `O(m (m + b))` extra memory is used and
+/// `A` is read once. Then `A = R^T Q^T`, and the left singular vectors of `A` are the right
+/// singular vectors of the `m x m` factor `R`, from its SVD: singular values accurate to
+/// `eps ‖A‖`, never from a Gram matrix. The right singular vectors are not formed.
+/// Cost `≈ 2 n m^2 (1 + m / b)` flops. Tall or square matrices go through [`svd`] (one
+/// copy inside the backend).
+///
+/// # Errors
+/// [`Error::NonFinite`] for NaN/Inf entries (the flat row-major index of the first one),
+/// [`Error::Linalg`] if the SVD fails.
+///
+/// # Example
+/// ```
+/// use tnet::linalg::{left_svd_streaming, MatrixTruncation};
+/// let a = tnet::dense::random_normal::<f64>(&[3, 5000], 1).into_dimensionality().unwrap();
+/// let f = left_svd_streaming(a.view(), MatrixTruncation::exact()).unwrap();
+/// let g = tnet::linalg::svd(a.view(), MatrixTruncation::exact(), false).unwrap();
+/// for (x, y) in f.singular_values.iter().zip(&g.singular_values) {
+///     assert!((x - y).abs() < 1e-12 * g.singular_values[0]);
+/// }
+/// ```
+pub fn left_svd_streaming<T: Scalar>(
+    a: ArrayView2<'_, T>,
+    rule: MatrixTruncation<T>,
+) -> Result<TruncatedSvd<T>> {
+    let (m, n) = a.dim();
+    if m >= n || m == 0 {
+        return svd(a, rule, false);
+    }
+    let block = (8 * m).max(2048);
+    let at = as_faer(&a).transpose(); // n x m
+    let mut acc = TallR::new(m, block);
+    let mut start = 0;
+    while start < n {
+        let b = block.min(n - start);
+        if let Err(e) = acc.push(b, |mut dst| dst.copy_from(at.subrows(start, b))) {
+            // Report the first non-finite entry in row-major order (error path only).
+            return Err(match a.iter().position(|x| !x.is_finite()) {
+                Some(index) => Error::NonFinite {
+                    context: "left_svd_streaming",
+                    index,
+                },
+                None => e,
+            });
+        }
+        start += b;
+    }
+    acc.finish(rule)
+}
+
+/// Streaming accumulation of the triangular factor `R` of a tall matrix given by blocks
+/// of its rows (the blocked tall-skinny QR behind [`left_svd_streaming`] and
+/// [`project_and_factor`]).
+struct TallR<T: Scalar> {
+    cols: usize,
+    work: Mat<T>,
+    r: Mat<T>,
+    have_r: bool,
+}
+
+impl<T: Scalar> TallR<T> {
+    fn new(cols: usize, block: usize) -> Self {
+        Self {
+            cols,
+            work: Mat::zeros(block + cols, cols),
+            r: Mat::zeros(cols, cols),
+            have_r: false,
+        }
+    }
+
+    /// Adds `b <= block` rows, written by `fill(dst)` into the `b x cols` view `dst`.
+    fn push(&mut self, b: usize, fill: impl FnOnce(MatMut<'_, T>)) -> Result<()> {
+        let m = self.cols;
+        let top = if self.have_r { m } else { 0 };
+        for j in 0..m {
+            for i in 0..top {
+                self.work[(i, j)] = if i <= j { self.r[(i, j)] } else { T::zero() };
+            }
+        }
+        fill(self.work.as_mut().submatrix_mut(top, 0, b, m));
+        let rows = top + b;
+        let mut w = self.work.as_mut().submatrix_mut(0, 0, rows, m);
+        for j in 0..m {
+            if w.rb().col(j).iter().any(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    context: "streaming QR",
+                    index: 0,
+                });
+            }
+        }
+        qr_in_place_r(w.rb_mut());
+        let k = rows.min(m);
+        for j in 0..m {
+            for i in 0..m {
+                self.r[(i, j)] = if i <= j && i < k {
+                    w[(i, j)]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+        self.have_r = true;
+        Ok(())
+    }
+
+    /// The left singular vectors of the wide matrix whose transpose was pushed: the right
+    /// singular vectors of `R`.
+    fn finish(self, rule: MatrixTruncation<T>) -> Result<TruncatedSvd<T>> {
+        let (_, v, s) = svd_full(self.r.as_ref(), false, true)?;
+        let (rank, discarded) = rule.rank_for(&s);
+        Ok(TruncatedSvd {
+            u: to_ndarray(v.as_ref().subcols(0, rank)),
+            vt: None,
+            singular_values: s,
+            rank,
+            discarded,
+        })
+    }
+}
+
+/// Fused projection and factorisation, the inner step of TT-SVD and TR-SVD sweeps: forms
+///
+/// ```text
+/// Y[(a, i), (j, s)] = Σ_p U[p, s q + a] · C[p, i M' + j]     (a < q, i < n, j < M', s < t)
+/// ```
+///
+/// (`U` is `p x t q`, `C` is `p x n M'`; with `t = 1` this is `U^T C` reshaped so that
+/// the next mode `i` joins the rows; `t > 1` also moves the index `s` to the last column
+/// position, as TR-SVD needs) and returns `Y` (`q n x M' t`, row-major) together with its
+/// left singular vectors and singular values under `rule`.
+///
+/// `Y` is produced block of columns by block of columns with small GEMMs, and each block
+/// is fed at once, while in cache, to the blocked tall-skinny QR of `Y^T` (see
+/// [`left_svd_streaming`]), so `C` and `Y` are each traversed once: the GEMM and the
+/// factorisation cost one pass over memory instead of three. Cost
+/// `2 p q t n M' + 2 (q n)^2 M' t` flops. Tall results (`q n >= M' t`) are formed whole
+/// and factorised by [`svd`].
+///
+/// # Errors
+/// [`Error::NonFinite`] if a non-finite value arises; [`Error::Linalg`] if the SVD fails.
+///
+/// # Panics
+/// If `U` is not `p x t q` with `p = C.nrows()` or `n` does not divide `C.ncols()`
+/// (internal invariants of the sweeps).
+pub fn project_and_factor<T: Scalar>(
+    u: ArrayView2<'_, T>,
+    c: ArrayView2<'_, T>,
+    q: usize,
+    n: usize,
+    t: usize,
+    rule: MatrixTruncation<T>,
+) -> Result<(Array2<T>, TruncatedSvd<T>)> {
+    let p = c.nrows();
+    assert!(
+        u.nrows() == p && u.ncols() == t * q && n > 0 && c.ncols() % n == 0,
+        "project_and_factor: shapes differ"
+    );
+    let mp = c.ncols() / n;
+    let (mu, cols) = (q * n, mp * t);
+    let mut y = Array2::<T>::zeros((mu, cols));
+    let fill_block = |y: &mut Array2<T>, j0: usize, j1: usize| {
+        for s in 0..t {
+            let us = u.slice(ndarray::s![.., s * q..(s + 1) * q]);
+            for i in 0..n {
+                let src = c.slice(ndarray::s![.., i * mp + j0..i * mp + j1]);
+                let dst = y.slice_mut(ndarray::s![i..;n, j0 * t + s..j1 * t;t]);
+                matmul_into(dst, us.t(), src, T::one(), false, Par::Seq);
+            }
+        }
+    };
+    if mu >= cols {
+        fill_block(&mut y, 0, mp);
+        let f = svd(y.view(), rule, false)?;
+        return Ok((y, f));
+    }
+    let block = ((8 * mu).max(2048) / t).max(1);
+    let mut acc = TallR::new(mu, block * t);
+    let mut j0 = 0;
+    while j0 < mp {
+        let j1 = (j0 + block).min(mp);
+        fill_block(&mut y, j0, j1);
+        let b = (j1 - j0) * t;
+        let yb = y.slice(ndarray::s![.., j0 * t..j1 * t]);
+        acc.push(b, |mut dst| {
+            for (col, row) in yb.rows().into_iter().enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    dst[(k, col)] = v;
+                }
+            }
+        })?;
+        j0 = j1;
+    }
+    Ok((y, acc.finish(rule)?))
 }
 
 /// Householder QR in place; afterwards the upper triangle of `a` holds R.

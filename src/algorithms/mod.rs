@@ -5,3 +5,8 @@ pub mod hooi;
 pub mod hosvd;
 pub mod ht_svd;
 pub mod ht_truncate;
+pub mod tr_als;
+pub mod tr_round;
+pub mod tr_svd;
+pub mod tt_round;
+pub mod tt_svd;

@@ -1,0 +1,162 @@
+//! TT-SVD: decomposition of a dense tensor into the Tensor-Train format.
+//!
+//! Sequential truncated SVDs (Oseledets, *Tensor-train decomposition*, SIAM J. Sci.
+//! Comput. 33(5), 2011, Algorithm 1). With `C_0 = X` viewed as the `n_1 x (N / n_1)`
+//! matrix, for `k = 1 .. d-1`:
+//!
+//! ```text
+//! C_{k-1} reshaped to (r_{k-1} n_k) x (N / (n_1 .. n_k))  =  U_k Σ_k V_k^T   (truncated to r_k)
+//! G_k = U_k reshaped to (r_{k-1}, n_k, r_k),      C_k = U_k^T C_{k-1}
+//! ```
+//!
+//! and `G_d = C_{d-1}` reshaped to `(r_{d-1}, n_d, 1)`. Every core but the last has
+//! orthonormal left unfoldings. The left singular vectors come from
+//! [`left_svd_streaming`](crate::linalg::left_svd_streaming) (a blocked Householder QR of the transposed unfolding, read in
+//! place without copying it, then the SVD of the small triangular factor: singular values
+//! accurate to `eps ‖X‖`, never a Gram matrix), and `C_k = U_k^T C_{k-1}` is one GEMM,
+//! which equals `Σ_k V_k^T` on the kept part without forming `V_k`.
+//!
+//! # Error bounds
+//! Each step is an orthogonal projection, and the squared errors add up (Oseledets 2011,
+//! Theorem 2.2): with `δ_k` the norm discarded at step `k`,
+//! `‖X − Y‖_F² ≤ Σ_k δ_k²`, which is `info.error_bound²`. Hence, for `d >= 2`:
+//!
+//! - relative tolerance `ε` (each of the `d − 1` truncations gets `ε ‖X‖ / √(d−1)`):
+//!   `‖X − Y‖_F ≤ ε ‖X‖_F`; absolute tolerance likewise;
+//! - fixed ranks `r_k`: `‖X − Y‖_F² ≤ Σ_k ε_k²` where `ε_k` is the best rank-`r_k`
+//!   approximation error of the unfolding `X_{<k>}` of the full tensor, so
+//!   `‖X − Y‖_F ≤ √(d−1) ‖X − X_best‖_F` (quasi-optimality; `X_best` a best TT
+//!   approximation with those ranks).
+//!
+//! `info.singular_values[k]` and `info.discarded[k]` refer to the bond between cores `k`
+//! and `k+1` (`k = 0 .. d-2`, 0-based), i.e. to the unfolding with rows `0..=k`.
+//!
+//! # Cost
+//! Time: step 1 is a QR of the `(N/n_1) x n_1` transposed unfolding (`≈ 2 N n_1` flops)
+//! and the GEMM `U^T C` (`2 N r_1` flops); step `k` works on `C_{k-1}` of
+//! `r_{k-1} N / (n_1 .. n_{k-1})` entries, `≈ 2 |C_{k-1}| (r_{k-1} n_k + r_k)` flops.
+//! Memory: the input is never copied when it is in standard layout, and no unfolding is
+//! copied either; peak extra memory is `max_k (|C_k| + |C_{k+1}|)`, at most `2 N` and
+//! about `N` when `r_1 <= n_1` (measured: 2.2x the input, input included, on an 8^8
+//! tensor with ranks 8).
+
+use ndarray::{Array2, ArrayView2, ArrayViewD};
+
+use crate::formats::cores::{core_from, matmul_to};
+use crate::linalg::{MatrixTruncation, TruncatedSvd, left_svd_streaming, project_and_factor};
+use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
+
+/// TT-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
+/// algorithm, its error bounds and its cost.
+///
+/// Returns the TT tensor and, per bond, the singular values seen and the norm discarded;
+/// `info.error_bound` bounds `‖X − Y‖_F` rigorously.
+///
+/// # Errors
+/// - [`Error::Empty`](crate::Error::Empty) / [`Error::NonFinite`](crate::Error::NonFinite)
+///   for an empty tensor or NaN/Inf entries;
+/// - [`Error::InvalidParameter`](crate::Error::InvalidParameter) for an invalid rule;
+/// - [`Error::Linalg`](crate::Error::Linalg) if an SVD fails.
+///
+/// A zero tensor gives a zero TT tensor of ranks 1.
+///
+/// # Example
+/// ```
+/// use tnet::algorithms::tt_svd::tt_svd;
+/// use tnet::{Factorized, Truncation};
+/// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6, 3], 1);
+/// let (y, info) = tt_svd(x.view(), &Truncation::rel(0.3)).unwrap();
+/// let err = tnet::dense::rel_error(x.view(), y.to_dense().view()).unwrap();
+/// assert!(err <= 0.3 && err <= info.rel_error_bound() + 1e-12);
+/// ```
+pub fn tt_svd<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    rule: &Truncation,
+) -> Result<(TtTensor<T>, TruncationInfo<T>)> {
+    dense::check_tensor("tt_svd", &x)?;
+    let rule = rule.check()?;
+    let norm = dense::norm(x.view());
+    let shape = x.shape().to_vec();
+    let d = shape.len();
+    let per = rule.per_matrix(norm, d.saturating_sub(1));
+    let xs = x.as_standard_layout();
+    let data = xs.as_slice().expect("standard layout");
+    let c0 = ArrayView2::from_shape((shape[0], data.len() / shape[0]), data).expect("sizes agree");
+    let out = sequential_svd(c0, 1, &shape, 1, &|_| per, None)?;
+    Ok((
+        TtTensor::from_cores(out.cores),
+        TruncationInfo::new(out.singular_values, out.discarded, norm),
+    ))
+}
+
+/// The result of [`sequential_svd`].
+pub(crate) struct Sequential<T> {
+    pub cores: Vec<ndarray::Array3<T>>,
+    pub singular_values: Vec<Vec<T>>,
+    pub discarded: Vec<T>,
+}
+
+/// The TT-SVD sweep on a tensor of shape `(r_start, n_1, .., n_m, r_end)` given as the
+/// row-major matrix `c0` of shape `(r_start n_1) x (rest)`: cores
+/// `(r_k, n_k, r_{k+1})` with the first left rank `r_start` and the last right rank
+/// `r_end`, the bond after core `k` truncated by `rule(k)` (`m − 1` truncations). Shared
+/// by TT-SVD (`r_start = r_end = 1`) and TR-SVD. `first` is the factorisation of `c0`
+/// when the caller already has it.
+///
+/// Step 0 factorises `c0` in place ([`left_svd_streaming`]); each later step forms
+/// `C_k = U_{k-1}^T C_{k-1}` and factorises its unfolding in the same pass
+/// ([`project_and_factor`]); the last core is one GEMM.
+pub(crate) fn sequential_svd<T: Scalar>(
+    c0: ArrayView2<'_, T>,
+    r_start: usize,
+    sizes: &[usize],
+    r_end: usize,
+    rule: &dyn Fn(usize) -> MatrixTruncation<T>,
+    first: Option<TruncatedSvd<T>>,
+) -> Result<Sequential<T>> {
+    let m = sizes.len();
+    let mut out = Sequential {
+        cores: Vec::with_capacity(m),
+        singular_values: Vec::with_capacity(m.saturating_sub(1)),
+        discarded: Vec::with_capacity(m.saturating_sub(1)),
+    };
+    if m == 1 {
+        out.cores
+            .push(core_from(c0.to_owned(), r_start, sizes[0], r_end));
+        return Ok(out);
+    }
+    let mut svd = match first {
+        Some(f) => f,
+        None => left_svd_streaming(c0, rule(0))?,
+    };
+    let mut owned: Option<Array2<T>> = None;
+    let mut r = r_start;
+    for k in 0..m - 1 {
+        let cur: ArrayView2<'_, T> = match &owned {
+            None => c0.view(),
+            Some(c) => c.view(),
+        };
+        let q = svd.rank;
+        let u = std::mem::replace(&mut svd.u, Array2::zeros((0, 0)));
+        let next = if k + 2 < m {
+            let (next, nsvd) = project_and_factor(u.view(), cur, q, sizes[k + 1], 1, rule(k + 1))?;
+            let done = std::mem::replace(&mut svd, nsvd);
+            out.singular_values.push(done.singular_values);
+            out.discarded.push(done.discarded);
+            next
+        } else {
+            let mut next = Array2::<T>::zeros((q, cur.ncols()));
+            matmul_to(next.view_mut(), u.t(), cur);
+            out.singular_values
+                .push(std::mem::take(&mut svd.singular_values));
+            out.discarded.push(svd.discarded);
+            next
+        };
+        out.cores.push(core_from(u, r, sizes[k], q));
+        owned = Some(next);
+        r = q;
+    }
+    let last = owned.expect("m >= 2");
+    out.cores.push(core_from(last, r, sizes[m - 1], r_end));
+    Ok(out)
+}

@@ -15,6 +15,7 @@
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
 //! | [`format`] | the common trait [`Factorized`] |
+//! | [`matrices`] | tensorized weight matrices (HT, TT, TR, block-term, dense) applied without forming them |
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].
@@ -41,6 +42,7 @@ pub mod format;
 pub mod formats;
 pub mod io;
 pub mod linalg;
+pub mod matrices;
 mod scalar;
 pub mod tree;
 pub mod truncation;

@@ -547,3 +547,40 @@ fn shape_helpers() {
     assert!(factorizations(58_080, 4, 22).unwrap().contains(&vec![22, 22, 12, 10]));
     assert_eq!(pad_to_factorable(57_600, 4, 20).unwrap().padding, 0);
 }
+
+/// Larger batches run the chain of contractions fused, chunk by chunk over the leading
+/// labels (batch and the first input modes): products still agree with the dense
+/// reference for every format, and with a single-row batch.
+#[test]
+fn fused_execution_matches_dense() {
+    let shape = MatrixShape::try_new(vec![4, 3, 4], vec![6, 5, 6]).unwrap();
+    let tree = DimTree::balanced(3).unwrap();
+    for kind in KINDS {
+        let w = make::<f64>(kind, &shape, &tree, 3, 21);
+        let dense = w.to_dense();
+        for batch in [1, 24, 97] {
+            let x = matrix::<f64>(batch, shape.n_in(), 22);
+            let y = w.apply(x.view()).unwrap();
+            assert_within(rel(&y, &x.dot(&dense.t())), 1e-10, &format!("{kind:?} fused apply, batch {batch}"));
+            let dy = matrix::<f64>(batch, shape.n_out(), 23);
+            let dx = w.apply_transpose(dy.view()).unwrap();
+            assert_within(rel(&dx, &dy.dot(&dense)), 1e-10, &format!("{kind:?} fused transpose, batch {batch}"));
+            let (bdx, _) = w.backward(x.view(), dy.view()).unwrap();
+            assert_within(rel(&bdx, &dx), 1e-12, &format!("{kind:?} backward dX, batch {batch}"));
+        }
+    }
+}
+
+/// Networks of more than 16 cores fall back to a greedy order (the plan says so) and
+/// are still exact: a TT-matrix of order 17.
+#[test]
+fn large_order_uses_greedy_plan() {
+    let mut in_modes = vec![1; 16];
+    in_modes.push(2);
+    let shape = MatrixShape::try_new(vec![2; 17], in_modes).unwrap();
+    let w = TtMatrix::<f64>::random(&shape, &(), 2, Init::He, 3).unwrap();
+    assert!(!w.plan(3).is_exact());
+    let x = matrix::<f64>(3, 2, 4);
+    let dense = w.to_dense();
+    assert_within(rel(&w.apply(x.view()).unwrap(), &x.dot(&dense.t())), 1e-10, "order-17 TT apply");
+}

@@ -235,12 +235,6 @@ fn pinv<T: Scalar>(m: &Array2<T>) -> Result<Array2<T>> {
     Ok(out)
 }
 
-fn kron<T: Scalar>(a: &Array2<T>, b: &Array2<T>) -> Array2<T> {
-    let (ar, ac) = a.dim();
-    let (br, bc) = b.dim();
-    Array2::from_shape_fn((ar * br, ac * bc), |(i, j)| a[[i / br, j / bc]] * b[[i % br, j % bc]])
-}
-
 fn unfold2<T: Scalar>(x: &ArrayD<T>, k: usize) -> Array2<T> {
     dense::unfold(x.view(), k).expect("valid mode")
 }
@@ -382,7 +376,6 @@ pub(crate) fn bt_fit<T: Scalar>(
             }
         }
         let stalled = err - new_err <= T::cast(1e-12) * err;
-        if std::env::var("TNET_TRACE").is_ok() { eprintln!("bt it err {:e}", new_err.as_f64() / norm.as_f64()); }
         err = new_err;
         if stalled {
             break;

@@ -137,14 +137,6 @@ impl<T: Scalar> Engine<T> {
         })
     }
 
-    pub fn n_in(&self) -> usize {
-        self.n_in
-    }
-
-    pub fn n_out(&self) -> usize {
-        self.n_out
-    }
-
     /// The cached plan of a kind for a batch size (made on first use).
     pub fn plan(&self, kind: Kind, batch: usize) -> Arc<ContractionPlan> {
         let batch = batch.max(1);

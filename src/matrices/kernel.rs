@@ -247,6 +247,24 @@ pub(crate) fn decide(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) ->
     best.expect("at least one candidate")
 }
 
+impl Decision {
+    /// True when `A` (of `a_len` entries) is permuted chunk by chunk, fused with the GEMM.
+    pub fn chunked(&self, a_len: usize) -> bool {
+        self.a_permute
+            && a_len >= CHUNK_MIN_LEN
+            && self.n_sigma < self.a_layout.len()
+            && self.m >= self.k.max(CHUNK_MIN_ROWS)
+    }
+
+    /// Entries of scratch buffers needed, for operands of the given sizes (`x`, `y` as
+    /// passed to [`decide`]).
+    pub fn scratch(&self, x_len: usize, y_len: usize, c_len: usize) -> usize {
+        let (a_len, b_len) = if self.swapped { (y_len, x_len) } else { (x_len, y_len) };
+        let a = if self.a_permute && !self.chunked(a_len) { a_len } else { 0 };
+        a + usize::from(self.b_permute) * b_len + usize::from(self.c_permute) * c_len
+    }
+}
+
 /// A labelled tensor operand.
 #[derive(Clone, Copy)]
 pub(crate) struct Tens<'a, T> {
@@ -535,9 +553,6 @@ pub(crate) fn contract<T: Scalar>(
     pool: &Pool<T>,
 ) {
     let d = decide(x.labels, y.labels, out_layout, dims);
-    if std::env::var("TNET_TRACE").is_ok() {
-        eprintln!("  decide {:?} x {:?} -> {:?}: {:?}", x.labels, y.labels, out_layout, d);
-    }
     let (a, b) = if d.swapped { (y, x) } else { (x, y) };
     debug_assert_eq!(a.data.len(), size_of(a.labels, dims));
     debug_assert_eq!(b.data.len(), size_of(b.labels, dims));
@@ -578,16 +593,11 @@ fn run_gemm<T: Scalar>(
         gemm(mat_mut(c, d.m, d.n, d.c_rows_first), a_mat, b_mat, accumulate);
         return;
     }
-    if a.data.len() < CHUNK_MIN_LEN || d.n_sigma == d.a_layout.len() || d.m < d.k.max(CHUNK_MIN_ROWS) {
+    if !d.chunked(a.data.len()) {
         let mut buf = pool.take(a.data.len());
-        let t0 = std::time::Instant::now();
         permute_into(a.data, a.labels, &mut buf[..], &d.a_layout, dims, false);
-        let t1 = t0.elapsed();
         let a_mat = mat(&buf, d.m, d.k, true);
         gemm(mat_mut(c, d.m, d.n, d.c_rows_first), a_mat, b_mat, accumulate);
-        if std::env::var("TNET_TRACE").is_ok() {
-            eprintln!("   permute {:?} gemm {:?}", t1, t0.elapsed() - t1);
-        }
         pool.give(buf);
         return;
     }
@@ -630,4 +640,140 @@ fn run_gemm<T: Scalar>(
         .into_par_iter()
         .enumerate()
         .for_each(work);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Offset of a multi-index (by label) in a row-major tensor with this layout.
+    fn offset(layout: &[usize], dims: &[usize], idx: &[usize]) -> usize {
+        layout.iter().fold(0, |o, &l| o * dims[l] + idx[l])
+    }
+
+    /// Reference contraction: a loop over every assignment of every label.
+    fn naive(a: Tens<'_, f64>, b: Tens<'_, f64>, out: &[usize], dims: &[usize]) -> Vec<f64> {
+        let mut labels: Vec<usize> = a.labels.to_vec();
+        labels.extend(b.labels.iter().filter(|l| !a.labels.contains(l)));
+        let mut res = vec![0.0; size_of(out, dims)];
+        let mut idx = vec![0usize; dims.len()];
+        loop {
+            res[offset(out, dims, &idx)] +=
+                a.data[offset(a.labels, dims, &idx)] * b.data[offset(b.labels, dims, &idx)];
+            let mut i = labels.len();
+            loop {
+                if i == 0 {
+                    return res;
+                }
+                i -= 1;
+                idx[labels[i]] += 1;
+                if idx[labels[i]] < dims[labels[i]] {
+                    break;
+                }
+                idx[labels[i]] = 0;
+            }
+        }
+    }
+
+    fn data(n: usize, seed: u64) -> Vec<f64> {
+        crate::dense::random_normal::<f64>(&[n], seed).into_raw_vec_and_offset().0
+    }
+
+    /// A random pairwise contraction: label sizes, where each label lives (A only, B only,
+    /// both), and random storage orders for A, B and the result.
+    fn case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
+        (1usize..=6)
+            .prop_flat_map(|n| {
+                (
+                    proptest::collection::vec(1usize..=4, n),
+                    proptest::collection::vec(0u8..3, n),
+                    any::<u64>(),
+                )
+            })
+            .prop_map(|(dims, place, seed)| {
+                use rand::seq::SliceRandom;
+                let mut g = crate::dense::rng(seed);
+                let mut a: Vec<usize> = (0..dims.len()).filter(|&l| place[l] != 1).collect();
+                let mut b: Vec<usize> = (0..dims.len()).filter(|&l| place[l] != 0).collect();
+                let mut c: Vec<usize> = (0..dims.len()).filter(|&l| place[l] != 2).collect();
+                a.shuffle(&mut g);
+                b.shuffle(&mut g);
+                c.shuffle(&mut g);
+                (dims, a, b, c)
+            })
+    }
+
+    proptest! {
+        /// `contract` agrees with the reference loop for any labels, sizes and storage
+        /// orders, with and without accumulation.
+        #[test]
+        fn contract_matches_reference((dims, la, lb, lc) in case(), acc in any::<bool>(), seed in any::<u64>()) {
+            let (da, db) = (data(size_of(&la, &dims), seed), data(size_of(&lb, &dims), seed ^ 1));
+            let a = Tens { labels: &la, data: &da };
+            let b = Tens { labels: &lb, data: &db };
+            let mut out = data(size_of(&lc, &dims), seed ^ 2);
+            let before = out.clone();
+            let pool = Pool::new();
+            contract(a, b, &mut out, &lc, acc, &dims, &pool);
+            let reference = naive(a, b, &lc, &dims);
+            for ((o, r), p) in out.iter().zip(&reference).zip(&before) {
+                let want = if acc { r + p } else { *r };
+                prop_assert!((o - want).abs() <= 1e-12 * (1.0 + want.abs()), "{o} vs {want}");
+            }
+        }
+
+        /// `copy_strided` agrees with ndarray's permuted view, for sub-blocks of a tensor.
+        #[test]
+        fn copy_strided_matches_ndarray(shape in proptest::collection::vec(1usize..=5, 1..=5), seed in any::<u64>(), acc in any::<bool>()) {
+            use rand::seq::SliceRandom;
+            let mut g = crate::dense::rng(seed);
+            let mut perm: Vec<usize> = (0..shape.len()).collect();
+            perm.shuffle(&mut g);
+            let n: usize = shape.iter().product();
+            let src = data(n + 7, seed);
+            let base = (seed % 8) as usize;
+            let x = ndarray::ArrayView::from_shape(ndarray::IxDyn(&shape), &src[base..base + n]).unwrap();
+            let p = x.permuted_axes(perm.clone());
+            let strides: Vec<usize> = p.strides().iter().map(|&s| s as usize).collect();
+            let mut dst = data(n, seed ^ 3);
+            let before = dst.clone();
+            copy_strided(&src[base..], p.shape(), &strides, &mut dst, acc, seed % 2 == 0);
+            for ((d, &want), b) in dst.iter().zip(p.iter()).zip(&before) {
+                let want = if acc { want + b } else { want };
+                prop_assert!((d - want).abs() <= 1e-14 * (1.0 + want.abs()));
+            }
+        }
+    }
+
+    /// The chunked path (a large first operand permuted slab by slab), the parallel GEMM
+    /// splits (rows, columns, inner dimension) and a large permuted result agree with the
+    /// reference.
+    #[test]
+    fn large_paths_match_reference() {
+        let pool = Pool::new();
+        // (dims, A labels, B labels, result labels)
+        let cases: Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> = vec![
+            // A = [p0, k0, p1, k1] must be permuted, m = 1280 rows: chunked.
+            (vec![32, 40, 20, 3, 5], vec![0, 2, 1, 3], vec![3, 4, 2], vec![0, 1, 4]),
+            // Zero-copy, 2 x 2000 x 100 x 30 flops: split over rows.
+            (vec![2000, 100, 30], vec![0, 1], vec![1, 2], vec![0, 2]),
+            // Wide result: split over columns.
+            (vec![30, 100, 2000], vec![0, 1], vec![1, 2], vec![0, 2]),
+            // Small result, long inner dimension: split over the inner dimension.
+            (vec![8, 100_000, 8], vec![0, 1], vec![1, 2], vec![0, 2]),
+            // Result in an order no GEMM writes (permuted afterwards), large.
+            (vec![40, 30, 6, 50], vec![0, 2, 1], vec![2, 3], vec![1, 3, 0]),
+        ];
+        for (dims, la, lb, lc) in cases {
+            let (da, db) = (data(size_of(&la, &dims), 1), data(size_of(&lb, &dims), 2));
+            let a = Tens { labels: &la, data: &da };
+            let b = Tens { labels: &lb, data: &db };
+            let mut out = vec![0.0; size_of(&lc, &dims)];
+            contract(a, b, &mut out, &lc, false, &dims, &pool);
+            let reference = naive(a, b, &lc, &dims);
+            let err = out.iter().zip(&reference).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-9, "{dims:?} {la:?} {lb:?} {lc:?}: {err}");
+        }
+    }
 }

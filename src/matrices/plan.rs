@@ -32,6 +32,8 @@
 
 use std::fmt;
 
+use rayon::prelude::*;
+
 use super::kernel::{contract, decide, permute_into, size_of, Pool, Scratch, Tens};
 use crate::Scalar;
 
@@ -105,6 +107,8 @@ pub(crate) struct Step {
     pub flops: f64,
     /// Entries moved by layout changes in this step.
     pub moved: usize,
+    /// Entries of scratch buffers this step needs.
+    pub scratch: usize,
 }
 
 /// A contraction order with layouts, for one batch size; printable.
@@ -122,7 +126,27 @@ pub struct ContractionPlan {
     peak: usize,
     moved: usize,
     exact: bool,
+    /// Per step: `Some(true)` if `a` is the chain operand (the input or an intermediate
+    /// derived from it), `Some(false)` if `b` is, `None` for a step among cores only.
+    chain_a: Vec<Option<bool>>,
+    /// The chain steps grouped for fused execution.
+    segments: Vec<Segment>,
 }
+
+/// Consecutive chain steps executed together, chunk by chunk over the leading labels
+/// `prefix` that all their chain tensors share (see [`ContractionPlan::forward`]).
+#[derive(Clone, Debug)]
+struct Segment {
+    steps: Vec<usize>,
+    prefix: Vec<usize>,
+    /// Values of the prefix per chunk.
+    per_chunk: usize,
+}
+
+/// A segment is fused only when its prefix has at least this many values.
+const MIN_CHUNKS: usize = 8;
+/// Target entries of all chain tensors of a segment per chunk (fits the L2 cache).
+const FUSED_CHUNK_LEN: usize = 1 << 16;
 
 impl ContractionPlan {
     /// Flops of one execution (forward; the backward pass costs twice as much).
@@ -232,9 +256,8 @@ struct Tables {
     lab: Vec<u64>,
     /// Open labels of each core-only subset.
     open: Vec<u64>,
-    /// Best cluster cost, its peak footprint and split.
+    /// Best cluster cost and split (ties: the smaller largest step footprint).
     cost: Vec<f64>,
-    peak: Vec<f64>,
     split: Vec<u32>,
 }
 
@@ -250,10 +273,6 @@ fn msize(mut mask: u64, dims: &[usize]) -> f64 {
         mask &= mask - 1;
     }
     p
-}
-
-fn labels_in(mask: u64) -> Vec<usize> {
-    (0..64).filter(|&l| mask >> l & 1 == 1).collect()
 }
 
 impl Tables {
@@ -313,7 +332,6 @@ impl Tables {
             lab,
             open,
             cost,
-            peak,
             split,
         }
     }
@@ -323,7 +341,6 @@ impl Tables {
 struct Draft {
     a: Src,
     b: Src,
-    mask: u64,
     flops: f64,
 }
 
@@ -345,7 +362,7 @@ impl Builder<'_> {
     fn push(&mut self, a: Src, b: Src, mask: u64, net: &Network) -> Src {
         let u = self.src_mask(a, net) | self.src_mask(b, net);
         let flops = 2.0 * msize(u, &self.tables.dims);
-        self.drafts.push(Draft { a, b, mask, flops });
+        self.drafts.push(Draft { a, b, flops });
         self.masks.push(mask);
         Src::Tmp(self.masks.len() - 1)
     }
@@ -533,12 +550,7 @@ fn greedy(net: &Network) -> (Vec<Draft>, Vec<u64>, Src) {
         }
         let (_, f, _, i, j, res) = best.expect("at least two tensors");
         let (a, b) = (live[i].0, live[j].0);
-        drafts.push(Draft {
-            a,
-            b,
-            mask: res,
-            flops: f,
-        });
+        drafts.push(Draft { a, b, flops: f });
         masks.push(res);
         live.remove(j);
         live[i] = (Src::Tmp(masks.len() - 1), res);
@@ -590,7 +602,8 @@ fn finish(
         } else {
             choose_layout(&la, &lb, hint[t], dims)
         };
-        let moved = decide(&la, &lb, &layout, dims).moved;
+        let dec = decide(&la, &lb, &layout, dims);
+        let scratch = dec.scratch(size_of(&la, dims), size_of(&lb, dims), size_of(&layout, dims));
         layouts.push(layout.clone());
         steps.push(Step {
             a: d.a,
@@ -598,7 +611,8 @@ fn finish(
             out: t,
             layout,
             flops: d.flops,
-            moved,
+            moved: dec.moved,
+            scratch,
         });
     }
     // Peak memory: simulate the live intermediates.
@@ -607,19 +621,8 @@ fn finish(
     let mut peak = input_len;
     let mut moved = 0;
     for s in &steps {
-        let la = match s.a {
-            Src::Tmp(u) => size_of(&steps[u].layout, dims),
-            Src::Input => input_len,
-            Src::Core(i) => size_of(&net.cores[i], dims),
-        };
-        let lb = match s.b {
-            Src::Tmp(u) => size_of(&steps[u].layout, dims),
-            Src::Input => input_len,
-            Src::Core(i) => size_of(&net.cores[i], dims),
-        };
         let lc = size_of(&s.layout, dims);
-        let scratch = s.moved.min(la + lb + lc);
-        let now: usize = live.iter().sum::<usize>() + input_len + lc + scratch;
+        let now: usize = live.iter().sum::<usize>() + input_len + lc + s.scratch;
         peak = peak.max(now);
         for x in [s.a, s.b] {
             if let Src::Tmp(u) = x {
@@ -630,6 +633,7 @@ fn finish(
         moved += s.moved;
     }
     let flops = steps.iter().map(|s| s.flops).sum();
+    let (chain_a, segments) = segments(net, &steps);
     ContractionPlan {
         what,
         batch,
@@ -640,7 +644,112 @@ fn finish(
         peak,
         moved,
         exact,
+        chain_a,
+        segments,
     }
+}
+
+/// Marks the chain steps and groups them into segments: greedily, each segment is the
+/// longest run of chain steps whose chain tensors (the run's input and every result)
+/// start with the same labels, none of them touched by the other operands, with at
+/// least `MIN_CHUNKS` values; a step without such a prefix is a segment on its own.
+fn segments(net: &Network, steps: &[Step]) -> (Vec<Option<bool>>, Vec<Segment>) {
+    let dims = &net.dims;
+    let mut chain_tmp = vec![false; steps.len()];
+    let mut chain_a = vec![None; steps.len()];
+    let is_chain = |x: Src, chain_tmp: &[bool]| match x {
+        Src::Input => true,
+        Src::Tmp(t) => chain_tmp[t],
+        Src::Core(_) => false,
+    };
+    for (i, s) in steps.iter().enumerate() {
+        if is_chain(s.a, &chain_tmp) {
+            chain_a[i] = Some(true);
+        } else if is_chain(s.b, &chain_tmp) {
+            chain_a[i] = Some(false);
+        }
+        if chain_a[i].is_some() {
+            chain_tmp[s.out] = true;
+        }
+    }
+    if net.input.is_none() {
+        return (chain_a, Vec::new());
+    }
+    let chain: Vec<usize> = (0..steps.len()).filter(|&i| chain_a[i].is_some()).collect();
+    let layout_of = |x: Src| -> &[usize] {
+        match x {
+            Src::Input => net.input.as_deref().expect("input"),
+            Src::Core(c) => &net.cores[c],
+            Src::Tmp(t) => &steps[t].layout,
+        }
+    };
+    let operands = |i: usize| {
+        let s = &steps[i];
+        if chain_a[i] == Some(true) {
+            (s.a, s.b)
+        } else {
+            (s.b, s.a)
+        }
+    };
+    // Common prefix of the run chain[k..=e].
+    let prefix = |k: usize, e: usize| -> Vec<usize> {
+        let first = layout_of(operands(chain[k]).0);
+        let mut layouts = vec![first];
+        let mut others = 0u64;
+        for &i in &chain[k..=e] {
+            layouts.push(&steps[i].layout);
+            others |= mask_of(layout_of(operands(i).1));
+        }
+        let mut out = Vec::new();
+        for (j, &l) in first.iter().enumerate() {
+            if others >> l & 1 == 1 || layouts.iter().any(|x| x.get(j) != Some(&l)) {
+                break;
+            }
+            out.push(l);
+        }
+        out
+    };
+    let count = |p: &[usize]| size_of(p, dims);
+    let mut segs = Vec::new();
+    let mut k = 0;
+    while k < chain.len() {
+        let mut end = k;
+        let mut pre = prefix(k, k);
+        while end + 1 < chain.len() {
+            let p = prefix(k, end + 1);
+            if count(&p) < MIN_CHUNKS {
+                break;
+            }
+            end += 1;
+            pre = p;
+        }
+        // The other operands are re-read for every chunk: fuse only when they are small.
+        let others: usize = chain[k..=end]
+            .iter()
+            .map(|&i| size_of(layout_of(operands(i).1), dims))
+            .sum();
+        if count(&pre) < MIN_CHUNKS || others > FUSED_CHUNK_LEN / 2 {
+            pre.clear();
+        }
+        let per_chunk = if pre.is_empty() {
+            1
+        } else {
+            let n = count(&pre);
+            let mut per_value = size_of(layout_of(operands(chain[k]).0), dims) / n;
+            for &i in &chain[k..=end] {
+                per_value += size_of(&steps[i].layout, dims) / n;
+            }
+            let threads = rayon::current_num_threads().max(1);
+            (FUSED_CHUNK_LEN / per_value.max(1)).clamp(1, n.div_ceil(threads))
+        };
+        segs.push(Segment {
+            steps: chain[k..=end].to_vec(),
+            prefix: pre,
+            per_chunk,
+        });
+        k = end + 1;
+    }
+    (chain_a, segs)
 }
 
 /// Picks the layout of an intermediate: among the orders a GEMM can write cheaply, one in
@@ -732,9 +841,12 @@ impl ContractionPlan {
             permute_into(src.data, src.labels, out, &self.net.output, dims, accumulate);
             return tmps;
         }
+        if !keep && ops.input.is_some() {
+            self.forward_fused(ops, out, accumulate, pool);
+            return tmps;
+        }
         let last = self.steps.len() - 1;
         for (i, s) in self.steps.iter().enumerate() {
-            let _trace = Trace(std::time::Instant::now(), i, Src::Input);
             if i == last {
                 if keep {
                     // The result itself is not needed by the backward pass.
@@ -761,6 +873,118 @@ impl ContractionPlan {
         tmps
     }
 
+    /// Forward execution without keeping intermediates: the steps among cores first, then
+    /// the chain segment by segment; a segment with a prefix runs chunk by chunk (a range
+    /// of the prefix's values at a time, chunks spread over the rayon threads), so its
+    /// intermediates exist only per chunk, in cache.
+    fn forward_fused<T: Scalar>(
+        &self,
+        ops: &Operands<'_, T>,
+        out: &mut [T],
+        accumulate: bool,
+        pool: &Pool<T>,
+    ) {
+        let dims = &self.net.dims;
+        let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
+        for (i, s) in self.steps.iter().enumerate() {
+            if self.chain_a[i].is_none() {
+                let mut buf = pool.take(size_of(&s.layout, dims));
+                let (a, b) = (self.data(s.a, ops, &tmps), self.data(s.b, ops, &tmps));
+                contract(a, b, &mut buf[..], &s.layout, false, dims, pool);
+                tmps[s.out] = Some(buf);
+            }
+        }
+        let input = ops.input.expect("input data");
+        let mut cur: Option<Scratch<T>> = None;
+        let n_seg = self.segments.len();
+        let mut out = Some(out);
+        for (si, seg) in self.segments.iter().enumerate() {
+            let last_step = &self.steps[*seg.steps.last().expect("non-empty segment")];
+            let mut next = (si + 1 < n_seg).then(|| pool.take(size_of(&last_step.layout, dims)));
+            let (dst, acc): (&mut [T], bool) = match next.as_deref_mut() {
+                Some(n) => (n, false),
+                None => (out.take().expect("last segment"), accumulate),
+            };
+            let src = cur.as_deref().unwrap_or(input);
+            self.run_segment(seg, src, dst, acc, ops, &tmps, pool);
+            if let Some(c) = cur.take() {
+                pool.give(c);
+            }
+            cur = next;
+        }
+        for v in tmps.into_iter().flatten() {
+            pool.give(v);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_segment<T: Scalar>(
+        &self,
+        seg: &Segment,
+        src: &[T],
+        dst: &mut [T],
+        acc: bool,
+        ops: &Operands<'_, T>,
+        tmps: &[Option<Scratch<T>>],
+        pool: &Pool<T>,
+    ) {
+        let dims = &self.net.dims;
+        let first = &self.steps[seg.steps[0]];
+        let in_layout = self.src_labels(if self.chain_a[seg.steps[0]] == Some(true) {
+            first.a
+        } else {
+            first.b
+        });
+        let other = |i: usize| {
+            let s = &self.steps[i];
+            self.data(if self.chain_a[i] == Some(true) { s.b } else { s.a }, ops, tmps)
+        };
+        let n = seg.steps.len();
+        // Runs the steps on one piece (the whole tensors, or one chunk of the prefix).
+        let run = |src: &[T], dst: &mut [T], dims: &[usize], map: &dyn Fn(&[usize]) -> Vec<usize>| {
+            let mut labels = map(in_layout);
+            let mut buf: Option<Scratch<T>> = None;
+            for (j, &i) in seg.steps.iter().enumerate() {
+                let out_l = map(&self.steps[i].layout);
+                let a = Tens {
+                    labels: &labels,
+                    data: buf.as_deref().unwrap_or(src),
+                };
+                if j + 1 == n {
+                    contract(a, other(i), dst, &out_l, acc, dims, pool);
+                } else {
+                    let mut next = pool.take(size_of(&out_l, dims));
+                    contract(a, other(i), &mut next[..], &out_l, false, dims, pool);
+                    if let Some(b) = buf.replace(next) {
+                        pool.give(b);
+                    }
+                    labels = out_l;
+                }
+            }
+            if let Some(b) = buf {
+                pool.give(b);
+            }
+        };
+        if seg.prefix.is_empty() {
+            run(src, dst, dims, &|l: &[usize]| l.to_vec());
+            return;
+        }
+        let plen = seg.prefix.len();
+        let p = seg.prefix[0];
+        let in_inner = size_of(&in_layout[plen..], dims);
+        let out_inner = size_of(&self.steps[*seg.steps.last().expect("non-empty")].layout[plen..], dims);
+        let map = |l: &[usize]| std::iter::once(p).chain(l[plen..].iter().copied()).collect::<Vec<_>>();
+        dst.par_chunks_mut(seg.per_chunk * out_inner)
+            .enumerate()
+            .for_each(|(c, d)| {
+                let v = d.len() / out_inner;
+                let start = c * seg.per_chunk;
+                let mut dims_c = dims.to_vec();
+                dims_c[p] = v;
+                run(&src[start * in_inner..(start + v) * in_inner], d, &dims_c, &map);
+            });
+    }
+
     /// Backward pass through the plan: given `d_out` (the gradient of the result, in the
     /// output layout) and the intermediates kept by [`forward`](Self::forward), writes the
     /// gradient of the input into `d_input` (adding if `accumulate`) and of core `i` into
@@ -785,9 +1009,7 @@ impl ContractionPlan {
                 data: g_buf.as_deref().unwrap_or(d_out),
             };
             for (x, y) in [(s.a, s.b), (s.b, s.a)] {
-                let t0 = std::time::Instant::now();
                 let other = self.data(y, ops, &tmps);
-                let _trace = Trace(t0, i, x);
                 match x {
                     Src::Input => {
                         if let Some(dx) = d_input.as_deref_mut() {
@@ -824,11 +1046,96 @@ impl ContractionPlan {
     }
 }
 
-struct Trace(std::time::Instant, usize, Src);
-impl Drop for Trace {
-    fn drop(&mut self) {
-        if std::env::var("TNET_TRACE").is_ok() {
-            eprintln!("step {} {:?}: {:.3} ms", self.1 + 1, self.2, self.0.elapsed().as_secs_f64() * 1e3);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Minimum flops over every pairwise contraction order, by exhaustive recursion.
+    fn brute(tensors: &[u64], output: u64, dims: &[usize]) -> f64 {
+        if tensors.len() == 1 {
+            return 0.0;
+        }
+        let mut best = f64::INFINITY;
+        for i in 0..tensors.len() {
+            for j in i + 1..tensors.len() {
+                let rest: Vec<u64> = (0..tensors.len())
+                    .filter(|&k| k != i && k != j)
+                    .map(|k| tensors[k])
+                    .collect();
+                let others = rest.iter().fold(output, |m, &x| m | x);
+                let u = tensors[i] | tensors[j];
+                let mut next = rest.clone();
+                next.push(u & others);
+                best = best.min(2.0 * msize(u, dims) + brute(&next, output, dims));
+            }
+        }
+        best
+    }
+
+    /// A random network: one input and 1..=5 cores; each label joins two tensors or one
+    /// tensor and the output.
+    fn network() -> impl Strategy<Value = Network> {
+        (1usize..=5, 2usize..=9)
+            .prop_flat_map(|(n_cores, n_labels)| {
+                (
+                    Just(n_cores),
+                    proptest::collection::vec(2usize..=5, n_labels),
+                    proptest::collection::vec((0usize..=n_cores, 0usize..=n_cores + 1), n_labels),
+                )
+            })
+            .prop_map(|(n_cores, dims, ends)| {
+                // Tensor 0 is the input, 1..=n_cores the cores, n_cores + 1 the output.
+                let mut tensors = vec![Vec::new(); n_cores + 2];
+                for (l, &(x, y)) in ends.iter().enumerate() {
+                    let y = if y == x { n_cores + 1 } else { y };
+                    tensors[x].push(l);
+                    tensors[y].push(l);
+                }
+                // Every tensor needs a label: give empty ones a label to the output.
+                let mut dims = dims;
+                for t in 0..=n_cores {
+                    if tensors[t].is_empty() {
+                        dims.push(2);
+                        tensors[t].push(dims.len() - 1);
+                        tensors[n_cores + 1].push(dims.len() - 1);
+                    }
+                }
+                let output = tensors.pop().expect("output");
+                let input = tensors.remove(0);
+                Network {
+                    names: (0..dims.len()).map(|l| format!("l{l}")).collect(),
+                    dims,
+                    core_names: (0..tensors.len()).map(|c| format!("C{c}")).collect(),
+                    cores: tensors,
+                    input: Some(input),
+                    input_name: "X".into(),
+                    output,
+                }
+            })
+    }
+
+    proptest! {
+        /// The chain/cluster dynamic programme finds the exact minimum flops over all
+        /// pairwise orders (checked by exhaustive search), with and without the input.
+        #[test]
+        fn plan_is_optimal(net in network()) {
+            let mut all: Vec<u64> = vec![mask_of(net.input.as_deref().unwrap())];
+            all.extend(net.cores.iter().map(|c| mask_of(c)));
+            let output = mask_of(&net.output);
+            let plan = make_plan(&net, None, 1, "test");
+            prop_assert!(plan.is_exact());
+            prop_assert_eq!(plan.flops, brute(&all, output, &net.dims));
+            // Without the input: the cores alone, to the labels they share with the output
+            // or the input.
+            let mut cores_only = net.clone();
+            let input = cores_only.input.take().unwrap();
+            let mut out: Vec<usize> = cores_only.output.clone();
+            out.extend(input.iter().filter(|l| cores_only.cores.iter().any(|c| c.contains(l))));
+            out.retain(|l| cores_only.cores.iter().any(|c| c.contains(l)));
+            cores_only.output = out;
+            let p = make_plan(&cores_only, None, 1, "test");
+            prop_assert_eq!(p.flops, brute(&all[1..], mask_of(&cores_only.output), &net.dims));
         }
     }
 }

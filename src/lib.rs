@@ -22,6 +22,7 @@
 //!
 //! ## Example: compress a tensor to 1e-6 relative error
 //! ```
+//! use ndarray::Dimension;
 //! use tnet::{DimTree, Factorized, HtTensor, Truncation};
 //! // A smooth function sampled on an 8^5 grid has low HT ranks.
 //! let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8; 5]), |i| {

@@ -301,7 +301,7 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
 /// # Example
 /// ```
 /// use ndarray::array;
-/// let a = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let a = array![[1.0_f64, 2.0], [3.0, 4.0], [5.0, 6.0]];
 /// let (q, r) = tnet::linalg::qr(a.view());
 /// let back = q.dot(&r);
 /// assert!((&back - &a).iter().all(|d| d.abs() < 1e-12));

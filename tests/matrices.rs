@@ -315,15 +315,25 @@ fn bt_from_dense_recovers_structure() {
         let w = bt.to_dense();
         let (back, info) = BtMatrix::from_dense(w.view(), &shape, &2, &rule).unwrap();
         let e = rel(&back.to_dense(), &w);
-        assert_within((info.rel_error_bound() - e).abs(), 1e-12, "BT reported error is the achieved one");
+        assert_within(
+            (info.rel_error_bound() - e).abs(),
+            1e-12,
+            "BT reported error is the achieved one",
+        );
         let (one, _) = BtMatrix::fit(w.view(), &shape, 1, &rule, 0).unwrap();
-        assert!(e <= rel(&one.to_dense(), &w), "seed {seed}: two blocks worse than one HOSVD block");
+        assert!(
+            e <= rel(&one.to_dense(), &w),
+            "seed {seed}: two blocks worse than one HOSVD block"
+        );
         assert_eq!(back.ranks(), vec![2, 2, 2]);
         if e <= 1e-8 {
             recovered += 1;
         }
     }
-    assert!(recovered >= 6, "only {recovered} of 8 two-block matrices recovered");
+    assert!(
+        recovered >= 6,
+        "only {recovered} of 8 two-block matrices recovered"
+    );
     // The block ranks are required.
     let w = matrix::<f64>(24, 60, 1);
     assert!(matches!(
@@ -387,7 +397,10 @@ fn single_precision() {
         let w64 = make::<f64>(kind, &shape, &tree, 3, 5);
         let x = matrix::<f64>(4, shape.n_in(), 6);
         let g = matrix::<f64>(4, shape.n_out(), 7);
-        let y32 = w32.apply(x.mapv(|v| v as f32).view()).unwrap().mapv(f64::from);
+        let y32 = w32
+            .apply(x.mapv(|v| v as f32).view())
+            .unwrap()
+            .mapv(f64::from);
         let y64 = w64.apply(x.view()).unwrap();
         let tol = 50.0 * roundoff::<f32>(shape.n_in());
         assert_within(rel(&y32, &y64), tol, &format!("{kind:?} f32 apply"));
@@ -395,7 +408,11 @@ fn single_precision() {
             .backward(x.mapv(|v| v as f32).view(), g.mapv(|v| v as f32).view())
             .unwrap();
         let (dx64, g64) = w64.backward(x.view(), g.view()).unwrap();
-        assert_within(rel(&dx32.mapv(f64::from), &dx64), tol, &format!("{kind:?} f32 dX"));
+        assert_within(
+            rel(&dx32.mapv(f64::from), &dx64),
+            tol,
+            &format!("{kind:?} f32 dX"),
+        );
         for (a, b) in g32.iter().zip(&g64) {
             let e = tnet::dense::rel_error(b.view(), a.mapv(f64::from).view()).unwrap();
             assert_within(e, tol, &format!("{kind:?} f32 core gradient"));
@@ -411,18 +428,39 @@ fn shape_errors() {
     for kind in KINDS {
         let w = make::<f64>(kind, &shape, &tree, 2, 1);
         let bad_x = matrix::<f64>(2, 14, 1);
-        assert!(matches!(w.apply(bad_x.view()), Err(Error::ShapeMismatch { .. })));
-        assert!(matches!(w.apply_transpose(bad_x.view()), Err(Error::ShapeMismatch { .. })));
+        assert!(matches!(
+            w.apply(bad_x.view()),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            w.apply_transpose(bad_x.view()),
+            Err(Error::ShapeMismatch { .. })
+        ));
         let x = matrix::<f64>(2, 15, 1);
         let dy = matrix::<f64>(3, 12, 1);
-        assert!(matches!(w.backward(x.view(), dy.view()), Err(Error::ShapeMismatch { .. })));
+        assert!(matches!(
+            w.backward(x.view(), dy.view()),
+            Err(Error::ShapeMismatch { .. })
+        ));
         let dy = matrix::<f64>(2, 11, 1);
-        assert!(matches!(w.backward(x.view(), dy.view()), Err(Error::ShapeMismatch { .. })));
+        assert!(matches!(
+            w.backward(x.view(), dy.view()),
+            Err(Error::ShapeMismatch { .. })
+        ));
     }
     // Shapes.
-    assert!(matches!(MatrixShape::try_new(vec![4, 0], vec![3, 5]), Err(Error::Empty { .. })));
-    assert!(matches!(MatrixShape::try_new(vec![], vec![]), Err(Error::Empty { .. })));
-    assert!(matches!(MatrixShape::try_new(vec![4], vec![3, 5]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        MatrixShape::try_new(vec![4, 0], vec![3, 5]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        MatrixShape::try_new(vec![], vec![]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        MatrixShape::try_new(vec![4], vec![3, 5]),
+        Err(Error::ShapeMismatch { .. })
+    ));
     assert!(MatrixShape::try_new(vec![usize::MAX, 2], vec![1, 1]).is_err());
     assert!(MatrixShape::for_lengths(12, 16, &[4, 3], &[3, 5]).is_err());
     assert!(factorize(0, 2).is_err() && factorize(5, 0).is_err());
@@ -441,8 +479,16 @@ fn shape_errors() {
         Err(Error::NonFinite { .. })
     ));
     let w = matrix::<f64>(12, 15, 1);
-    assert!(TrMatrix::from_dense(w.view(), &shape, &TrLayout::Split, &Truncation::rel(-1.0)).is_err());
-    assert!(HtMatrix::from_dense(w.view(), &shape, &DimTree::balanced(3).unwrap(), &Truncation::rank(2)).is_err());
+    assert!(
+        TrMatrix::from_dense(w.view(), &shape, &TrLayout::Split, &Truncation::rel(-1.0)).is_err()
+    );
+    assert!(HtMatrix::from_dense(
+        w.view(),
+        &shape,
+        &DimTree::balanced(3).unwrap(),
+        &Truncation::rank(2)
+    )
+    .is_err());
     // Cores that do not fit.
     let tt = TtMatrix::<f64>::random(&shape, &(), 2, Init::He, 1).unwrap();
     let mut cores = tt.cores().to_vec();
@@ -450,15 +496,24 @@ fn shape_errors() {
     assert!(TtMatrix::try_new(shape.clone(), cores).is_err());
     let mut cores = tt.cores().to_vec();
     cores[1] = ArrayD::zeros(ndarray::IxDyn(&[2, 3, 4, 1]));
-    assert!(matches!(TtMatrix::try_new(shape.clone(), cores), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        TtMatrix::try_new(shape.clone(), cores),
+        Err(Error::ShapeMismatch { .. })
+    ));
     let mut cores = tt.cores().to_vec();
     cores[0][[0, 0, 0, 0]] = f64::INFINITY;
-    assert!(matches!(TtMatrix::try_new(shape.clone(), cores), Err(Error::NonFinite { .. })));
+    assert!(matches!(
+        TtMatrix::try_new(shape.clone(), cores),
+        Err(Error::NonFinite { .. })
+    ));
     assert!(TtMatrix::<f64>::try_new(shape.clone(), vec![]).is_err());
     let ht = HtMatrix::<f64>::random(&shape, &tree, 2, Init::He, 1).unwrap();
     let mut cores = ht.cores().to_vec();
     cores[0] = ArrayD::zeros(ndarray::IxDyn(&[2, 2, 2])); // root rank 2
-    assert!(matches!(HtMatrix::try_new(shape.clone(), tree.clone(), cores), Err(Error::InvalidRank { .. })));
+    assert!(matches!(
+        HtMatrix::try_new(shape.clone(), tree.clone(), cores),
+        Err(Error::InvalidRank { .. })
+    ));
     let tr = TrMatrix::<f64>::random(&shape, &TrLayout::Split, 2, Init::He, 1).unwrap();
     assert!(TrMatrix::try_new(shape.clone(), TrLayout::Paired, tr.cores().to_vec()).is_err());
     let bt = BtMatrix::<f64>::random(&shape, &2, 2, Init::He, 1).unwrap();
@@ -500,9 +555,17 @@ fn plans_are_cached_printable_and_cheap() {
     // Contracting the cores one by one from the last mode: the union of the labels of
     // each pairwise step is (b, j_1..j_k, i_k..i_4, r_{k-1}, r_k).
     let b = 96u64;
-    let sequential = 2 * b * (57_600 * 4 * 4 + 8 * 20 * 20 * 4 * 4 * 4 * 4
-        + 8 * 20 * 4 * 4 * 4 * 4 * 4 + 8 * 4 * 4 * 4 * 4 * 16);
-    assert!(tt.flops(96) <= sequential, "{} vs {sequential}", tt.flops(96));
+    let sequential = 2
+        * b
+        * (57_600 * 4 * 4
+            + 8 * 20 * 20 * 4 * 4 * 4 * 4
+            + 8 * 20 * 4 * 4 * 4 * 4 * 4
+            + 8 * 4 * 4 * 4 * 4 * 16);
+    assert!(
+        tt.flops(96) <= sequential,
+        "{} vs {sequential}",
+        tt.flops(96)
+    );
     assert!(tt.flops(96) * 20 < dense.flops(96));
 }
 
@@ -518,7 +581,9 @@ fn gradient_descent_lowers_the_loss() {
         let x = matrix::<f64>(16, 12, 13);
         let y_star = target.apply(x.view()).unwrap();
         let loss = |w: &dyn TensorizedMatrix<f64>| {
-            (&w.apply(x.view()).unwrap() - &y_star).mapv(|v| v * v).sum()
+            (&w.apply(x.view()).unwrap() - &y_star)
+                .mapv(|v| v * v)
+                .sum()
         };
         let l0 = loss(w.as_ref());
         for _ in 0..20 {
@@ -544,7 +609,9 @@ fn shape_helpers() {
     assert_eq!(s.paired_modes(), vec![128, 128, 60, 60]);
     let p = pad_to_factorable(57_856, 4, 22).unwrap();
     assert_eq!((p.len, p.padded_len, p.padding), (57_856, 58_080, 224));
-    assert!(factorizations(58_080, 4, 22).unwrap().contains(&vec![22, 22, 12, 10]));
+    assert!(factorizations(58_080, 4, 22)
+        .unwrap()
+        .contains(&vec![22, 22, 12, 10]));
     assert_eq!(pad_to_factorable(57_600, 4, 20).unwrap().padding, 0);
 }
 
@@ -561,12 +628,24 @@ fn fused_execution_matches_dense() {
         for batch in [1, 24, 97] {
             let x = matrix::<f64>(batch, shape.n_in(), 22);
             let y = w.apply(x.view()).unwrap();
-            assert_within(rel(&y, &x.dot(&dense.t())), 1e-10, &format!("{kind:?} fused apply, batch {batch}"));
+            assert_within(
+                rel(&y, &x.dot(&dense.t())),
+                1e-10,
+                &format!("{kind:?} fused apply, batch {batch}"),
+            );
             let dy = matrix::<f64>(batch, shape.n_out(), 23);
             let dx = w.apply_transpose(dy.view()).unwrap();
-            assert_within(rel(&dx, &dy.dot(&dense)), 1e-10, &format!("{kind:?} fused transpose, batch {batch}"));
+            assert_within(
+                rel(&dx, &dy.dot(&dense)),
+                1e-10,
+                &format!("{kind:?} fused transpose, batch {batch}"),
+            );
             let (bdx, _) = w.backward(x.view(), dy.view()).unwrap();
-            assert_within(rel(&bdx, &dx), 1e-12, &format!("{kind:?} backward dX, batch {batch}"));
+            assert_within(
+                rel(&bdx, &dx),
+                1e-12,
+                &format!("{kind:?} backward dX, batch {batch}"),
+            );
         }
     }
 }
@@ -582,5 +661,9 @@ fn large_order_uses_greedy_plan() {
     assert!(!w.plan(3).is_exact());
     let x = matrix::<f64>(3, 2, 4);
     let dense = w.to_dense();
-    assert_within(rel(&w.apply(x.view()).unwrap(), &x.dot(&dense.t())), 1e-10, "order-17 TT apply");
+    assert_within(
+        rel(&w.apply(x.view()).unwrap(), &x.dot(&dense.t())),
+        1e-10,
+        "order-17 TT apply",
+    );
 }

@@ -82,7 +82,10 @@ impl<T: Scalar> BtMatrix<T> {
             });
         }
         if ranks.contains(&0) {
-            return Err(Error::rank("BtMatrix::try_new", format!("zero rank in {ranks:?}")));
+            return Err(Error::rank(
+                "BtMatrix::try_new",
+                format!("zero rank in {ranks:?}"),
+            ));
         }
         let p = shape.paired_modes();
         let cores = cores
@@ -90,7 +93,11 @@ impl<T: Scalar> BtMatrix<T> {
             .enumerate()
             .map(|(c, core)| {
                 let k = c % (d + 1);
-                let expected = if k < d { vec![p[k], ranks[k]] } else { ranks.clone() };
+                let expected = if k < d {
+                    vec![p[k], ranks[k]]
+                } else {
+                    ranks.clone()
+                };
                 check_core(
                     "BtMatrix::try_new (factor (n_k m_k, R_k), core (R_1, .., R_d))",
                     core,
@@ -116,7 +123,9 @@ impl<T: Scalar> BtMatrix<T> {
         let j: Vec<usize> = (0..d)
             .map(|k| spec.label(format!("j{k}"), shape.in_modes()[k]))
             .collect();
-        let r: Vec<usize> = (0..d).map(|k| spec.label(format!("R{k}"), ranks[k])).collect();
+        let r: Vec<usize> = (0..d)
+            .map(|k| spec.label(format!("R{k}"), ranks[k]))
+            .collect();
         for k in 0..d {
             // (n_k m_k, R_k) in memory is (n_k, m_k, R_k).
             spec.core(format!("A{k}"), vec![j[k], i[k], r[k]]);
@@ -267,7 +276,13 @@ impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
     }
 
     /// Ranks `R_k = min(rank, n_k m_k)` in every block (see [`Init`] for the scale).
-    fn random(shape: &MatrixShape, n_blocks: &usize, rank: usize, init: Init, seed: u64) -> Result<Self> {
+    fn random(
+        shape: &MatrixShape,
+        n_blocks: &usize,
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
         if rank == 0 {
             return Err(Error::param("rank", "must be at least 1"));
         }

@@ -86,7 +86,10 @@ pub(crate) fn tt_svd<T: Scalar>(
     let data: Vec<T> = x.iter().copied().collect();
     if d == 1 {
         let core = ArrayD::from_shape_vec(IxDyn(&[1, shape[0], 1]), data).expect("size");
-        return Ok((vec![core], TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm)));
+        return Ok((
+            vec![core],
+            TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm),
+        ));
     }
     let mrule = rule.per_matrix(norm, d - 1);
     let c = Array2::from_shape_vec((shape[0], x.len() / shape[0]), data).expect("size");
@@ -104,8 +107,8 @@ fn split_rank(q: usize, cap: usize) -> (usize, usize) {
         if r1 < r0 {
             break;
         }
-        let better = r0 * r1 > best.0 * best.1
-            || (r0 * r1 == best.0 * best.1 && r1 - r0 < best.1 - best.0);
+        let better =
+            r0 * r1 > best.0 * best.1 || (r0 * r1 == best.0 * best.1 && r1 - r0 < best.1 - best.0);
         if better {
             best = (r0, r1);
         }
@@ -127,7 +130,10 @@ pub(crate) fn tr_svd<T: Scalar>(
     let data: Vec<T> = x.iter().copied().collect();
     if d == 1 {
         let core = ArrayD::from_shape_vec(IxDyn(&[1, shape[0], 1]), data).expect("size");
-        return Ok((vec![core], TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm)));
+        return Ok((
+            vec![core],
+            TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm),
+        ));
     }
     let mrule = rule.per_matrix(norm, d - 1);
     let cap = mrule.max_rank;
@@ -155,18 +161,28 @@ pub(crate) fn tr_svd<T: Scalar>(
         .as_standard_layout()
         .into_owned();
     let rem_len = rem.len();
-    let rem = Array2::from_shape_vec((r1 * shape[1], rem_len / (r1 * shape[1])), rem.into_raw_vec_and_offset().0)
-        .expect("size");
+    let rem = Array2::from_shape_vec(
+        (r1 * shape[1], rem_len / (r1 * shape[1])),
+        rem.into_raw_vec_and_offset().0,
+    )
+    .expect("size");
     let mut cores = vec![core1];
     let mut sv = vec![f.singular_values];
     let mut disc = vec![first_discarded];
-    tt_sweep(rem, &shape, 1, r1, r0, mrule, &mut cores, &mut sv, &mut disc)?;
+    tt_sweep(
+        rem, &shape, 1, r1, r0, mrule, &mut cores, &mut sv, &mut disc,
+    )?;
     Ok((cores, TruncationInfo::new(sv, disc, norm)))
 }
 
 /// `R_k` leading left singular vectors of the mode-`k` unfolding of `y`, completed to
 /// exactly `r` orthonormal columns when the unfolding has a smaller numerical rank.
-fn leading_basis<T: Scalar>(y: ArrayViewD<'_, T>, k: usize, r: usize, seed: u64) -> Result<Array2<T>> {
+fn leading_basis<T: Scalar>(
+    y: ArrayViewD<'_, T>,
+    k: usize,
+    r: usize,
+    seed: u64,
+) -> Result<Array2<T>> {
     let f = unfolding_left_svd(
         y,
         &[k],
@@ -188,7 +204,11 @@ fn leading_basis<T: Scalar>(y: ArrayViewD<'_, T>, k: usize, r: usize, seed: u64)
 }
 
 /// `x ×_k A_k^T` for every `k` in `modes`.
-fn project<T: Scalar>(x: ArrayViewD<'_, T>, factors: &[Array2<T>], skip: Option<usize>) -> Result<ArrayD<T>> {
+fn project<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    factors: &[Array2<T>],
+    skip: Option<usize>,
+) -> Result<ArrayD<T>> {
     let mut y = x.to_owned();
     for (k, a) in factors.iter().enumerate() {
         if Some(k) != skip {
@@ -219,7 +239,8 @@ fn pinv<T: Scalar>(m: &Array2<T>) -> Result<Array2<T>> {
     let f = svd(m.view(), MatrixTruncation::exact(), true)?;
     let vt = f.vt.expect("asked for V");
     let n = m.nrows().max(m.ncols());
-    let cut = f.singular_values.first().copied().unwrap_or(T::zero()) * T::epsilon() * T::cast(n as f64);
+    let cut =
+        f.singular_values.first().copied().unwrap_or(T::zero()) * T::epsilon() * T::cast(n as f64);
     let mut out = Array2::<T>::zeros((m.ncols(), m.nrows()));
     for (i, &sv) in f.singular_values.iter().enumerate().take(f.rank) {
         if sv > cut && sv > T::zero() {
@@ -386,5 +407,8 @@ pub(crate) fn bt_fit<T: Scalar>(
         cores.extend(block.factors.into_iter().map(|f| f.into_dyn()));
         cores.push(block.core);
     }
-    Ok((cores, TruncationInfo::new(vec![Vec::new()], vec![err], norm)))
+    Ok((
+        cores,
+        TruncationInfo::new(vec![Vec::new()], vec![err], norm),
+    ))
 }

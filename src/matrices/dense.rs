@@ -131,7 +131,10 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
         check_dense("DenseMatrix::from_dense", &w, shape)?;
         let norm = crate::dense::norm(w.into_dyn());
         let m = Self::with_shape(w.to_owned(), shape.clone())?;
-        Ok((m, TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm)))
+        Ok((
+            m,
+            TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm),
+        ))
     }
 
     /// i.i.d. normal entries of variance `init.variance(N, M)` (`rank` is not used).

@@ -107,7 +107,11 @@ impl<T: Scalar> Engine<T> {
         }
         let n_in = in_labels.iter().map(|&l| spec.dims[l]).product();
         let n_out = out_labels.iter().map(|&l| spec.dims[l]).product();
-        let with_b = |l: &[usize]| std::iter::once(b).chain(l.iter().copied()).collect::<Vec<_>>();
+        let with_b = |l: &[usize]| {
+            std::iter::once(b)
+                .chain(l.iter().copied())
+                .collect::<Vec<_>>()
+        };
         let base = |input: Option<Vec<usize>>, name: &str, output: Vec<usize>| Network {
             dims: spec.dims.clone(),
             names: spec.names.clone(),
@@ -141,7 +145,12 @@ impl<T: Scalar> Engine<T> {
     pub fn plan(&self, kind: Kind, batch: usize) -> Arc<ContractionPlan> {
         let batch = batch.max(1);
         let key = (kind, if kind == Kind::Dense { 0 } else { batch });
-        if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(p) = self
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return p.clone();
         }
         let p = Arc::new(match kind {
@@ -163,10 +172,13 @@ impl<T: Scalar> Engine<T> {
         self.plan(Kind::Forward, batch).flops() * self.n_blocks as u64
     }
 
-    fn slices<'a>(cores: &'a [ArrayD<T>]) -> Vec<&'a [T]> {
+    fn slices(cores: &[ArrayD<T>]) -> Vec<&[T]> {
         cores
             .iter()
-            .map(|c| c.as_slice().expect("internal invariant: cores are in standard layout"))
+            .map(|c| {
+                c.as_slice()
+                    .expect("internal invariant: cores are in standard layout")
+            })
             .collect()
     }
 

@@ -75,7 +75,10 @@ impl<T: Scalar> HtMatrix<T> {
         }
         let ranks: Vec<usize> = cores.iter().map(|c| c.shape()[2]).collect();
         if ranks.contains(&0) {
-            return Err(Error::rank("HtMatrix::try_new", format!("zero rank in {ranks:?}")));
+            return Err(Error::rank(
+                "HtMatrix::try_new",
+                format!("zero rank in {ranks:?}"),
+            ));
         }
         if ranks[tree.root()] != 1 {
             return Err(Error::rank(
@@ -186,7 +189,11 @@ impl<T: Scalar> HtMatrix<T> {
                 Some((l, r)) => vec![ranks[l], ranks[r], ranks[t]],
             })
             .collect();
-        Self::try_new(shape.clone(), tree.clone(), normal_cores(&shapes, sigma, seed))
+        Self::try_new(
+            shape.clone(),
+            tree.clone(),
+            normal_cores(&shapes, sigma, seed),
+        )
     }
 }
 
@@ -256,7 +263,11 @@ impl<T: Scalar> MatrixFormat<T> for HtMatrix<T> {
                     let r = u.ncols();
                     u.as_standard_layout()
                         .into_owned()
-                        .into_shape_with_order(IxDyn(&[shape.in_modes()[k], shape.out_modes()[k], r]))
+                        .into_shape_with_order(IxDyn(&[
+                            shape.in_modes()[k],
+                            shape.out_modes()[k],
+                            r,
+                        ]))
                         .expect("paired mode")
                 }
                 HtNode::Transfer(b) => b.into_dyn(),
@@ -267,7 +278,13 @@ impl<T: Scalar> MatrixFormat<T> for HtMatrix<T> {
 
     /// Ranks `min(rank, admissible)` per node (as
     /// [`HtTensor::admissible_ranks`] on the paired modes; see [`Init`] for the scale).
-    fn random(shape: &MatrixShape, tree: &DimTree, rank: usize, init: Init, seed: u64) -> Result<Self> {
+    fn random(
+        shape: &MatrixShape,
+        tree: &DimTree,
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
         if rank == 0 {
             return Err(Error::param("rank", "must be at least 1"));
         }

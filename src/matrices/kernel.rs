@@ -97,7 +97,10 @@ impl<T: Scalar> Pool<T> {
     /// Returns a buffer for reuse.
     pub fn give(&self, s: Scratch<T>) {
         if !s.v.is_empty() {
-            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(s.v);
+            self.free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(s.v);
         }
     }
 }
@@ -240,7 +243,7 @@ pub(crate) fn decide(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) ->
             c_permute,
             moved,
         };
-        if best.as_ref().is_none_or(|b| d.moved < b.moved) {
+        if best.as_ref().map_or(true, |b| d.moved < b.moved) {
             best = Some(d);
         }
     }
@@ -259,8 +262,16 @@ impl Decision {
     /// Entries of scratch buffers needed, for operands of the given sizes (`x`, `y` as
     /// passed to [`decide`]).
     pub fn scratch(&self, x_len: usize, y_len: usize, c_len: usize) -> usize {
-        let (a_len, b_len) = if self.swapped { (y_len, x_len) } else { (x_len, y_len) };
-        let a = if self.a_permute && !self.chunked(a_len) { a_len } else { 0 };
+        let (a_len, b_len) = if self.swapped {
+            (y_len, x_len)
+        } else {
+            (x_len, y_len)
+        };
+        let a = if self.a_permute && !self.chunked(a_len) {
+            a_len
+        } else {
+            0
+        };
         a + usize::from(self.b_permute) * b_len + usize::from(self.c_permute) * c_len
     }
 }
@@ -590,14 +601,24 @@ fn run_gemm<T: Scalar>(
 ) {
     if !d.a_permute {
         let a_mat = mat(a.data, d.m, d.k, d.a_rows_first);
-        gemm(mat_mut(c, d.m, d.n, d.c_rows_first), a_mat, b_mat, accumulate);
+        gemm(
+            mat_mut(c, d.m, d.n, d.c_rows_first),
+            a_mat,
+            b_mat,
+            accumulate,
+        );
         return;
     }
     if !d.chunked(a.data.len()) {
         let mut buf = pool.take(a.data.len());
         permute_into(a.data, a.labels, &mut buf[..], &d.a_layout, dims, false);
         let a_mat = mat(&buf, d.m, d.k, true);
-        gemm(mat_mut(c, d.m, d.n, d.c_rows_first), a_mat, b_mat, accumulate);
+        gemm(
+            mat_mut(c, d.m, d.n, d.c_rows_first),
+            a_mat,
+            b_mat,
+            accumulate,
+        );
         pool.give(buf);
         return;
     }
@@ -630,9 +651,23 @@ fn run_gemm<T: Scalar>(
             rem /= n;
         }
         let mut buf = pool.take(chunk_len);
-        copy_strided(&a.data[base..], &inner_shape, &inner_strides, &mut buf[..], false, false);
+        copy_strided(
+            &a.data[base..],
+            &inner_shape,
+            &inner_strides,
+            &mut buf[..],
+            false,
+            false,
+        );
         let a_mat = ArrayView2::from_shape((rows_per_chunk, d.k), &buf[..]).expect("chunk matrix");
-        matmul_into(c_block.view_mut(), a_mat, b_mat, T::one(), accumulate, Parallelism::Seq);
+        matmul_into(
+            c_block.view_mut(),
+            a_mat,
+            b_mat,
+            T::one(),
+            accumulate,
+            Parallelism::Seq,
+        );
         pool.give(buf);
     };
     c_mat
@@ -677,7 +712,9 @@ mod tests {
     }
 
     fn data(n: usize, seed: u64) -> Vec<f64> {
-        crate::dense::random_normal::<f64>(&[n], seed).into_raw_vec_and_offset().0
+        crate::dense::random_normal::<f64>(&[n], seed)
+            .into_raw_vec_and_offset()
+            .0
     }
 
     /// A random pairwise contraction: label sizes, where each label lives (A only, B only,
@@ -753,9 +790,15 @@ mod tests {
     fn large_paths_match_reference() {
         let pool = Pool::new();
         // (dims, A labels, B labels, result labels)
-        let cases: Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> = vec![
+        type Case = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
+        let cases: Vec<Case> = vec![
             // A = [p0, k0, p1, k1] must be permuted, m = 1280 rows: chunked.
-            (vec![32, 40, 20, 3, 5], vec![0, 2, 1, 3], vec![3, 4, 2], vec![0, 1, 4]),
+            (
+                vec![32, 40, 20, 3, 5],
+                vec![0, 2, 1, 3],
+                vec![3, 4, 2],
+                vec![0, 1, 4],
+            ),
             // Zero-copy, 2 x 2000 x 100 x 30 flops: split over rows.
             (vec![2000, 100, 30], vec![0, 1], vec![1, 2], vec![0, 2]),
             // Wide result: split over columns.
@@ -763,16 +806,31 @@ mod tests {
             // Small result, long inner dimension: split over the inner dimension.
             (vec![8, 100_000, 8], vec![0, 1], vec![1, 2], vec![0, 2]),
             // Result in an order no GEMM writes (permuted afterwards), large.
-            (vec![40, 30, 6, 50], vec![0, 2, 1], vec![2, 3], vec![1, 3, 0]),
+            (
+                vec![40, 30, 6, 50],
+                vec![0, 2, 1],
+                vec![2, 3],
+                vec![1, 3, 0],
+            ),
         ];
         for (dims, la, lb, lc) in cases {
             let (da, db) = (data(size_of(&la, &dims), 1), data(size_of(&lb, &dims), 2));
-            let a = Tens { labels: &la, data: &da };
-            let b = Tens { labels: &lb, data: &db };
+            let a = Tens {
+                labels: &la,
+                data: &da,
+            };
+            let b = Tens {
+                labels: &lb,
+                data: &db,
+            };
             let mut out = vec![0.0; size_of(&lc, &dims)];
             contract(a, b, &mut out, &lc, false, &dims, &pool);
             let reference = naive(a, b, &lc, &dims);
-            let err = out.iter().zip(&reference).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+            let err = out
+                .iter()
+                .zip(&reference)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
             assert!(err < 1e-9, "{dims:?} {la:?} {lb:?} {lc:?}: {err}");
         }
     }

@@ -220,14 +220,21 @@ impl Init {
             Init::Variance(v) => v,
         };
         if !v.is_finite() || v <= 0.0 {
-            return Err(Error::param("init", format!("variance must be finite and > 0, got {v}")));
+            return Err(Error::param(
+                "init",
+                format!("variance must be finite and > 0, got {v}"),
+            ));
         }
         Ok(v)
     }
 }
 
 /// i.i.d. normal cores of the given shapes, all with standard deviation `sigma`.
-pub(crate) fn normal_cores<T: Scalar>(shapes: &[Vec<usize>], sigma: f64, seed: u64) -> Vec<ArrayD<T>> {
+pub(crate) fn normal_cores<T: Scalar>(
+    shapes: &[Vec<usize>],
+    sigma: f64,
+    seed: u64,
+) -> Vec<ArrayD<T>> {
     let mut g = crate::dense::rng(seed);
     shapes
         .iter()
@@ -296,9 +303,17 @@ pub(crate) fn paired_tensor<T: Scalar>(
     input_major: bool,
 ) -> ArrayD<T> {
     let d = shape.order();
-    let full: Vec<usize> = shape.out_modes().iter().chain(shape.in_modes()).copied().collect();
+    let full: Vec<usize> = shape
+        .out_modes()
+        .iter()
+        .chain(shape.in_modes())
+        .copied()
+        .collect();
     let w = w.as_standard_layout();
-    let t = w.view().into_shape_with_order(IxDyn(&full)).expect("M N entries");
+    let t = w
+        .view()
+        .into_shape_with_order(IxDyn(&full))
+        .expect("M N entries");
     let mut perm = Vec::with_capacity(2 * d);
     for k in 0..d {
         if input_major {
@@ -316,12 +331,25 @@ pub(crate) fn paired_tensor<T: Scalar>(
 /// `W^T` as the order-`2d` tensor `(n_1, .., n_d, m_1, .., m_d)`.
 pub(crate) fn split_tensor<T: Scalar>(w: &ArrayView2<'_, T>, shape: &MatrixShape) -> ArrayD<T> {
     let d = shape.order();
-    let full: Vec<usize> = shape.out_modes().iter().chain(shape.in_modes()).copied().collect();
+    let full: Vec<usize> = shape
+        .out_modes()
+        .iter()
+        .chain(shape.in_modes())
+        .copied()
+        .collect();
     let w = w.as_standard_layout();
-    let t = w.view().into_shape_with_order(IxDyn(&full)).expect("M N entries");
+    let t = w
+        .view()
+        .into_shape_with_order(IxDyn(&full))
+        .expect("M N entries");
     let perm: Vec<usize> = (d..2 * d).chain(0..d).collect();
     let p = t.permuted_axes(perm);
-    let out_shape: Vec<usize> = shape.in_modes().iter().chain(shape.out_modes()).copied().collect();
+    let out_shape: Vec<usize> = shape
+        .in_modes()
+        .iter()
+        .chain(shape.out_modes())
+        .copied()
+        .collect();
     let data: Vec<T> = p.iter().copied().collect();
     ArrayD::from_shape_vec(IxDyn(&out_shape), data).expect("sizes agree")
 }

@@ -70,7 +70,12 @@ impl Network {
         if let Some(b) = batch_label {
             dims[b] = batch;
         }
-        let keep = |v: &[usize]| v.iter().copied().filter(|&l| dims[l] != 1).collect::<Vec<_>>();
+        let keep = |v: &[usize]| {
+            v.iter()
+                .copied()
+                .filter(|&l| dims[l] != 1)
+                .collect::<Vec<_>>()
+        };
         Network {
             cores: self.cores.iter().map(|c| keep(c)).collect(),
             input: self.input.as_ref().map(|i| keep(i)),
@@ -184,7 +189,14 @@ impl ContractionPlan {
         match s {
             Src::Input => self.net.input.as_deref().expect("plan with an input"),
             Src::Core(i) => &self.net.cores[i],
-            Src::Tmp(t) => &self.steps.iter().find(|st| st.out == t).expect("tmp").layout,
+            Src::Tmp(t) => {
+                &self
+                    .steps
+                    .iter()
+                    .find(|st| st.out == t)
+                    .expect("tmp")
+                    .layout
+            }
         }
     }
 
@@ -216,7 +228,11 @@ impl fmt::Display for ContractionPlan {
             self.flops / 1e6,
             self.peak,
             self.moved,
-            if self.exact { " (optimal)" } else { " (greedy)" }
+            if self.exact {
+                " (optimal)"
+            } else {
+                " (greedy)"
+            }
         )?;
         for (i, s) in self.steps.iter().enumerate() {
             let out = if Some(s.out) == self.steps.last().map(|l| l.out) {
@@ -243,7 +259,11 @@ impl fmt::Display for ContractionPlan {
             )?;
         }
         if self.steps.is_empty() {
-            writeln!(f, "  (no contraction: the result is {})", self.src_name(self.result))?;
+            writeln!(
+                f,
+                "  (no contraction: the result is {})",
+                self.src_name(self.result)
+            )?;
         }
         Ok(())
     }
@@ -311,7 +331,9 @@ impl Tables {
                         if cost[a].is_finite() && cost[b].is_finite() {
                             let c = cost[a] + cost[b] + 2.0 * msize(open[a] | open[b], &dims);
                             let p = peak[a].max(peak[b]).max(
-                                msize(open[a], &dims) + msize(open[b], &dims) + msize(open[s], &dims),
+                                msize(open[a], &dims)
+                                    + msize(open[b], &dims)
+                                    + msize(open[s], &dims),
                             );
                             if c < cost[s] || (c == cost[s] && p < peak[s]) {
                                 cost[s] = c;
@@ -440,9 +462,7 @@ pub(crate) fn make_plan(
         let plan = finish(&net, drafts, &masks, result, what, batch, exact);
         let better = match &best {
             None => true,
-            Some(b) => {
-                (plan.flops, plan.peak, plan.moved) < (b.flops, b.peak, b.moved)
-            }
+            Some(b) => (plan.flops, plan.peak, plan.moved) < (b.flops, b.peak, b.moved),
         };
         if better {
             best = Some(plan);
@@ -525,7 +545,12 @@ fn greedy(net: &Network) -> (Vec<Draft>, Vec<u64>, Src) {
         .as_deref()
         .map(|i| (Src::Input, mask_of(i)))
         .into_iter()
-        .chain(net.cores.iter().enumerate().map(|(i, c)| (Src::Core(i), mask_of(c))))
+        .chain(
+            net.cores
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (Src::Core(i), mask_of(c))),
+        )
         .collect();
     let mut drafts = Vec::new();
     let mut masks = Vec::new();
@@ -543,7 +568,7 @@ fn greedy(net: &Network) -> (Vec<Draft>, Vec<u64>, Src) {
                 let res = (mi | mj) & others;
                 let f = 2.0 * msize(mi | mj, &net.dims);
                 let sz = msize(res, &net.dims);
-                if best.is_none_or(|b| (outer, f, sz) < (b.0, b.1, b.2)) {
+                if best.map_or(true, |b| (outer, f, sz) < (b.0, b.1, b.2)) {
                     best = Some((outer, f, sz, i, j, res));
                 }
             }
@@ -603,7 +628,11 @@ fn finish(
             choose_layout(&la, &lb, hint[t], dims)
         };
         let dec = decide(&la, &lb, &layout, dims);
-        let scratch = dec.scratch(size_of(&la, dims), size_of(&lb, dims), size_of(&layout, dims));
+        let scratch = dec.scratch(
+            size_of(&la, dims),
+            size_of(&lb, dims),
+            size_of(&layout, dims),
+        );
         layouts.push(layout.clone());
         steps.push(Step {
             a: d.a,
@@ -762,7 +791,12 @@ fn choose_layout(la: &[usize], lb: &[usize], hint: u64, dims: &[usize]) -> Vec<u
     } else {
         (la, lb)
     };
-    let free = |l: &[usize]| l.iter().copied().filter(|&x| k >> x & 1 == 0).collect::<Vec<_>>();
+    let free = |l: &[usize]| {
+        l.iter()
+            .copied()
+            .filter(|&x| k >> x & 1 == 0)
+            .collect::<Vec<_>>()
+    };
     let (alpha, beta) = (free(big), free(small));
     let reorder = |v: &[usize], hint_last: bool| -> Vec<usize> {
         let (h, o): (Vec<usize>, Vec<usize>) = v.iter().partition(|&&x| hint >> x & 1 == 1);
@@ -789,7 +823,7 @@ fn choose_layout(la: &[usize], lb: &[usize], hint: u64, dims: &[usize]) -> Vec<u
                     b.iter().chain(a).copied().collect()
                 };
                 let cost = decide(la, lb, &l, dims).moved + if hint_ok(&l) { 0 } else { size_c };
-                if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                if best.as_ref().map_or(true, |(c, _)| cost < *c) {
                     best = Some((cost, l));
                 }
             }
@@ -805,7 +839,12 @@ pub(crate) struct Operands<'a, T> {
 }
 
 impl ContractionPlan {
-    fn data<'a, T>(&'a self, s: Src, ops: &'a Operands<'a, T>, tmps: &'a [Option<Scratch<T>>]) -> Tens<'a, T> {
+    fn data<'a, T>(
+        &'a self,
+        s: Src,
+        ops: &'a Operands<'a, T>,
+        tmps: &'a [Option<Scratch<T>>],
+    ) -> Tens<'a, T> {
         match s {
             Src::Input => Tens {
                 labels: self.net.input.as_deref().expect("input"),
@@ -817,7 +856,9 @@ impl ContractionPlan {
             },
             Src::Tmp(t) => Tens {
                 labels: &self.steps[t].layout,
-                data: tmps[t].as_deref().expect("internal invariant: intermediate alive"),
+                data: tmps[t]
+                    .as_deref()
+                    .expect("internal invariant: intermediate alive"),
             },
         }
     }
@@ -838,7 +879,14 @@ impl ContractionPlan {
         let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
         if self.steps.is_empty() {
             let src = self.data(self.result, ops, &tmps);
-            permute_into(src.data, src.labels, out, &self.net.output, dims, accumulate);
+            permute_into(
+                src.data,
+                src.labels,
+                out,
+                &self.net.output,
+                dims,
+                accumulate,
+            );
             return tmps;
         }
         if !keep && ops.input.is_some() {
@@ -937,34 +985,43 @@ impl ContractionPlan {
         });
         let other = |i: usize| {
             let s = &self.steps[i];
-            self.data(if self.chain_a[i] == Some(true) { s.b } else { s.a }, ops, tmps)
+            self.data(
+                if self.chain_a[i] == Some(true) {
+                    s.b
+                } else {
+                    s.a
+                },
+                ops,
+                tmps,
+            )
         };
         let n = seg.steps.len();
         // Runs the steps on one piece (the whole tensors, or one chunk of the prefix).
-        let run = |src: &[T], dst: &mut [T], dims: &[usize], map: &dyn Fn(&[usize]) -> Vec<usize>| {
-            let mut labels = map(in_layout);
-            let mut buf: Option<Scratch<T>> = None;
-            for (j, &i) in seg.steps.iter().enumerate() {
-                let out_l = map(&self.steps[i].layout);
-                let a = Tens {
-                    labels: &labels,
-                    data: buf.as_deref().unwrap_or(src),
-                };
-                if j + 1 == n {
-                    contract(a, other(i), dst, &out_l, acc, dims, pool);
-                } else {
-                    let mut next = pool.take(size_of(&out_l, dims));
-                    contract(a, other(i), &mut next[..], &out_l, false, dims, pool);
-                    if let Some(b) = buf.replace(next) {
-                        pool.give(b);
+        let run =
+            |src: &[T], dst: &mut [T], dims: &[usize], map: &dyn Fn(&[usize]) -> Vec<usize>| {
+                let mut labels = map(in_layout);
+                let mut buf: Option<Scratch<T>> = None;
+                for (j, &i) in seg.steps.iter().enumerate() {
+                    let out_l = map(&self.steps[i].layout);
+                    let a = Tens {
+                        labels: &labels,
+                        data: buf.as_deref().unwrap_or(src),
+                    };
+                    if j + 1 == n {
+                        contract(a, other(i), dst, &out_l, acc, dims, pool);
+                    } else {
+                        let mut next = pool.take(size_of(&out_l, dims));
+                        contract(a, other(i), &mut next[..], &out_l, false, dims, pool);
+                        if let Some(b) = buf.replace(next) {
+                            pool.give(b);
+                        }
+                        labels = out_l;
                     }
-                    labels = out_l;
                 }
-            }
-            if let Some(b) = buf {
-                pool.give(b);
-            }
-        };
+                if let Some(b) = buf {
+                    pool.give(b);
+                }
+            };
         if seg.prefix.is_empty() {
             run(src, dst, dims, &|l: &[usize]| l.to_vec());
             return;
@@ -972,8 +1029,15 @@ impl ContractionPlan {
         let plen = seg.prefix.len();
         let p = seg.prefix[0];
         let in_inner = size_of(&in_layout[plen..], dims);
-        let out_inner = size_of(&self.steps[*seg.steps.last().expect("non-empty")].layout[plen..], dims);
-        let map = |l: &[usize]| std::iter::once(p).chain(l[plen..].iter().copied()).collect::<Vec<_>>();
+        let out_inner = size_of(
+            &self.steps[*seg.steps.last().expect("non-empty")].layout[plen..],
+            dims,
+        );
+        let map = |l: &[usize]| {
+            std::iter::once(p)
+                .chain(l[plen..].iter().copied())
+                .collect::<Vec<_>>()
+        };
         dst.par_chunks_mut(seg.per_chunk * out_inner)
             .enumerate()
             .for_each(|(c, d)| {
@@ -981,7 +1045,12 @@ impl ContractionPlan {
                 let start = c * seg.per_chunk;
                 let mut dims_c = dims.to_vec();
                 dims_c[p] = v;
-                run(&src[start * in_inner..(start + v) * in_inner], d, &dims_c, &map);
+                run(
+                    &src[start * in_inner..(start + v) * in_inner],
+                    d,
+                    &dims_c,
+                    &map,
+                );
             });
     }
 
@@ -989,6 +1058,7 @@ impl ContractionPlan {
     /// output layout) and the intermediates kept by [`forward`](Self::forward), writes the
     /// gradient of the input into `d_input` (adding if `accumulate`) and of core `i` into
     /// `d_cores[i]` (its storage layout).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward<T: Scalar>(
         &self,
         ops: &Operands<'_, T>,
@@ -1018,7 +1088,15 @@ impl ContractionPlan {
                         }
                     }
                     Src::Core(c) => {
-                        contract(g, other, &mut d_cores[c], &self.net.cores[c], false, dims, pool);
+                        contract(
+                            g,
+                            other,
+                            &mut d_cores[c],
+                            &self.net.cores[c],
+                            false,
+                            dims,
+                            pool,
+                        );
                     }
                     Src::Tmp(t) => {
                         let layout = &self.steps[t].layout;

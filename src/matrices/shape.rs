@@ -50,8 +50,15 @@ impl MatrixShape {
                     shape: modes.clone(),
                 });
             }
-            if modes.iter().try_fold(1usize, |a, &m| a.checked_mul(m)).is_none() {
-                return Err(Error::param("modes", format!("{modes:?}: the product overflows")));
+            if modes
+                .iter()
+                .try_fold(1usize, |a, &m| a.checked_mul(m))
+                .is_none()
+            {
+                return Err(Error::param(
+                    "modes",
+                    format!("{modes:?}: the product overflows"),
+                ));
             }
         }
         if out_modes.len() != in_modes.len() {
@@ -137,12 +144,7 @@ impl MatrixShape {
 impl fmt::Display for MatrixShape {
     /// `16x4x4x4 <- 8x20x20x18` (outputs from inputs).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let join = |v: &[usize]| {
-            v.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join("x")
-        };
+        let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
         write!(f, "{} <- {}", join(&self.out_modes), join(&self.in_modes))
     }
 }
@@ -232,7 +234,10 @@ fn collect_factorizations(
 /// ```
 pub fn factorize(len: usize, d: usize) -> Result<Vec<usize>> {
     let all = factorizations(len, d, usize::MAX)?;
-    Ok(all.into_iter().next().expect("len = len * 1 * .. * 1 always exists"))
+    Ok(all
+        .into_iter()
+        .next()
+        .expect("len = len * 1 * .. * 1 always exists"))
 }
 
 /// A length padded with zeros so that it factors well; see [`pad_to_factorable`].
@@ -286,7 +291,9 @@ pub fn pad_to_factorable(len: usize, d: usize, max_factor: usize) -> Result<Padd
     if cap < len as f64 {
         return Err(Error::param(
             "max_factor",
-            format!("{max_factor}^{d} < {len}: no {d} factors of at most {max_factor} reach the length"),
+            format!(
+                "{max_factor}^{d} < {len}: no {d} factors of at most {max_factor} reach the length"
+            ),
         ));
     }
     let mut padded = len;

@@ -101,7 +101,10 @@ impl<T: Scalar> TrMatrix<T> {
         }
         let ranks: Vec<usize> = cores.iter().map(|c| c.shape()[0]).collect();
         if ranks.contains(&0) {
-            return Err(Error::rank("TrMatrix::try_new", format!("zero rank in {ranks:?}")));
+            return Err(Error::rank(
+                "TrMatrix::try_new",
+                format!("zero rank in {ranks:?}"),
+            ));
         }
         if n == 1 && ranks[0] != 1 {
             return Err(Error::rank(
@@ -116,7 +119,11 @@ impl<T: Scalar> TrMatrix<T> {
                 let mut expected = vec![ranks[c]];
                 expected.extend(&modes[c]);
                 expected.push(ranks[(c + 1) % n]);
-                check_core("TrMatrix::try_new (core c must be (r_c, modes.., r_{c+1}))", core, &expected)
+                check_core(
+                    "TrMatrix::try_new (core c must be (r_c, modes.., r_{c+1}))",
+                    core,
+                    &expected,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let engine = Self::engine(&shape, layout, &ranks)?;
@@ -138,7 +145,9 @@ impl<T: Scalar> TrMatrix<T> {
             .map(|k| spec.label(format!("j{k}"), shape.in_modes()[k]))
             .collect();
         let n = ranks.len();
-        let a: Vec<usize> = (0..n).map(|c| spec.label(format!("r{c}"), ranks[c])).collect();
+        let a: Vec<usize> = (0..n)
+            .map(|c| spec.label(format!("r{c}"), ranks[c]))
+            .collect();
         for c in 0..n {
             let next = a[(c + 1) % n];
             match layout {
@@ -274,7 +283,13 @@ impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
     }
 
     /// Every ring rank `rank` (1 for a ring of one core; see [`Init`] for the scale).
-    fn random(shape: &MatrixShape, layout: &TrLayout, rank: usize, init: Init, seed: u64) -> Result<Self> {
+    fn random(
+        shape: &MatrixShape,
+        layout: &TrLayout,
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
         if rank == 0 {
             return Err(Error::param("rank", "must be at least 1"));
         }

@@ -77,18 +77,33 @@ impl<T: Scalar> TtMatrix<T> {
         if ranks[0] != 1 || ranks[d] != 1 {
             return Err(Error::rank(
                 "TtMatrix::try_new",
-                format!("the boundary ranks must be 1, got {} and {}", ranks[0], ranks[d]),
+                format!(
+                    "the boundary ranks must be 1, got {} and {}",
+                    ranks[0], ranks[d]
+                ),
             ));
         }
         if ranks.contains(&0) {
-            return Err(Error::rank("TtMatrix::try_new", format!("zero rank in {ranks:?}")));
+            return Err(Error::rank(
+                "TtMatrix::try_new",
+                format!("zero rank in {ranks:?}"),
+            ));
         }
         let cores = cores
             .into_iter()
             .enumerate()
             .map(|(k, c)| {
-                let expected = [ranks[k], shape.out_modes()[k], shape.in_modes()[k], ranks[k + 1]];
-                check_core("TtMatrix::try_new (core k must be (r_{k-1}, m_k, n_k, r_k))", c, &expected)
+                let expected = [
+                    ranks[k],
+                    shape.out_modes()[k],
+                    shape.in_modes()[k],
+                    ranks[k + 1],
+                ];
+                check_core(
+                    "TtMatrix::try_new (core k must be (r_{k-1}, m_k, n_k, r_k))",
+                    c,
+                    &expected,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let engine = Self::engine(&shape, &ranks)?;
@@ -108,7 +123,9 @@ impl<T: Scalar> TtMatrix<T> {
         let j: Vec<usize> = (0..d)
             .map(|k| spec.label(format!("j{k}"), shape.in_modes()[k]))
             .collect();
-        let r: Vec<usize> = (0..=d).map(|k| spec.label(format!("r{k}"), ranks[k])).collect();
+        let r: Vec<usize> = (0..=d)
+            .map(|k| spec.label(format!("r{k}"), ranks[k]))
+            .collect();
         for k in 0..d {
             spec.core(format!("G{k}"), vec![r[k], i[k], j[k], r[k + 1]]);
         }
@@ -148,7 +165,12 @@ impl<T: Scalar> TtMatrix<T> {
     ///
     /// # Errors
     /// As [`try_new`](Self::try_new); [`Error::InvalidParameter`] for an invalid `init`.
-    pub fn random_with_ranks(shape: &MatrixShape, ranks: &[usize], init: Init, seed: u64) -> Result<Self> {
+    pub fn random_with_ranks(
+        shape: &MatrixShape,
+        ranks: &[usize],
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
         let d = shape.order();
         if ranks.len() != d + 1 {
             return Err(Error::ShapeMismatch {
@@ -161,7 +183,14 @@ impl<T: Scalar> TtMatrix<T> {
         let terms: f64 = ranks[1..d].iter().map(|&r| r as f64).product();
         let sigma = core_sigma(target, terms, d);
         let shapes: Vec<Vec<usize>> = (0..d)
-            .map(|k| vec![ranks[k], shape.out_modes()[k], shape.in_modes()[k], ranks[k + 1]])
+            .map(|k| {
+                vec![
+                    ranks[k],
+                    shape.out_modes()[k],
+                    shape.in_modes()[k],
+                    ranks[k + 1],
+                ]
+            })
             .collect();
         Self::try_new(shape.clone(), normal_cores(&shapes, sigma, seed))
     }
@@ -235,7 +264,13 @@ impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
     }
 
     /// Ranks `min(rank, admissible)` (see [`Init`] for the scale).
-    fn random(shape: &MatrixShape, _structure: &(), rank: usize, init: Init, seed: u64) -> Result<Self> {
+    fn random(
+        shape: &MatrixShape,
+        _structure: &(),
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
         if rank == 0 {
             return Err(Error::param("rank", "must be at least 1"));
         }

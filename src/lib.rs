@@ -17,6 +17,7 @@
 //! | [`mod@format`] | the common trait [`Factorized`] |
 //! | [`compress`] | compressing real weights: tensorized matrices, whole model files, the compressed container |
 //! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
+//! | [`matrices`] | tensorized weight matrices (HT, TT, TR, block-term, dense) applied without forming them |
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].
@@ -45,6 +46,7 @@ pub mod format;
 pub mod formats;
 pub mod io;
 pub mod linalg;
+pub mod matrices;
 mod scalar;
 pub mod tree;
 pub mod truncation;

@@ -1,0 +1,292 @@
+//! The block-term matrix format: a sum of Tucker blocks over the paired modes.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD};
+
+use super::decompose::bt_fit;
+use super::engine::{Engine, Kind, NetSpec};
+use super::{
+    ContractionPlan, Init, MatrixFormat, MatrixShape, TensorizedMatrix, check_core, check_dense,
+    core_sigma, normal_cores, paired_tensor,
+};
+use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
+
+/// Sweeps of the block coordinate descent in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
+const BT_MAX_SWEEPS: usize = 1000;
+
+/// A weight matrix in block-term format (the BT-LSTM layer; Ye et al., *Learning compact
+/// recurrent neural networks with block-term tensor decomposition*, CVPR 2018):
+///
+/// ```text
+/// W[i, j] = Σ_{b=1}^{N_b} Σ_{r_1..r_d} G_b[r_1, .., r_d] Π_k A_{b,k}[j_k m_k + i_k, r_k]
+/// ```
+///
+/// `N_b` Tucker blocks over the paired modes `(j_k, i_k)`; factor `A_{b,k}` has shape
+/// `(n_k m_k, R_k)` and core `G_b` shape `(R_1, .., R_d)`; every block has the same ranks.
+/// Parameters, block by block (factors `1..d`, then the core):
+/// `N_b (Σ_k n_k m_k R_k + Π_k R_k)`.
+///
+/// [`from_dense`](MatrixFormat::from_dense) fits the blocks by block coordinate descent
+/// (each block the HOOI update of the residual of the others, from successive HOSVDs) with
+/// the ranks of the rule's `max_rank` (required). Block-term fitting has no SVD-style
+/// guarantee and its alternating least squares can converge slowly (the "swamps" of
+/// block-term and CP fitting): the returned `error_bound` is the achieved error, and
+/// sweeps stop when it meets the rule's tolerance, stalls, or after 1000 sweeps
+/// ([`fit`](BtMatrix::fit) sets the limit).
+///
+/// # Example
+/// ```
+/// use tnet::matrices::{BtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// // The BT-LSTM input layer of UCF11: 4 modes, R = 4, 2 blocks.
+/// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();
+/// let w = BtMatrix::<f32>::random(&shape, &2, 4, Init::Glorot, 0).unwrap();
+/// assert_eq!(w.n_params(), 3_392);
+/// ```
+#[derive(Clone, Debug)]
+pub struct BtMatrix<T: Scalar> {
+    shape: MatrixShape,
+    n_blocks: usize,
+    cores: Vec<ArrayD<T>>,
+    engine: Engine<T>,
+}
+
+impl<T: Scalar> BtMatrix<T> {
+    /// Builds a block-term matrix from its arrays (block by block: `d` factors, then the
+    /// core), checking every invariant.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidParameter`] for zero blocks;
+    /// - [`Error::ShapeMismatch`] for a wrong number of arrays or an array of the wrong
+    ///   shape (blocks must agree in ranks);
+    /// - [`Error::InvalidRank`] for a zero rank;
+    /// - [`Error::NonFinite`] for NaN/Inf entries.
+    pub fn try_new(shape: MatrixShape, n_blocks: usize, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        if n_blocks == 0 {
+            return Err(Error::param("n_blocks", "at least one block is needed"));
+        }
+        let d = shape.order();
+        if cores.len() != n_blocks * (d + 1) {
+            return Err(Error::ShapeMismatch {
+                context: "BtMatrix::try_new (d factors and one core per block)",
+                expected: vec![n_blocks * (d + 1)],
+                got: vec![cores.len()],
+            });
+        }
+        let ranks: Vec<usize> = cores[d].shape().to_vec();
+        if ranks.len() != d {
+            return Err(Error::ShapeMismatch {
+                context: "BtMatrix::try_new (the core of a block is (R_1, .., R_d))",
+                expected: vec![d],
+                got: vec![ranks.len()],
+            });
+        }
+        if ranks.contains(&0) {
+            return Err(Error::rank(
+                "BtMatrix::try_new",
+                format!("zero rank in {ranks:?}"),
+            ));
+        }
+        let p = shape.paired_modes();
+        let cores = cores
+            .into_iter()
+            .enumerate()
+            .map(|(c, core)| {
+                let k = c % (d + 1);
+                let expected = if k < d {
+                    vec![p[k], ranks[k]]
+                } else {
+                    ranks.clone()
+                };
+                check_core(
+                    "BtMatrix::try_new (factor (n_k m_k, R_k), core (R_1, .., R_d))",
+                    core,
+                    &expected,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let engine = Self::engine(&shape, &ranks, n_blocks)?;
+        Ok(Self {
+            shape,
+            n_blocks,
+            cores,
+            engine,
+        })
+    }
+
+    fn engine(shape: &MatrixShape, ranks: &[usize], n_blocks: usize) -> Result<Engine<T>> {
+        let d = shape.order();
+        let mut spec = NetSpec::default();
+        let i: Vec<usize> = (0..d)
+            .map(|k| spec.label(format!("i{k}"), shape.out_modes()[k]))
+            .collect();
+        let j: Vec<usize> = (0..d)
+            .map(|k| spec.label(format!("j{k}"), shape.in_modes()[k]))
+            .collect();
+        let r: Vec<usize> = (0..d)
+            .map(|k| spec.label(format!("R{k}"), ranks[k]))
+            .collect();
+        for k in 0..d {
+            // (n_k m_k, R_k) in memory is (n_k, m_k, R_k).
+            spec.core(format!("A{k}"), vec![j[k], i[k], r[k]]);
+        }
+        spec.core("G", r);
+        Engine::new(spec, &j, &i, n_blocks)
+    }
+
+    /// Fits `n_blocks` blocks of ranks `R_k = min(rule.max_rank, n_k m_k)` to a dense `W`
+    /// with at most `max_sweeps` sweeps of alternating least squares (with line search),
+    /// from successive truncated HOSVDs of the residual; see
+    /// [`from_dense`](MatrixFormat::from_dense), which uses 1000 sweeps.
+    ///
+    /// Cost per sweep `O(N_b^2 d^2 R M N)`; memory a few copies of `W`.
+    ///
+    /// # Errors
+    /// As [`from_dense`](MatrixFormat::from_dense).
+    pub fn fit(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        n_blocks: usize,
+        rule: &Truncation,
+        max_sweeps: usize,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        check_dense("BtMatrix::from_dense", &w, shape)?;
+        let rank = rule.check()?.max_rank().ok_or_else(|| {
+            Error::param(
+                "rule",
+                "a block-term fit needs the block ranks: use Truncation::rank(R) (optionally with a tolerance)",
+            )
+        })?;
+        let ranks: Vec<usize> = shape.paired_modes().iter().map(|&p| p.min(rank)).collect();
+        let x = paired_tensor(&w, shape, true);
+        let (cores, info) = bt_fit(x.view(), n_blocks, &ranks, rule, max_sweeps)?;
+        Ok((Self::try_new(shape.clone(), n_blocks, cores)?, info))
+    }
+
+    /// The number of blocks `N_b`.
+    pub fn n_blocks(&self) -> usize {
+        self.n_blocks
+    }
+
+    /// The ranks `R_1, .., R_d` (shared by all blocks).
+    pub fn ranks(&self) -> Vec<usize> {
+        self.cores[self.shape.order()].shape().to_vec()
+    }
+
+    /// The arrays, block by block (factors, then core).
+    pub fn cores(&self) -> &[ArrayD<T>] {
+        &self.cores
+    }
+
+    /// Random blocks with the given ranks (see [`Init`]).
+    ///
+    /// # Errors
+    /// As [`try_new`](Self::try_new); [`Error::InvalidParameter`] for an invalid `init`.
+    pub fn random_with_ranks(
+        shape: &MatrixShape,
+        n_blocks: usize,
+        ranks: &[usize],
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
+        let d = shape.order();
+        if ranks.len() != d {
+            return Err(Error::ShapeMismatch {
+                context: "BtMatrix::random_with_ranks (one rank per mode)",
+                expected: vec![d],
+                got: vec![ranks.len()],
+            });
+        }
+        if n_blocks == 0 {
+            return Err(Error::param("n_blocks", "at least one block is needed"));
+        }
+        let target = init.variance(shape.n_in(), shape.n_out())?;
+        let terms = n_blocks as f64 * ranks.iter().map(|&r| r as f64).product::<f64>();
+        let sigma = core_sigma(target, terms, d + 1);
+        let p = shape.paired_modes();
+        let mut shapes = Vec::with_capacity(n_blocks * (d + 1));
+        for _ in 0..n_blocks {
+            shapes.extend((0..d).map(|k| vec![p[k], ranks[k]]));
+            shapes.push(ranks.to_vec());
+        }
+        Self::try_new(shape.clone(), n_blocks, normal_cores(&shapes, sigma, seed))
+    }
+}
+
+impl<T: Scalar> TensorizedMatrix<T> for BtMatrix<T> {
+    fn shape(&self) -> &MatrixShape {
+        &self.shape
+    }
+
+    /// `N_b` times the flops of one block.
+    fn flops(&self, batch: usize) -> u64 {
+        self.engine.flops(batch)
+    }
+
+    /// The plan of one block (every block runs it).
+    fn plan(&self, batch: usize) -> Arc<ContractionPlan> {
+        self.engine.plan(Kind::Forward, batch)
+    }
+
+    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        self.engine.apply(&self.cores, x)
+    }
+
+    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        self.engine.apply_transpose(&self.cores, dy)
+    }
+
+    fn backward(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
+        self.engine.backward(&self.cores, x, dy)
+    }
+
+    fn to_dense(&self) -> Array2<T> {
+        self.engine.to_dense(&self.cores)
+    }
+
+    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
+        self.cores.iter().map(|c| c.view()).collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
+        self.cores.iter_mut().map(|c| c.view_mut()).collect()
+    }
+}
+
+impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
+    /// The number of blocks `N_b`.
+    type Structure = usize;
+
+    /// Block coordinate descent (see the [type docs](BtMatrix)); ranks
+    /// `R_k = min(rule.max_rank, n_k m_k)`.
+    ///
+    /// # Errors
+    /// Also [`Error::InvalidParameter`] if the rule has no rank cap.
+    fn from_dense(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        n_blocks: &usize,
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        Self::fit(w, shape, *n_blocks, rule, BT_MAX_SWEEPS)
+    }
+
+    /// Ranks `R_k = min(rank, n_k m_k)` in every block (see [`Init`] for the scale).
+    fn random(
+        shape: &MatrixShape,
+        n_blocks: &usize,
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
+        if rank == 0 {
+            return Err(Error::param("rank", "must be at least 1"));
+        }
+        let ranks: Vec<usize> = shape.paired_modes().iter().map(|&p| p.min(rank)).collect();
+        Self::random_with_ranks(shape, *n_blocks, &ranks, init, seed)
+    }
+}

@@ -1,0 +1,154 @@
+//! The dense reference format: `W` stored as is, applied by one GEMM.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD};
+
+use super::engine::{Engine, Kind, NetSpec};
+use super::{
+    ContractionPlan, Init, MatrixFormat, MatrixShape, TensorizedMatrix, check_core, check_dense,
+    core_sigma, normal_cores,
+};
+use crate::{Result, Scalar, Truncation, TruncationInfo};
+
+/// A dense weight matrix `W` (`M x N`): the baseline every tensorized format is measured
+/// against. `apply` is the single GEMM `X W^T`, split over the rayon threads when large;
+/// the backward pass is `dX = dY W`, `dW = dY^T X`.
+///
+/// Parameters: `[W]` (shape `(M, N)`).
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use tnet::matrices::{DenseMatrix, TensorizedMatrix};
+/// let w = DenseMatrix::try_new(array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]).unwrap();
+/// let y = w.apply(array![[1.0, 1.0]].view()).unwrap();
+/// assert_eq!(y, array![[3.0, 7.0, 11.0]]);
+/// assert_eq!(w.n_params(), 6);
+/// ```
+#[derive(Clone, Debug)]
+pub struct DenseMatrix<T: Scalar> {
+    shape: MatrixShape,
+    w: Vec<ArrayD<T>>,
+    engine: Engine<T>,
+}
+
+impl<T: Scalar> DenseMatrix<T> {
+    /// Wraps a dense matrix (shape `[M] <- [N]`).
+    ///
+    /// # Errors
+    /// [`Error::Empty`](crate::Error::Empty) for an empty matrix,
+    /// [`Error::NonFinite`](crate::Error::NonFinite) for NaN/Inf entries.
+    pub fn try_new(w: Array2<T>) -> Result<Self> {
+        let (m, n) = w.dim();
+        let shape = MatrixShape::try_new(vec![m], vec![n])?;
+        Self::with_shape(w, shape)
+    }
+
+    /// Wraps a dense matrix, recording a tensorized shape of the same lengths.
+    ///
+    /// # Errors
+    /// As [`try_new`](Self::try_new); [`Error::ShapeMismatch`](crate::Error::ShapeMismatch)
+    /// if the lengths differ from the shape's.
+    pub fn with_shape(w: Array2<T>, shape: MatrixShape) -> Result<Self> {
+        let (m, n) = (shape.n_out(), shape.n_in());
+        let w = check_core("DenseMatrix (W must be M x N)", w.into_dyn(), &[m, n])?;
+        let mut spec = NetSpec::default();
+        let i = spec.label("i", m);
+        let j = spec.label("j", n);
+        spec.core("W", vec![i, j]);
+        let engine = Engine::new(spec, &[j], &[i], 1)?;
+        Ok(Self {
+            shape,
+            w: vec![w],
+            engine,
+        })
+    }
+
+    /// The matrix.
+    pub fn matrix(&self) -> ArrayView2<'_, T> {
+        self.w[0]
+            .view()
+            .into_dimensionality()
+            .expect("internal invariant: 2-D")
+    }
+}
+
+impl<T: Scalar> TensorizedMatrix<T> for DenseMatrix<T> {
+    fn shape(&self) -> &MatrixShape {
+        &self.shape
+    }
+
+    /// `2 B M N`.
+    fn flops(&self, batch: usize) -> u64 {
+        self.engine.flops(batch)
+    }
+
+    fn plan(&self, batch: usize) -> Arc<ContractionPlan> {
+        self.engine.plan(Kind::Forward, batch)
+    }
+
+    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        self.engine.apply(&self.w, x)
+    }
+
+    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        self.engine.apply_transpose(&self.w, dy)
+    }
+
+    fn backward(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
+        self.engine.backward(&self.w, x, dy)
+    }
+
+    fn to_dense(&self) -> Array2<T> {
+        self.matrix().to_owned()
+    }
+
+    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
+        self.w.iter().map(|c| c.view()).collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
+        self.w.iter_mut().map(|c| c.view_mut()).collect()
+    }
+}
+
+impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
+    type Structure = ();
+
+    /// A copy of `W` (the rule is not used: nothing is discarded).
+    fn from_dense(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        _structure: &(),
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        rule.check()?;
+        check_dense("DenseMatrix::from_dense", &w, shape)?;
+        let norm = crate::dense::norm(w.into_dyn());
+        let m = Self::with_shape(w.to_owned(), shape.clone())?;
+        Ok((
+            m,
+            TruncationInfo::new(vec![Vec::new()], vec![T::zero()], norm),
+        ))
+    }
+
+    /// i.i.d. normal entries of variance `init.variance(N, M)` (`rank` is not used).
+    fn random(
+        shape: &MatrixShape,
+        _structure: &(),
+        _rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
+        let (m, n) = (shape.n_out(), shape.n_in());
+        let sigma = core_sigma(init.variance(n, m)?, 1.0, 1);
+        let w = normal_cores::<T>(&[vec![m, n]], sigma, seed).remove(0);
+        let w = w.into_dimensionality().expect("2-D");
+        Self::with_shape(w, shape.clone())
+    }
+}

@@ -1,0 +1,291 @@
+//! The execution engine shared by every matrix format: a tensor network template (the
+//! cores with their labels), cached contraction plans per batch size, and a pool of
+//! scratch buffers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+
+use super::kernel::Pool;
+use super::plan::{ContractionPlan, Network, Operands, make_plan};
+use crate::{Error, Result, Scalar};
+
+/// Builder of a network template: labels with sizes and names, cores with their labels in
+/// storage order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NetSpec {
+    dims: Vec<usize>,
+    names: Vec<String>,
+    cores: Vec<Vec<usize>>,
+    core_names: Vec<String>,
+}
+
+impl NetSpec {
+    pub fn label(&mut self, name: impl Into<String>, dim: usize) -> usize {
+        self.dims.push(dim);
+        self.names.push(name.into());
+        self.dims.len() - 1
+    }
+
+    pub fn core(&mut self, name: impl Into<String>, labels: Vec<usize>) {
+        self.cores.push(labels);
+        self.core_names.push(name.into());
+    }
+}
+
+/// Which network a plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Forward,
+    Transpose,
+    Dense,
+}
+
+/// Networks, plan cache and scratch pool of one matrix.
+pub(crate) struct Engine<T> {
+    forward: Network,
+    transpose: Network,
+    dense: Network,
+    batch_label: usize,
+    n_in: usize,
+    n_out: usize,
+    n_blocks: usize,
+    plans: Mutex<HashMap<(Kind, usize), Arc<ContractionPlan>>>,
+    pool: Pool<T>,
+}
+
+impl<T> fmt::Debug for Engine<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("cores", &self.forward.core_names)
+            .field("n_blocks", &self.n_blocks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Scalar> Clone for Engine<T> {
+    /// A clone shares nothing: plans are cheap to remake, scratch is per matrix.
+    fn clone(&self) -> Self {
+        Self {
+            forward: self.forward.clone(),
+            transpose: self.transpose.clone(),
+            dense: self.dense.clone(),
+            batch_label: self.batch_label,
+            n_in: self.n_in,
+            n_out: self.n_out,
+            n_blocks: self.n_blocks,
+            plans: Mutex::new(HashMap::new()),
+            pool: Pool::new(),
+        }
+    }
+}
+
+impl<T: Scalar> Engine<T> {
+    /// Builds the forward (`X[b, j] -> Y[b, i]`), transpose (`dY[b, i] -> dX[b, j]`) and
+    /// dense (`W[i, j]`) networks of one block of cores; `n_blocks` blocks with the same
+    /// structure are summed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the network needs more than 64 labels.
+    pub fn new(
+        mut spec: NetSpec,
+        in_labels: &[usize],
+        out_labels: &[usize],
+        n_blocks: usize,
+    ) -> Result<Self> {
+        let b = spec.label("b", 1);
+        if spec.dims.len() > 64 {
+            return Err(Error::param(
+                "order",
+                format!(
+                    "the network has {} indices; at most 64 are supported (reduce the order d)",
+                    spec.dims.len()
+                ),
+            ));
+        }
+        let n_in = in_labels.iter().map(|&l| spec.dims[l]).product();
+        let n_out = out_labels.iter().map(|&l| spec.dims[l]).product();
+        let with_b = |l: &[usize]| {
+            std::iter::once(b)
+                .chain(l.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        let base = |input: Option<Vec<usize>>, name: &str, output: Vec<usize>| Network {
+            dims: spec.dims.clone(),
+            names: spec.names.clone(),
+            cores: spec.cores.clone(),
+            core_names: spec.core_names.clone(),
+            input,
+            input_name: name.to_string(),
+            output,
+        };
+        let forward = base(Some(with_b(in_labels)), "X", with_b(out_labels));
+        let transpose = base(Some(with_b(out_labels)), "dY", with_b(in_labels));
+        let dense = base(
+            None,
+            "",
+            out_labels.iter().chain(in_labels).copied().collect(),
+        );
+        Ok(Self {
+            forward,
+            transpose,
+            dense,
+            batch_label: b,
+            n_in,
+            n_out,
+            n_blocks,
+            plans: Mutex::new(HashMap::new()),
+            pool: Pool::new(),
+        })
+    }
+
+    /// The cached plan of a kind for a batch size (made on first use).
+    pub fn plan(&self, kind: Kind, batch: usize) -> Arc<ContractionPlan> {
+        let batch = batch.max(1);
+        let key = (kind, if kind == Kind::Dense { 0 } else { batch });
+        if let Some(p) = self
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return p.clone();
+        }
+        let p = Arc::new(match kind {
+            Kind::Forward => make_plan(&self.forward, Some(self.batch_label), batch, "forward"),
+            Kind::Transpose => {
+                make_plan(&self.transpose, Some(self.batch_label), batch, "transpose")
+            }
+            Kind::Dense => make_plan(&self.dense, None, 1, "to_dense"),
+        });
+        self.plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, p.clone());
+        p
+    }
+
+    /// Flops of one forward application to a batch.
+    pub fn flops(&self, batch: usize) -> u64 {
+        self.plan(Kind::Forward, batch).flops() * self.n_blocks as u64
+    }
+
+    fn slices(cores: &[ArrayD<T>]) -> Vec<&[T]> {
+        cores
+            .iter()
+            .map(|c| {
+                c.as_slice()
+                    .expect("internal invariant: cores are in standard layout")
+            })
+            .collect()
+    }
+
+    fn check_rows(&self, x: &ArrayView2<'_, T>, cols: usize, context: &'static str) -> Result<()> {
+        if x.ncols() != cols {
+            return Err(Error::ShapeMismatch {
+                context,
+                expected: vec![x.nrows(), cols],
+                got: x.shape().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    fn run(&self, kind: Kind, cores: &[ArrayD<T>], x: ArrayView2<'_, T>, cols: usize) -> Array2<T> {
+        let batch = x.nrows();
+        let mut out = Array2::<T>::zeros((batch, cols));
+        if batch == 0 {
+            return out;
+        }
+        let plan = self.plan(kind, batch);
+        let xs = x.as_standard_layout();
+        let input = xs.as_slice().expect("standard layout");
+        let all = Self::slices(cores);
+        let per = all.len() / self.n_blocks;
+        let out_s = out.as_slice_mut().expect("fresh array");
+        for (bi, block) in all.chunks(per).enumerate() {
+            let ops = Operands {
+                input: Some(input),
+                cores: block,
+            };
+            plan.forward(&ops, out_s, bi > 0, false, &self.pool);
+        }
+        out
+    }
+
+    /// `Y = X W^T` (`B x N` to `B x M`).
+    pub fn apply(&self, cores: &[ArrayD<T>], x: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        self.check_rows(&x, self.n_in, "apply (X must be B x N)")?;
+        Ok(self.run(Kind::Forward, cores, x, self.n_out))
+    }
+
+    /// `dX = dY W` (`B x M` to `B x N`).
+    pub fn apply_transpose(&self, cores: &[ArrayD<T>], dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        self.check_rows(&dy, self.n_out, "apply_transpose (dY must be B x M)")?;
+        Ok(self.run(Kind::Transpose, cores, dy, self.n_in))
+    }
+
+    /// Gradients of `<Y, dY>`-linear losses: `dX = dY W` and the gradient of every core.
+    pub fn backward(
+        &self,
+        cores: &[ArrayD<T>],
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
+        self.check_rows(&x, self.n_in, "backward (X must be B x N)")?;
+        self.check_rows(&dy, self.n_out, "backward (dY must be B x M)")?;
+        if x.nrows() != dy.nrows() {
+            return Err(Error::ShapeMismatch {
+                context: "backward (X and dY must have the same batch size)",
+                expected: vec![x.nrows(), self.n_out],
+                got: dy.shape().to_vec(),
+            });
+        }
+        let batch = x.nrows();
+        let mut dx = Array2::<T>::zeros((batch, self.n_in));
+        let mut grads: Vec<Vec<T>> = cores.iter().map(|c| vec![T::zero(); c.len()]).collect();
+        if batch > 0 {
+            let plan = self.plan(Kind::Forward, batch);
+            let xs = x.as_standard_layout();
+            let dys = dy.as_standard_layout();
+            let input = xs.as_slice().expect("standard layout");
+            let d_out = dys.as_slice().expect("standard layout");
+            let all = Self::slices(cores);
+            let per = all.len() / self.n_blocks;
+            let dx_s = dx.as_slice_mut().expect("fresh array");
+            for (bi, (block, g)) in all.chunks(per).zip(grads.chunks_mut(per)).enumerate() {
+                let ops = Operands {
+                    input: Some(input),
+                    cores: block,
+                };
+                let tmps = plan.forward(&ops, &mut [], false, true, &self.pool);
+                plan.backward(&ops, tmps, d_out, Some(&mut *dx_s), bi > 0, g, &self.pool);
+            }
+        }
+        let grads = grads
+            .into_iter()
+            .zip(cores)
+            .map(|(g, c)| ArrayD::from_shape_vec(IxDyn(c.shape()), g).expect("core size"))
+            .collect();
+        Ok((dx, grads))
+    }
+
+    /// The dense `M x N` matrix.
+    pub fn to_dense(&self, cores: &[ArrayD<T>]) -> Array2<T> {
+        let mut w = Array2::<T>::zeros((self.n_out, self.n_in));
+        let plan = self.plan(Kind::Dense, 1);
+        let all = Self::slices(cores);
+        let per = all.len() / self.n_blocks;
+        let ws = w.as_slice_mut().expect("fresh array");
+        for (bi, block) in all.chunks(per).enumerate() {
+            let ops = Operands {
+                input: None,
+                cores: block,
+            };
+            plan.forward(&ops, ws, bi > 0, false, &self.pool);
+        }
+        w
+    }
+}

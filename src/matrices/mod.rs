@@ -1,0 +1,355 @@
+//! Tensorized weight matrices: applied, transposed and differentiated without forming `W`.
+//!
+//! A weight matrix `W` (`M x N`, [`MatrixShape`]: `M = m_1 ⋯ m_d`, `N = n_1 ⋯ n_d`) is held
+//! as a small tensor network. A layer computes `Y = X W^T` for a batch `X` (`B x N`,
+//! row-major, one sample per row, as in PyTorch's `Linear`), its transpose `dX = dY W`, and
+//! the gradients of every core, all as sequences of pairwise contractions executed as GEMMs
+//! with the batch folded in (see [`ContractionPlan`]); `W` itself is never formed.
+//!
+//! # Formats and their core layouts
+//! Indices: `i = (i_1..i_d)` over the output modes, `j = (j_1..j_d)` over the input modes
+//! (both row-major, see [`shape`]).
+//!
+//! | type | cores (storage order) | `W[i, j]` | parameters |
+//! |---|---|---|---|
+//! | [`DenseMatrix`] | `W (M, N)` | itself | `M N` |
+//! | [`HtMatrix`] | leaf `U_k (n_k, m_k, r_k)`, transfer `B_t (r_l, r_r, r_t)` on a [`DimTree`](crate::DimTree), root rank 1 | the HT tensor with paired modes `(j_k, i_k)` | `Σ_k n_k m_k r_k + Σ_interior r_l r_r r_t` |
+//! | [`TtMatrix`] | `G_k (r_{k-1}, m_k, n_k, r_k)`, `r_0 = r_d = 1` | `G_1[:, i_1, j_1, :] ⋯ G_d[:, i_d, j_d, :]` | `Σ_k r_{k-1} m_k n_k r_k` |
+//! | [`TrMatrix`], paired | `G_k (r_{k-1}, m_k, n_k, r_k)`, `r_0 = r_d` | `Tr(G_1[:, i_1, j_1, :] ⋯ G_d[:, i_d, j_d, :])` | `Σ_k r_{k-1} m_k n_k r_k` |
+//! | [`TrMatrix`], split (TR-LSTM) | inputs `I_k (r, n_k, r)`, then outputs `O_k (r, m_k, r)`, one ring | `Tr(I_1[j_1] ⋯ I_d[j_d] O_1[i_1] ⋯ O_d[i_d])` | `Σ_k r n_k r + Σ_k r m_k r` |
+//! | [`BtMatrix`] | per block: factors `A_k (n_k m_k, R_k)`, core `G (R_1, .., R_d)` | `Σ_blocks Σ_r G[r] Π_k A_k[j_k m_k + i_k, r_k]` | `N_b (Σ_k n_k m_k R_k + Π_k R_k)` |
+//!
+//! HT and block-term matrices pair the modes as `(j_k, i_k)` (input index major, so a leaf
+//! `(n_k, m_k, r_k)` is the HT leaf basis of the paired mode reshaped); TT and paired-TR
+//! cores hold `(i_k, j_k)` in the TT-matrix order of Oseledets (2010) and `ttpy`.
+//!
+//! # One interface
+//! [`TensorizedMatrix`] (object safe) is what a layer needs: lengths, parameter count,
+//! flops, `apply`, `apply_transpose`, `backward`, `to_dense`, and the parameters as flat
+//! lists of arrays in one fixed order (`backward` returns the gradients in that order, so
+//! an optimiser can zip them). [`MatrixFormat`] adds the constructors that differ only in
+//! their structure argument: [`from_dense`](MatrixFormat::from_dense) (decompose an
+//! existing `W` under the shared [`Truncation`](crate::Truncation) rule) and
+//! [`random`](MatrixFormat::random) (initialisation with a chosen variance of `W`'s
+//! entries, see [`Init`]).
+//!
+//! # Example
+//! ```
+//! use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+//! use tnet::DimTree;
+//! let shape = MatrixShape::try_new(vec![4, 4, 4], vec![5, 6, 5]).unwrap();
+//! let tree = DimTree::balanced(3).unwrap();
+//! let w = HtMatrix::<f64>::random(&shape, &tree, 3, Init::He, 7).unwrap();
+//! let x = tnet::dense::random_normal::<f64>(&[10, 150], 1).into_dimensionality().unwrap();
+//! let y = w.apply(x.view()).unwrap(); // 10 x 64, W never formed
+//! let reference = x.dot(&w.to_dense().t());
+//! assert!((&y - &reference).iter().all(|d| d.abs() < 1e-10));
+//! println!("{}", w.plan(10)); // the contraction order chosen for batch 10
+//! ```
+
+mod bt;
+mod decompose;
+mod dense;
+mod engine;
+mod ht;
+mod kernel;
+mod plan;
+pub mod shape;
+mod tr;
+mod tt;
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
+
+pub use bt::BtMatrix;
+pub use dense::DenseMatrix;
+pub use ht::HtMatrix;
+pub use plan::ContractionPlan;
+pub use shape::{MatrixShape, Padding, factorizations, factorize, pad_to_factorable};
+pub use tr::{TrLayout, TrMatrix};
+pub use tt::TtMatrix;
+
+/// A weight matrix `W` (`M x N`) that can be applied to a batch without being formed.
+///
+/// Conventions: a batch is `B x N` with one sample per row; `apply` gives `Y = X W^T`
+/// (`B x M`). All methods check shapes and return [`Error::ShapeMismatch`] on a mismatch;
+/// NaN or Inf in the inputs propagate to the outputs.
+pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
+    /// The tensorized shape (for [`DenseMatrix`], order 1: `[M] <- [N]`).
+    fn shape(&self) -> &MatrixShape;
+
+    /// Input length `N` (columns of `W`).
+    fn n_in(&self) -> usize {
+        self.shape().n_in()
+    }
+
+    /// Output length `M` (rows of `W`).
+    fn n_out(&self) -> usize {
+        self.shape().n_out()
+    }
+
+    /// Number of stored scalars (the total length of [`params`](Self::params)).
+    fn n_params(&self) -> usize {
+        self.params().iter().map(|p| p.len()).sum()
+    }
+
+    /// `M N / n_params`.
+    fn compression_ratio(&self) -> f64 {
+        self.n_out() as f64 * self.n_in() as f64 / self.n_params() as f64
+    }
+
+    /// Flops of one [`apply`](Self::apply) to a batch of `batch` rows (the backward pass
+    /// costs twice as much).
+    fn flops(&self, batch: usize) -> u64;
+
+    /// The contraction order used by [`apply`](Self::apply) for this batch size
+    /// (cached; printable).
+    fn plan(&self, batch: usize) -> Arc<ContractionPlan>;
+
+    /// `Y = X W^T` for `X` of shape `B x N`; `Y` is `B x M`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `X` has not `N` columns.
+    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>>;
+
+    /// `dX = dY W` for `dY` of shape `B x M`; `dX` is `B x N`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `dY` has not `M` columns.
+    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>>;
+
+    /// The backward pass of `Y = X W^T`: given `X` and `dY = ∂L/∂Y`, returns
+    /// `dX = dY W` and `∂L/∂θ` for every parameter array, in the order of
+    /// [`params`](Self::params), with their shapes.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `X` is not `B x N` or `dY` not `B x M` (same `B`).
+    #[allow(clippy::type_complexity)]
+    fn backward(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)>;
+
+    /// The dense matrix `W` (`M x N`). Memory `M N`.
+    fn to_dense(&self) -> Array2<T>;
+
+    /// The parameter arrays, in a fixed order documented by each format.
+    fn params(&self) -> Vec<ArrayViewD<'_, T>>;
+
+    /// Mutable views of the parameter arrays (same order), e.g. for an optimiser step.
+    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>>;
+}
+
+/// Construction of a format: decomposition of a dense `W` and random initialisation.
+///
+/// `Structure` is what a format needs beyond the shape: `()` for dense and TT, a
+/// [`DimTree`](crate::DimTree) for HT, a [`TrLayout`] for TR, the number of blocks for BT.
+pub trait MatrixFormat<T: Scalar>: TensorizedMatrix<T> + Sized {
+    /// The structure argument of the format.
+    type Structure: ?Sized;
+
+    /// Decomposes a dense `W` (`M x N`) under the truncation rule, returning what was
+    /// discarded (see each format for the algorithm and its error bound).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `W` is not `shape.n_out() x shape.n_in()`;
+    /// [`Error::NonFinite`] for NaN/Inf entries; [`Error::InvalidParameter`] for an
+    /// invalid rule or structure.
+    fn from_dense(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        structure: &Self::Structure,
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)>;
+
+    /// Random cores of rank `rank` (capped where a format requires) with i.i.d. normal
+    /// entries, scaled so that every entry of `W` has variance `init.variance(N, M)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for `rank == 0` or an invalid `init`.
+    fn random(
+        shape: &MatrixShape,
+        structure: &Self::Structure,
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self>;
+}
+
+/// The variance given to every entry of `W` by [`MatrixFormat::random`].
+///
+/// The cores are i.i.d. zero-mean normal, one scale `σ` for all of them. An entry of `W`
+/// is a sum over the bond indices of products of one entry per core; distinct terms are
+/// uncorrelated and each has variance `σ^{2c}` (`c` cores), so
+/// `Var(W_ij) = σ^{2c} · (number of terms)`:
+///
+/// | format | number of terms |
+/// |---|---|
+/// | TT | `Π_{k=1}^{d-1} r_k` |
+/// | TR (both layouts) | `Π` over all bonds of the ring |
+/// | HT | `Π` over all non-root nodes of `r_t` |
+/// | BT | `N_b Π_k R_k` |
+///
+/// and `σ` is chosen so that `Var(W_ij)` equals the target. Glorot (Xavier) and He
+/// (Kaiming, fan-in) use the lengths of `W` as fans, as `torch.nn.init` does for a dense
+/// layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// `Var(W_ij) = 2 / (N + M)` (Glorot and Bengio, 2010).
+    Glorot,
+    /// `Var(W_ij) = 2 / N` (He et al., 2015).
+    He,
+    /// A given variance (finite, > 0).
+    Variance(f64),
+}
+
+impl Init {
+    /// The target variance for a matrix with `n_in` columns and `n_out` rows.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a variance that is not finite and positive.
+    pub fn variance(self, n_in: usize, n_out: usize) -> Result<f64> {
+        let v = match self {
+            Init::Glorot => 2.0 / (n_in + n_out) as f64,
+            Init::He => 2.0 / n_in as f64,
+            Init::Variance(v) => v,
+        };
+        if !v.is_finite() || v <= 0.0 {
+            return Err(Error::param(
+                "init",
+                format!("variance must be finite and > 0, got {v}"),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+/// i.i.d. normal cores of the given shapes, all with standard deviation `sigma`.
+pub(crate) fn normal_cores<T: Scalar>(
+    shapes: &[Vec<usize>],
+    sigma: f64,
+    seed: u64,
+) -> Vec<ArrayD<T>> {
+    let mut g = crate::dense::rng(seed);
+    shapes
+        .iter()
+        .map(|s| {
+            ArrayD::from_shape_simple_fn(IxDyn(s), || {
+                let v: f64 = StandardNormal.sample(&mut g);
+                T::cast(v * sigma)
+            })
+        })
+        .collect()
+}
+
+/// The common scale `σ` of `n_cores` cores whose products have `terms` uncorrelated terms,
+/// so that the sum has variance `target`.
+pub(crate) fn core_sigma(target: f64, terms: f64, n_cores: usize) -> f64 {
+    (target / terms).powf(0.5 / n_cores as f64)
+}
+
+/// Checks a core's shape and entries and brings it to standard layout.
+pub(crate) fn check_core<T: Scalar>(
+    context: &'static str,
+    core: ArrayD<T>,
+    expected: &[usize],
+) -> Result<ArrayD<T>> {
+    if core.shape() != expected {
+        return Err(Error::ShapeMismatch {
+            context,
+            expected: expected.to_vec(),
+            got: core.shape().to_vec(),
+        });
+    }
+    if let Some(index) = core.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { context, index });
+    }
+    Ok(if core.is_standard_layout() {
+        core
+    } else {
+        core.as_standard_layout().into_owned()
+    })
+}
+
+/// Checks that `w` is `M x N` for the shape and finite.
+pub(crate) fn check_dense<T: Scalar>(
+    context: &'static str,
+    w: &ArrayView2<'_, T>,
+    shape: &MatrixShape,
+) -> Result<()> {
+    if w.dim() != (shape.n_out(), shape.n_in()) {
+        return Err(Error::ShapeMismatch {
+            context,
+            expected: vec![shape.n_out(), shape.n_in()],
+            got: w.shape().to_vec(),
+        });
+    }
+    if let Some(index) = w.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { context, index });
+    }
+    Ok(())
+}
+
+/// `W` as the order-`d` tensor of paired modes. With `input_major`, mode `k` is
+/// `(j_k, i_k)` of size `n_k m_k` (index `j_k m_k + i_k`); otherwise `(i_k, j_k)`.
+pub(crate) fn paired_tensor<T: Scalar>(
+    w: &ArrayView2<'_, T>,
+    shape: &MatrixShape,
+    input_major: bool,
+) -> ArrayD<T> {
+    let d = shape.order();
+    let full: Vec<usize> = shape
+        .out_modes()
+        .iter()
+        .chain(shape.in_modes())
+        .copied()
+        .collect();
+    let w = w.as_standard_layout();
+    let t = w
+        .view()
+        .into_shape_with_order(IxDyn(&full))
+        .expect("M N entries");
+    let mut perm = Vec::with_capacity(2 * d);
+    for k in 0..d {
+        if input_major {
+            perm.extend([d + k, k]);
+        } else {
+            perm.extend([k, d + k]);
+        }
+    }
+    let p = t.permuted_axes(perm);
+    let paired: Vec<usize> = shape.paired_modes();
+    let data: Vec<T> = p.iter().copied().collect();
+    ArrayD::from_shape_vec(IxDyn(&paired), data).expect("sizes agree")
+}
+
+/// `W^T` as the order-`2d` tensor `(n_1, .., n_d, m_1, .., m_d)`.
+pub(crate) fn split_tensor<T: Scalar>(w: &ArrayView2<'_, T>, shape: &MatrixShape) -> ArrayD<T> {
+    let d = shape.order();
+    let full: Vec<usize> = shape
+        .out_modes()
+        .iter()
+        .chain(shape.in_modes())
+        .copied()
+        .collect();
+    let w = w.as_standard_layout();
+    let t = w
+        .view()
+        .into_shape_with_order(IxDyn(&full))
+        .expect("M N entries");
+    let perm: Vec<usize> = (d..2 * d).chain(0..d).collect();
+    let p = t.permuted_axes(perm);
+    let out_shape: Vec<usize> = shape
+        .in_modes()
+        .iter()
+        .chain(shape.out_modes())
+        .copied()
+        .collect();
+    let data: Vec<T> = p.iter().copied().collect();
+    ArrayD::from_shape_vec(IxDyn(&out_shape), data).expect("sizes agree")
+}

@@ -42,6 +42,7 @@ pub mod format;
 pub mod formats;
 pub mod io;
 pub mod linalg;
+pub mod models;
 mod scalar;
 pub mod tree;
 pub mod truncation;

@@ -15,6 +15,8 @@
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
 //! | [`mod@format`] | the common trait [`Factorized`] |
+//! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring |
+//! | [`train`] | training: datasets, Adam/SGD, the training loop, checkpoints that resume bit for bit |
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].
@@ -44,6 +46,7 @@ pub mod io;
 pub mod linalg;
 pub mod models;
 mod scalar;
+pub mod train;
 pub mod tree;
 pub mod truncation;
 

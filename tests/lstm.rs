@@ -5,8 +5,8 @@ mod common;
 use ndarray::{Array2, Array3, ArrayD, Ix3, s};
 use proptest::prelude::*;
 use tnet::models::{
-    Classifier, DenseLinear, GateActivation, LinearMap, Lstm, LstmConfig, PadPosition,
-    ParamCount, Pooling, Wiring,
+    Classifier, DenseLinear, GateActivation, LinearMap, Lstm, LstmConfig, PadPosition, ParamCount,
+    Pooling, Wiring,
 };
 use tnet::{Error, Scalar};
 
@@ -18,7 +18,12 @@ fn clip<T: Scalar>(b: usize, t: usize, n: usize, seed: u64) -> Array3<T> {
 
 /// Largest |analytic - central difference| over every parameter entry, relative to
 /// max(1, |analytic|).
-fn grad_check_error(model: &Lstm<f64>, x: &Array3<f64>, labels: &[usize], seed: Option<u64>) -> f64 {
+fn grad_check_error(
+    model: &Lstm<f64>,
+    x: &Array3<f64>,
+    labels: &[usize],
+    seed: Option<u64>,
+) -> f64 {
     let out = model.loss_and_grad(x.view(), labels, seed).unwrap();
     let eps = 1e-6;
     let mut m = model.clone();
@@ -50,7 +55,9 @@ fn configs() -> Vec<LstmConfig> {
         base.clone().with_pooling(Pooling::Mean),
         base.clone().with_gate(GateActivation::HardSigmoid),
         base.clone().with_dropout(0.3, 0.4),
-        base.with_pooling(Pooling::Mean).with_dropout(0.25, 0.25).with_forget_bias(0.5),
+        base.with_pooling(Pooling::Mean)
+            .with_dropout(0.25, 0.25)
+            .with_forget_bias(0.5),
     ]
 }
 
@@ -130,7 +137,12 @@ impl LinearMap<f64> for LowRank {
         vec![self.a.view_mut().into_dyn(), self.b.view_mut().into_dyn()]
     }
     fn describe(&self) -> String {
-        format!("low-rank {}x{} r={}", self.n_out(), self.n_in(), self.a.ncols())
+        format!(
+            "low-rank {}x{} r={}",
+            self.n_out(),
+            self.n_in(),
+            self.a.ncols()
+        )
     }
     fn box_clone(&self) -> Box<dyn LinearMap<f64>> {
         Box::new(self.clone())
@@ -164,7 +176,13 @@ fn custom_map_plugs_in_with_exact_gradients() {
     }
     let p = sep.param_count();
     assert_eq!(
-        (p.input_map, p.recurrent_map, p.fused_map, p.bias, p.classifier),
+        (
+            p.input_map,
+            p.recurrent_map,
+            p.fused_map,
+            p.bias,
+            p.classifier
+        ),
         (16 * 2 + 2 * 6, 16 * 4, 0, 16, 3 * 4 + 3)
     );
     let q = fused.param_count();
@@ -194,11 +212,28 @@ fn fused_dense_equals_separate_dense() {
         assert!((a.loss - b.loss).abs() < tol);
         assert!((&a.logits - &b.logits).iter().all(|d| d.abs() < tol));
         let off = if pad == PadPosition::End { n } else { p - h };
-        let gw = b.grads.tensors[0].view().into_dimensionality::<ndarray::Ix2>().unwrap();
-        let gx = a.grads.tensors[0].view().into_dimensionality::<ndarray::Ix2>().unwrap();
-        let gu = a.grads.tensors[1].view().into_dimensionality::<ndarray::Ix2>().unwrap();
-        assert!((&gw.slice(s![.., 0..n]) - &gx).iter().all(|d| d.abs() < tol));
-        assert!((&gw.slice(s![.., off..off + h]) - &gu).iter().all(|d| d.abs() < tol));
+        let gw = b.grads.tensors[0]
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let gx = a.grads.tensors[0]
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let gu = a.grads.tensors[1]
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        assert!(
+            (&gw.slice(s![.., 0..n]) - &gx)
+                .iter()
+                .all(|d| d.abs() < tol)
+        );
+        assert!(
+            (&gw.slice(s![.., off..off + h]) - &gu)
+                .iter()
+                .all(|d| d.abs() < tol)
+        );
         let pad_cols: f64 = (0..p)
             .filter(|&j| j >= n && !(off..off + h).contains(&j))
             .map(|j| gw.column(j).iter().map(|v| v.abs()).sum::<f64>())
@@ -240,7 +275,11 @@ fn f32_gradients_match_f64() {
         let g64 = m64.loss_and_grad(x64.view(), &[0, 1, 2], None).unwrap();
         let tol = common::roundoff::<f32>(100);
         for (a, b) in g32.grads.tensors.iter().zip(&g64.grads.tensors) {
-            let err = a.iter().zip(b).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+            let err = a
+                .iter()
+                .zip(b)
+                .map(|(&a, &b)| (a as f64 - b).abs())
+                .fold(0.0, f64::max);
             common::assert_within(err, tol, "f32 vs f64 gradient");
         }
         assert!((g32.loss - g64.loss).abs() < tol);
@@ -248,7 +287,15 @@ fn f32_gradients_match_f64() {
 }
 
 fn small_case() -> impl Strategy<Value = (usize, usize, usize, usize, usize, bool, u64)> {
-    (1usize..5, 1usize..4, 1usize..5, 1usize..4, 0usize..3, any::<bool>(), any::<u64>())
+    (
+        1usize..5,
+        1usize..4,
+        1usize..5,
+        1usize..4,
+        0usize..3,
+        any::<bool>(),
+        any::<u64>(),
+    )
 }
 
 proptest! {
@@ -314,9 +361,18 @@ fn streaming_matches_batch_forward() {
             let mean = usize::from(pooling == Pooling::Mean);
             assert_eq!(r.params, m.n_params() * 8);
             assert_eq!(r.stream_state, (2 + mean) * 5 * 8);
-            let map_in = if m.wiring() == Wiring::Separate { 7 } else { 13 };
+            let map_in = if m.wiring() == Wiring::Separate {
+                7
+            } else {
+                13
+            };
             assert_eq!(r.stream_step, (map_in + 20 + 4) * 8);
-            let per_step = 30 + if m.wiring() == Wiring::Separate { 12 } else { 13 };
+            let per_step = 30
+                + if m.wiring() == Wiring::Separate {
+                    12
+                } else {
+                    13
+                };
             assert_eq!(r.training_activations, 2 * 6 * per_step * 8);
         }
     }
@@ -337,7 +393,10 @@ fn parameter_accounting_closed_form() {
     assert_eq!(ucf.recurrent_map, 262_144);
     assert_eq!(ucf.weights(), 59_244_544);
     assert_eq!(ucf.bias, 1_024);
-    assert_eq!(ParamCount::dense_lstm(57_600, 256, 11).classifier, 11 * 256 + 11);
+    assert_eq!(
+        ParamCount::dense_lstm(57_600, 256, 11).classifier,
+        11 * 256 + 11
+    );
     for (n, h, c) in [(3, 2, 2), (10, 7, 5)] {
         let m = Lstm::<f32>::dense(&LstmConfig::new(n, h), c, 0).unwrap();
         assert_eq!(m.param_count(), ParamCount::dense_lstm(n, h, c));
@@ -373,14 +432,21 @@ fn model_save_load_and_mismatches() {
     b.load_params(&path).unwrap();
     assert_eq!(a.params(), b.params());
 
-    let mut other = Lstm::<f32>::dense_fused(&LstmConfig::new(5, 3), 3, 10, PadPosition::End, 1).unwrap();
+    let mut other =
+        Lstm::<f32>::dense_fused(&LstmConfig::new(5, 3), 3, 10, PadPosition::End, 1).unwrap();
     let msg = other.load_params(&path).unwrap_err().to_string();
-    assert!(msg.contains("hidden size H is 4 in the file but 3"), "{msg}");
+    assert!(
+        msg.contains("hidden size H is 4 in the file but 3"),
+        "{msg}"
+    );
     let mut sep = Lstm::<f32>::dense(&cfg, 3, 1).unwrap();
     let msg = sep.load_params(&path).unwrap_err().to_string();
     assert!(msg.contains("wiring"), "{msg}");
     let mut wide = Lstm::<f64>::dense_fused(&cfg, 3, 10, PadPosition::End, 1).unwrap();
-    assert!(matches!(wide.load_params(&path), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        wide.load_params(&path),
+        Err(Error::Corrupt { .. })
+    ));
 
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() - 20;
@@ -390,14 +456,20 @@ fn model_save_load_and_mismatches() {
     assert!(e.to_string().contains("checksum"), "{e}");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(b.load_params(&path), Err(Error::Corrupt { .. })));
-    assert!(matches!(b.load_params(dir.join("missing.bin")), Err(Error::Io { .. })));
+    assert!(matches!(
+        b.load_params(dir.join("missing.bin")),
+        Err(Error::Io { .. })
+    ));
 }
 
 /// Bad configurations and inputs give clear, structured errors.
 #[test]
 fn bad_configurations_are_rejected() {
     let e = Lstm::<f64>::dense(&LstmConfig::new(5, 0), 2, 0).unwrap_err();
-    assert!(matches!(e, Error::InvalidParameter { name: "hidden", .. }), "{e}");
+    assert!(
+        matches!(e, Error::InvalidParameter { name: "hidden", .. }),
+        "{e}"
+    );
     assert!(Lstm::<f64>::dense(&LstmConfig::new(0, 3), 2, 0).is_err());
     assert!(Lstm::<f64>::dense(&LstmConfig::new(5, 3).with_dropout(1.0, 0.0), 2, 0).is_err());
     assert!(Lstm::<f64>::dense(&LstmConfig::new(5, 3), 1, 0).is_err());
@@ -412,7 +484,15 @@ fn bad_configurations_are_rejected() {
     );
     assert!(Lstm::separate(&cfg, map(12, 5), map(12, 4), head()).is_err());
     assert!(Lstm::separate(&cfg, map(11, 5), map(12, 3), head()).is_err());
-    assert!(Lstm::separate(&cfg, map(12, 5), map(12, 3), Classifier::dense(4, 2, 0).unwrap()).is_err());
+    assert!(
+        Lstm::separate(
+            &cfg,
+            map(12, 5),
+            map(12, 3),
+            Classifier::dense(4, 2, 0).unwrap()
+        )
+        .is_err()
+    );
     let e = Lstm::fused(&cfg, map(12, 7), PadPosition::End, head()).unwrap_err();
     assert!(e.to_string().contains("P >= N + H"), "{e}");
     assert!(Lstm::<f64>::dense_fused(&cfg, 2, 7, PadPosition::End, 0).is_err());
@@ -440,7 +520,9 @@ fn bad_configurations_are_rejected() {
     assert!(matches!(m.logits(bad.view()), Err(Error::NonFinite { .. })));
     assert!(DenseLinear::<f64>::try_new(Array2::zeros((0, 3))).is_err());
     assert!(matches!(
-        DenseLinear::<f64>::glorot(3, 2, 0).unwrap().apply(Array2::zeros((1, 3)).view()),
+        DenseLinear::<f64>::glorot(3, 2, 0)
+            .unwrap()
+            .apply(Array2::zeros((1, 3)).view()),
         Err(Error::ShapeMismatch { .. })
     ));
 }

@@ -122,7 +122,11 @@ impl<T: Scalar> Lstm<T> {
     /// assert_eq!((r.with_classifier, r.without_classifier), (1.0, 1.0));
     /// ```
     pub fn compression_ratio(&self) -> CompressionRatio {
-        let dense = ParamCount::dense_lstm(self.config().n_input, self.config().hidden, self.n_classes());
+        let dense = ParamCount::dense_lstm(
+            self.config().n_input,
+            self.config().hidden,
+            self.n_classes(),
+        );
         let me = self.param_count();
         CompressionRatio {
             without_classifier: dense.lstm() as f64 / me.lstm() as f64,

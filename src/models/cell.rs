@@ -114,7 +114,12 @@ fn backward_row<T: Scalar>(
 ) {
     let hn = c.len();
     for j in 0..hn {
-        let (f, i, g, o) = (gates[j], gates[hn + j], gates[2 * hn + j], gates[3 * hn + j]);
+        let (f, i, g, o) = (
+            gates[j],
+            gates[hn + j],
+            gates[2 * hn + j],
+            gates[3 * hn + j],
+        );
         let tc = c[j].tanh();
         let dcj = dc[j] + dh[j] * o * (T::one() - tc * tc);
         da[j] = dcj * c_prev[j] * gate_grad(kind, f);

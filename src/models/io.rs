@@ -69,12 +69,36 @@ impl Architecture {
         };
         let (a, b) = (&self.config, &model.config);
         let fields: [(&str, String, String); 7] = [
-            ("the input size N", a.n_input.to_string(), b.n_input.to_string()),
-            ("the hidden size H", a.hidden.to_string(), b.hidden.to_string()),
-            ("the gate activation", format!("{:?}", a.gate), format!("{:?}", b.gate)),
-            ("the pooling", format!("{:?}", a.pooling), format!("{:?}", b.pooling)),
-            ("the forget bias", a.forget_bias.to_string(), b.forget_bias.to_string()),
-            ("the input dropout", a.input_dropout.to_string(), b.input_dropout.to_string()),
+            (
+                "the input size N",
+                a.n_input.to_string(),
+                b.n_input.to_string(),
+            ),
+            (
+                "the hidden size H",
+                a.hidden.to_string(),
+                b.hidden.to_string(),
+            ),
+            (
+                "the gate activation",
+                format!("{:?}", a.gate),
+                format!("{:?}", b.gate),
+            ),
+            (
+                "the pooling",
+                format!("{:?}", a.pooling),
+                format!("{:?}", b.pooling),
+            ),
+            (
+                "the forget bias",
+                a.forget_bias.to_string(),
+                b.forget_bias.to_string(),
+            ),
+            (
+                "the input dropout",
+                a.input_dropout.to_string(),
+                b.input_dropout.to_string(),
+            ),
             (
                 "the recurrent dropout",
                 a.recurrent_dropout.to_string(),
@@ -195,7 +219,9 @@ pub(crate) fn read_container<T: Scalar>(
         source,
     })?;
     if bytes.len() < 8 + 4 + 8 + 8 || &bytes[..8] != MAGIC {
-        return Err(corrupt("not a tnet LSTM file (bad magic or too short)".into()));
+        return Err(corrupt(
+            "not a tnet LSTM file (bad magic or too short)".into(),
+        ));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != CONTAINER_VERSION {
@@ -207,7 +233,9 @@ pub(crate) fn read_container<T: Scalar>(
     let (body, tail) = bytes.split_at(bytes.len() - 8);
     let stored = u64::from_le_bytes(tail.try_into().expect("8 bytes"));
     if fnv1a(body) != stored {
-        return Err(corrupt("checksum mismatch: the file is truncated or damaged".into()));
+        return Err(corrupt(
+            "checksum mismatch: the file is truncated or damaged".into(),
+        ));
     }
     let hlen = u64::from_le_bytes(body[12..20].try_into().expect("8 bytes"));
     let hlen = usize::try_from(hlen)
@@ -293,7 +321,10 @@ impl<T: Scalar> Lstm<T> {
     pub fn set_params(&mut self, tensors: &[ArrayD<T>]) -> Result<()> {
         let specs = self.param_specs();
         if tensors.len() != specs.len()
-            || tensors.iter().zip(&specs).any(|(t, s)| t.shape() != s.shape.as_slice())
+            || tensors
+                .iter()
+                .zip(&specs)
+                .any(|(t, s)| t.shape() != s.shape.as_slice())
         {
             return Err(Error::ShapeMismatch {
                 context: "Lstm::set_params (all parameter shapes, concatenated)",
@@ -301,7 +332,10 @@ impl<T: Scalar> Lstm<T> {
                 got: tensors.iter().flat_map(|t| t.shape().to_vec()).collect(),
             });
         }
-        if let Some(k) = tensors.iter().position(|t| t.iter().any(|v| !v.is_finite())) {
+        if let Some(k) = tensors
+            .iter()
+            .position(|t| t.iter().any(|v| !v.is_finite()))
+        {
             return Err(Error::NonFinite {
                 context: "Lstm::set_params",
                 index: k,

@@ -88,8 +88,7 @@ const PAR_GEMM_WORK: usize = 1 << 24;
 
 /// The parallelism for a product of shape `(m x k) (k x n)`.
 pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= PAR_GEMM_WORK && rayon::current_num_threads() > 1
-    {
+    if m.saturating_mul(n).saturating_mul(k) >= PAR_GEMM_WORK && rayon::current_num_threads() > 1 {
         Parallelism::rayon(0)
     } else {
         Parallelism::Seq
@@ -193,7 +192,14 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
         self.check_batch("DenseLinear::apply input", &x, self.n_in())?;
         let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
         let mut y = Array2::zeros((b, m));
-        matmul_into(y.view_mut(), x, self.w.t(), T::one(), false, gemm_par(b, m, n));
+        matmul_into(
+            y.view_mut(),
+            x,
+            self.w.t(),
+            T::one(),
+            false,
+            gemm_par(b, m, n),
+        );
         Ok(y)
     }
 
@@ -213,7 +219,14 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
         }
         let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
         let mut dx = Array2::zeros((b, n));
-        matmul_into(dx.view_mut(), dy, self.w.view(), T::one(), false, gemm_par(b, n, m));
+        matmul_into(
+            dx.view_mut(),
+            dy,
+            self.w.view(),
+            T::one(),
+            false,
+            gemm_par(b, n, m),
+        );
         let mut dw = Array2::zeros((m, n));
         matmul_into(dw.view_mut(), dy.t(), x, T::one(), false, gemm_par(m, n, b));
         Ok((dx, vec![dw.into_dyn()]))

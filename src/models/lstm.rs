@@ -33,7 +33,9 @@
 //! elementwise work. Backward: the same products' backward passes. Memory for training:
 //! `O(B T (6H + P))` stored activations (`P = N` for the separate wiring).
 
-use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD, Axis, s};
+use ndarray::{
+    Array1, Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD, Axis, s,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -175,7 +177,11 @@ struct Tape<T> {
     feature: Array2<T>,
 }
 
-fn map_shape_error(context: &'static str, expected: [usize; 2], map: &dyn LinearMap<impl Scalar>) -> Error {
+fn map_shape_error(
+    context: &'static str,
+    expected: [usize; 2],
+    map: &dyn LinearMap<impl Scalar>,
+) -> Error {
     Error::ShapeMismatch {
         context,
         expected: expected.to_vec(),
@@ -412,7 +418,10 @@ impl<T: Scalar> Lstm<T> {
     /// map's, the gate bias, the classifier map's, the classifier bias.
     pub fn param_specs(&self) -> Vec<ParamSpec> {
         let mut specs = Vec::new();
-        let add = |specs: &mut Vec<ParamSpec>, prefix: &str, part: Part, views: Vec<ArrayViewD<'_, T>>| {
+        let add = |specs: &mut Vec<ParamSpec>,
+                   prefix: &str,
+                   part: Part,
+                   views: Vec<ArrayViewD<'_, T>>| {
             for (k, v) in views.iter().enumerate() {
                 specs.push(ParamSpec {
                     name: format!("{prefix}[{k}]"),
@@ -424,7 +433,12 @@ impl<T: Scalar> Lstm<T> {
         match &self.maps {
             Maps::Separate { input, recurrent } => {
                 add(&mut specs, "input", Part::InputMap, input.params());
-                add(&mut specs, "recurrent", Part::RecurrentMap, recurrent.params());
+                add(
+                    &mut specs,
+                    "recurrent",
+                    Part::RecurrentMap,
+                    recurrent.params(),
+                );
             }
             Maps::Fused { map, .. } => add(&mut specs, "fused", Part::FusedMap, map.params()),
         }
@@ -433,7 +447,12 @@ impl<T: Scalar> Lstm<T> {
             part: Part::Bias,
             shape: vec![self.bias.len()],
         });
-        add(&mut specs, "classifier", Part::ClassifierMap, self.head.map().params());
+        add(
+            &mut specs,
+            "classifier",
+            Part::ClassifierMap,
+            self.head.map().params(),
+        );
         specs.push(ParamSpec {
             name: "classifier.bias".into(),
             part: Part::ClassifierBias,
@@ -544,7 +563,11 @@ impl<T: Scalar> Lstm<T> {
             (p > 0.0).then(|| {
                 let keep = T::cast(1.0 / (1.0 - p));
                 Array2::from_shape_simple_fn((b, cols), || {
-                    if g.random::<f64>() < p { T::zero() } else { keep }
+                    if g.random::<f64>() < p {
+                        T::zero()
+                    } else {
+                        keep
+                    }
                 })
             })
         };
@@ -582,7 +605,10 @@ impl<T: Scalar> Lstm<T> {
                         None => x.view(),
                     };
                     let xs = xin.as_standard_layout();
-                    let x2 = xs.view().into_shape_with_order((b * tn, n)).expect("contiguous");
+                    let x2 = xs
+                        .view()
+                        .into_shape_with_order((b * tn, n))
+                        .expect("contiguous");
                     input.apply(x2)?
                 };
                 let ax = ax
@@ -650,7 +676,11 @@ impl<T: Scalar> Lstm<T> {
     ) {
         let mut c = Array2::zeros(zeros.raw_dim());
         let mut h = Array2::zeros(zeros.raw_dim());
-        let c_prev = if t > 0 { tape.c[t - 1].view() } else { zeros.view() };
+        let c_prev = if t > 0 {
+            tape.c[t - 1].view()
+        } else {
+            zeros.view()
+        };
         cell::forward(kind, a.view_mut(), c_prev, c.view_mut(), h.view_mut());
         tape.gates.push(a);
         tape.c.push(c);
@@ -686,7 +716,11 @@ impl<T: Scalar> Lstm<T> {
                 Pooling::Last => {}
                 Pooling::Mean => dh.scaled_add(inv_t, &dfeature),
             }
-            let c_prev = if t > 0 { tape.c[t - 1].view() } else { zeros.view() };
+            let c_prev = if t > 0 {
+                tape.c[t - 1].view()
+            } else {
+                zeros.view()
+            };
             let da = cell::backward(
                 kind,
                 tape.gates[t].view(),
@@ -728,11 +762,14 @@ impl<T: Scalar> Lstm<T> {
             Maps::Separate { input, recurrent } => {
                 let da_all = da_all.expect("separate wiring");
                 let xin = match &tape.xd {
-                        Some(a) => a.view(),
-                        None => x.view(),
-                    };
+                    Some(a) => a.view(),
+                    None => x.view(),
+                };
                 let xs = xin.as_standard_layout();
-                let x2 = xs.view().into_shape_with_order((b * tn, n)).expect("contiguous");
+                let x2 = xs
+                    .view()
+                    .into_shape_with_order((b * tn, n))
+                    .expect("contiguous");
                 let da2 = da_all
                     .view()
                     .into_shape_with_order((b * tn, 4 * hn))

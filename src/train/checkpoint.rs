@@ -119,8 +119,16 @@ impl RunFingerprint {
     pub(crate) fn expect_same(&self, run: &RunFingerprint, path: &Path) -> Result<()> {
         let fields: [(&str, String, String); 8] = [
             ("the seed", self.seed.to_string(), run.seed.to_string()),
-            ("the number of epochs", self.epochs.to_string(), run.epochs.to_string()),
-            ("the batch size", self.batch_size.to_string(), run.batch_size.to_string()),
+            (
+                "the number of epochs",
+                self.epochs.to_string(),
+                run.epochs.to_string(),
+            ),
+            (
+                "the batch size",
+                self.batch_size.to_string(),
+                run.batch_size.to_string(),
+            ),
             (
                 "the evaluation batch size",
                 self.eval_batch_size.to_string(),

@@ -111,7 +111,10 @@ pub(crate) fn check_fits<T: Scalar>(model: &Lstm<T>, data: &dyn SequenceDataset<
         ));
     }
     if data.seq_len() == 0 {
-        return Err(Error::param("dataset", "clips must have at least one time step"));
+        return Err(Error::param(
+            "dataset",
+            "clips must have at least one time step",
+        ));
     }
     Ok(())
 }

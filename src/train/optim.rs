@@ -175,7 +175,10 @@ impl OptimizerConfig {
             if v > 0.0 && v.is_finite() {
                 Ok(())
             } else {
-                Err(Error::param(name, format!("must be positive and finite, got {v}")))
+                Err(Error::param(
+                    name,
+                    format!("must be positive and finite, got {v}"),
+                ))
             }
         };
         let unit = |name, v: f64| {
@@ -302,7 +305,10 @@ impl<T: Scalar> Optimizer<T> {
     /// [`Error::ShapeMismatch`] if the slots do not fit this optimiser's parameters.
     pub fn restore(&mut self, step: u64, slots: Vec<ArrayD<T>>) -> Result<()> {
         if slots.len() != self.slots.len()
-            || slots.iter().zip(&self.slots).any(|(a, b)| a.shape() != b.shape())
+            || slots
+                .iter()
+                .zip(&self.slots)
+                .any(|(a, b)| a.shape() != b.shape())
         {
             return Err(Error::ShapeMismatch {
                 context: "Optimizer::restore state tensors (all shapes, concatenated)",
@@ -331,14 +337,27 @@ impl<T: Scalar> Optimizer<T> {
         let per = self.slots.len() / self.decay.len().max(1);
         let fits = params.len() == self.decay.len()
             && grads.tensors.len() == self.decay.len()
-            && params.iter().zip(&grads.tensors).enumerate().all(|(k, (p, g))| {
-                p.shape() == g.shape() && p.shape() == self.slots[k * per].shape()
-            });
+            && params
+                .iter()
+                .zip(&grads.tensors)
+                .enumerate()
+                .all(|(k, (p, g))| {
+                    p.shape() == g.shape() && p.shape() == self.slots[k * per].shape()
+                });
         if !fits {
             return Err(Error::ShapeMismatch {
                 context: "Optimizer::step parameters and gradients (all shapes, concatenated)",
-                expected: self.slots.iter().step_by(per.max(1)).flat_map(|s| s.shape().to_vec()).collect(),
-                got: grads.tensors.iter().flat_map(|s| s.shape().to_vec()).collect(),
+                expected: self
+                    .slots
+                    .iter()
+                    .step_by(per.max(1))
+                    .flat_map(|s| s.shape().to_vec())
+                    .collect(),
+                got: grads
+                    .tensors
+                    .iter()
+                    .flat_map(|s| s.shape().to_vec())
+                    .collect(),
             });
         }
         let grad_norm = grads.global_norm();

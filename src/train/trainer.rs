@@ -170,7 +170,10 @@ impl TrainConfig {
         }
         if let Some(e) = &self.early_stopping {
             if e.patience == 0 {
-                return Err(Error::param("early_stopping.patience", "must be at least 1"));
+                return Err(Error::param(
+                    "early_stopping.patience",
+                    "must be at least 1",
+                ));
             }
             if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) {
                 return Err(Error::param(
@@ -277,7 +280,10 @@ pub fn fit<T: Scalar>(
     {
         return Err(Error::param(
             "split",
-            format!("clip index {i} is out of range for {} clips", data.n_clips()),
+            format!(
+                "clip index {i} is out of range for {} clips",
+                data.n_clips()
+            ),
         ));
     }
     if config.early_stopping.is_some() && split.val.is_empty() {
@@ -297,7 +303,12 @@ pub fn fit<T: Scalar>(
         eval_batch_size: config.eval_batch_size,
         optimizer: config.optimizer.clone(),
         early_stopping: config.early_stopping,
-        data: [data.n_clips(), data.n_classes(), data.seq_len(), data.n_features()],
+        data: [
+            data.n_clips(),
+            data.n_classes(),
+            data.seq_len(),
+            data.n_features(),
+        ],
         train: (split.train.len(), hash_indices(&split.train)),
         val: (split.val.len(), hash_indices(&split.val)),
     };
@@ -306,7 +317,11 @@ pub fn fit<T: Scalar>(
     let mut best_params = None;
     let mut resumed_from_step = None;
 
-    if let Some(path) = config.checkpoint.as_deref().filter(|p| config.resume && p.exists()) {
+    if let Some(path) = config
+        .checkpoint
+        .as_deref()
+        .filter(|p| config.resume && p.exists())
+    {
         let ck = Checkpoint::<T>::load(path)?;
         ck.architecture.expect_same(&model.architecture(), path)?;
         ck.run.expect_same(&run, path)?;
@@ -435,7 +450,8 @@ pub fn fit<T: Scalar>(
                 metrics: &metrics,
                 elapsed_s: start.elapsed().as_secs_f64(),
             };
-            let mut text = serde_json::to_string(&line).map_err(|e| Error::corrupt(e.to_string()))?;
+            let mut text =
+                serde_json::to_string(&line).map_err(|e| Error::corrupt(e.to_string()))?;
             text.push('\n');
             let mut f = std::fs::OpenOptions::new()
                 .append(true)

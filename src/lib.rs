@@ -18,6 +18,8 @@
 //! | [`compress`] | compressing real weights: tensorized matrices, whole model files, the compressed container |
 //! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
 //! | [`matrices`] | tensorized weight matrices (HT, TT, TR, block-term, dense) applied without forming them |
+//! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring |
+//! | [`train`] | training: datasets, Adam/SGD, the training loop, checkpoints that resume bit for bit |
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].
@@ -47,7 +49,9 @@ pub mod formats;
 pub mod io;
 pub mod linalg;
 pub mod matrices;
+pub mod models;
 mod scalar;
+pub mod train;
 pub mod tree;
 pub mod truncation;
 pub mod weights;

@@ -1,0 +1,164 @@
+//! Configuration of the LSTM models: sizes, gate nonlinearity, pooling, dropout, wiring.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The nonlinearity of the three sigmoid gates (forget, input, output).
+///
+/// The cell candidate always uses `tanh`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GateActivation {
+    /// The logistic function `s(a) = 1 / (1 + e^{-a})`.
+    #[default]
+    Sigmoid,
+    /// Keras' piecewise-linear `s(a) = clamp(0.2 a + 0.5, 0, 1)` (derivative 0.2 on
+    /// `|a| < 2.5`, 0 outside), cheaper on small devices.
+    HardSigmoid,
+}
+
+/// What the classifier head sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pooling {
+    /// The last hidden state `h_T` (the protocol of the TT/BT/TR/HT/FDHT-LSTM papers).
+    #[default]
+    Last,
+    /// The mean over time `(1/T) sum_t h_t`.
+    Mean,
+}
+
+/// Where the zero columns go when the fused map's input length `P` exceeds `N + H`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PadPosition {
+    /// `z_t = [x_t ; h_{t-1} ; 0]`: the hidden state follows the input directly.
+    #[default]
+    End,
+    /// `z_t = [x_t ; 0 ; h_{t-1}]`: the input is padded to `P - H`, then the hidden state
+    /// (the hidden state occupies the last `H` positions).
+    AfterInput,
+}
+
+/// How the LSTM's weights are arranged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wiring {
+    /// An input map `W_x` (`4H x N`) and a recurrent map `U` (`4H x H`):
+    /// `a_t = W_x x_t + U h_{t-1} + b`. The dense LSTM and the TT-/TR-/BT-/HT-LSTM
+    /// baselines (input map tensorized, recurrent map dense).
+    Separate,
+    /// One map `W` of shape `4H x P` (`P >= N + H`) applied to the zero-padded
+    /// concatenation `z_t` of `x_t` and `h_{t-1}`: `a_t = W z_t + b`. FDHT-LSTM ("integrate,
+    /// then decompose") and the other fully decomposed variants.
+    Fused {
+        /// The padded input length `P` (the map's `n_in`).
+        padded_len: usize,
+        /// Where the `P - N - H` zero columns go.
+        pad: PadPosition,
+    },
+}
+
+/// Sizes and options of an LSTM classifier (the maps are chosen separately).
+///
+/// Gates are stacked in the order **forget, input, cell, output**: rows `0..H` of every
+/// gate map and bias belong to the forget gate, `H..2H` to the input gate, `2H..3H` to the
+/// cell candidate and `3H..4H` to the output gate.
+///
+/// # Example
+/// ```
+/// use tnet::models::{GateActivation, LstmConfig, Pooling};
+/// let c = LstmConfig::new(57_600, 256)
+///     .with_gate(GateActivation::HardSigmoid)
+///     .with_pooling(Pooling::Mean)
+///     .with_dropout(0.25, 0.25);
+/// c.check().unwrap();
+/// assert!(LstmConfig::new(10, 0).check().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LstmConfig {
+    /// Input features per time step `N`.
+    pub n_input: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// Nonlinearity of the forget, input and output gates.
+    pub gate: GateActivation,
+    /// What the classifier sees.
+    pub pooling: Pooling,
+    /// Initial value of the forget-gate bias (1 by default, Jozefowicz et al. 2015).
+    pub forget_bias: f64,
+    /// Dropout probability on the input path `x_t` (training only).
+    pub input_dropout: f64,
+    /// Dropout probability on the recurrent path `h_{t-1}` (training only).
+    pub recurrent_dropout: f64,
+}
+
+impl LstmConfig {
+    /// Sizes with the defaults: sigmoid gates, last-state pooling, forget bias 1, no
+    /// dropout.
+    pub fn new(n_input: usize, hidden: usize) -> Self {
+        Self {
+            n_input,
+            hidden,
+            gate: GateActivation::Sigmoid,
+            pooling: Pooling::Last,
+            forget_bias: 1.0,
+            input_dropout: 0.0,
+            recurrent_dropout: 0.0,
+        }
+    }
+
+    /// Sets the gate nonlinearity.
+    pub fn with_gate(mut self, gate: GateActivation) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// Sets the pooling of the hidden states.
+    pub fn with_pooling(mut self, pooling: Pooling) -> Self {
+        self.pooling = pooling;
+        self
+    }
+
+    /// Sets the dropout probabilities of the input and recurrent paths.
+    pub fn with_dropout(mut self, input: f64, recurrent: f64) -> Self {
+        self.input_dropout = input;
+        self.recurrent_dropout = recurrent;
+        self
+    }
+
+    /// Sets the initial forget-gate bias.
+    pub fn with_forget_bias(mut self, b: f64) -> Self {
+        self.forget_bias = b;
+        self
+    }
+
+    /// Validates the configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if a size is zero, a dropout probability is outside
+    /// `[0, 1)` or the forget bias is not finite.
+    pub fn check(&self) -> Result<()> {
+        if self.n_input == 0 {
+            return Err(Error::param("n_input", "the input size must be at least 1"));
+        }
+        if self.hidden == 0 {
+            return Err(Error::param("hidden", "the hidden size must be at least 1"));
+        }
+        for (name, p) in [
+            ("input_dropout", self.input_dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::param(
+                    name,
+                    format!("a dropout probability must lie in [0, 1), got {p}"),
+                ));
+            }
+        }
+        if !self.forget_bias.is_finite() {
+            return Err(Error::param(
+                "forget_bias",
+                format!("must be finite, got {}", self.forget_bias),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,907 @@
+//! The LSTM classifier: one cell generic over its linear maps, two wirings, exact BPTT.
+//!
+//! # Model
+//! For a clip `x_1 .. x_T` (each `x_t` of length `N`), hidden size `H`, gate order
+//! forget, input, cell, output (rows `0..H`, `H..2H`, `2H..3H`, `3H..4H`):
+//!
+//! ```text
+//! Separate:  a_t = W_x x~_t + U h~_{t-1} + b              (W_x: 4H x N, U: 4H x H)
+//! Fused:     a_t = W z_t + b,  z_t = [x~_t ; h~_{t-1} ; 0] (W: 4H x P, P >= N + H)
+//! [f; i; g; o] = [s(a_f); s(a_i); tanh(a_g); s(a_o)]
+//! c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t),   h_0 = c_0 = 0
+//! logits = W_c h_T + b_c   (or W_c mean_t(h_t) with Pooling::Mean)
+//! ```
+//!
+//! `x~` and `h~` are the inputs after dropout (training only): one Bernoulli mask per
+//! sequence and path, shared by all time steps (Gal & Ghahramani's variational dropout,
+//! Keras' `dropout`/`recurrent_dropout`), scaled by `1/(1-p)` so that evaluation needs no
+//! rescaling. The state `h_t` itself (what the classifier and the next step's cell see
+//! outside the recurrent product) is not dropped.
+//!
+//! # Gradients
+//! [`Lstm::loss_and_grad`] runs backpropagation through time: the forward pass stores
+//! per step the gate values, `c_t`, `h_t` and the map inputs (`h~_{t-1}` or `z_t`); the
+//! backward pass walks the steps in reverse through the cell (see the cell kernel's
+//! formulas in the module source), calls [`LinearMap::backward`] for the recurrent or
+//! fused map at every step and, in the separate wiring, once for the input map on all
+//! `B*T` rows stacked. Gradients are exact (checked against central finite differences
+//! in `tests/lstm.rs`).
+//!
+//! # Cost
+//! Forward, per batch: one input-map product on `B*T` rows plus `T` recurrent products on
+//! `B` rows (separate), or `T` fused products on `B` rows (fused), plus `O(B T H)`
+//! elementwise work. Backward: the same products' backward passes. Memory for training:
+//! `O(B T (6H + P))` stored activations (`P = N` for the separate wiring).
+
+use ndarray::{
+    Array1, Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD, Axis, s,
+};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::cell;
+use super::config::{LstmConfig, PadPosition, Pooling, Wiring};
+use super::head::{Classifier, argmax, softmax_cross_entropy, sum_rows};
+use super::linear::{DenseLinear, LinearMap};
+use crate::{Error, Result, Scalar};
+
+/// Which part of the model a parameter tensor belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Part {
+    /// The input-to-hidden map `W_x` (separate wiring).
+    InputMap,
+    /// The hidden-to-hidden map `U` (separate wiring).
+    RecurrentMap,
+    /// The one map `W` on `[x ; h]` (fused wiring).
+    FusedMap,
+    /// The gate bias `b` (`4H`).
+    Bias,
+    /// The classifier's weights `W_c`.
+    ClassifierMap,
+    /// The classifier's bias `b_c`.
+    ClassifierBias,
+}
+
+impl Part {
+    /// Whether the tensor is a bias (weight decay skips biases unless asked otherwise).
+    pub fn is_bias(self) -> bool {
+        matches!(self, Part::Bias | Part::ClassifierBias)
+    }
+}
+
+/// Name, part and shape of one parameter tensor, in the order of [`Lstm::params`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// A readable name such as `input[0]`, `bias`, `classifier.bias`.
+    pub name: String,
+    /// The part of the model it belongs to.
+    pub part: Part,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+/// Gradients of the loss with respect to every parameter tensor, in the order of
+/// [`Lstm::params`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients<T> {
+    /// One tensor per parameter tensor, same shapes.
+    pub tensors: Vec<ArrayD<T>>,
+}
+
+impl<T: Scalar> Gradients<T> {
+    /// The global Euclidean norm `sqrt(sum of all squared entries)`, accumulated in `f64`
+    /// in a fixed order.
+    pub fn global_norm(&self) -> f64 {
+        self.tensors
+            .iter()
+            .flat_map(|t| t.iter())
+            .map(|v| v.as_f64() * v.as_f64())
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// Multiplies every entry by `s`.
+    pub fn scale(&mut self, s: T) {
+        for t in &mut self.tensors {
+            t.mapv_inplace(|v| v * s);
+        }
+    }
+}
+
+/// The result of one forward and backward pass over a batch.
+#[derive(Clone, Debug)]
+pub struct StepOutput<T> {
+    /// Mean softmax cross-entropy over the batch.
+    pub loss: f64,
+    /// Number of rows whose predicted class is the label.
+    pub correct: usize,
+    /// The logits (`B x C`).
+    pub logits: Array2<T>,
+    /// Gradients of `loss` with respect to every parameter.
+    pub grads: Gradients<T>,
+}
+
+#[derive(Clone, Debug)]
+enum Maps<T: Scalar> {
+    Separate {
+        input: Box<dyn LinearMap<T>>,
+        recurrent: Box<dyn LinearMap<T>>,
+    },
+    Fused {
+        map: Box<dyn LinearMap<T>>,
+        pad: PadPosition,
+    },
+}
+
+/// An LSTM classifier over sequences, generic over the format of its weight maps.
+///
+/// Build it with [`Lstm::separate`] (input map + recurrent map: the dense LSTM and the
+/// TT-/TR-/BT-/HT-LSTM baselines) or [`Lstm::fused`] (one map on `[x ; h]`: FDHT-LSTM and
+/// the other fully decomposed variants); [`Lstm::dense`] and [`Lstm::dense_fused`] build
+/// the uncompressed references. See the [module docs](self) for the equations.
+///
+/// # Example
+/// ```
+/// use tnet::models::{Lstm, LstmConfig};
+/// let model = Lstm::<f64>::dense(&LstmConfig::new(6, 4), 3, 0).unwrap();
+/// let x = tnet::dense::random_normal::<f64>(&[2, 5, 6], 1).into_dimensionality().unwrap();
+/// let out = model.loss_and_grad(x.view(), &[0, 2], None).unwrap();
+/// assert_eq!(out.logits.dim(), (2, 3));
+/// assert_eq!(out.grads.tensors.len(), model.params().len());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Lstm<T: Scalar> {
+    config: LstmConfig,
+    maps: Maps<T>,
+    bias: Array1<T>,
+    head: Classifier<T>,
+}
+
+/// Dropout masks of one batch (entries 0 or `1/(1-p)`), shared across time steps.
+struct Masks<T> {
+    x: Option<Array2<T>>,
+    h: Option<Array2<T>>,
+}
+
+/// What the forward pass keeps for the backward pass.
+struct Tape<T> {
+    /// Separate wiring: the input after dropout (`B x T x N`), when dropout is on.
+    xd: Option<Array3<T>>,
+    /// Separate wiring: `h~_{t-1}` for `t = 1..T-1`.
+    hd: Vec<Array2<T>>,
+    /// Fused wiring: `z_t` for every step.
+    z: Vec<Array2<T>>,
+    gates: Vec<Array2<T>>,
+    c: Vec<Array2<T>>,
+    h: Vec<Array2<T>>,
+    feature: Array2<T>,
+}
+
+fn map_shape_error(
+    context: &'static str,
+    expected: [usize; 2],
+    map: &dyn LinearMap<impl Scalar>,
+) -> Error {
+    Error::ShapeMismatch {
+        context,
+        expected: expected.to_vec(),
+        got: vec![map.n_out(), map.n_in()],
+    }
+}
+
+impl<T: Scalar> Lstm<T> {
+    /// An LSTM with an input map `W_x` (`4H x N`) and a recurrent map `U` (`4H x H`),
+    /// gate bias `b` zero except the forget gate's (`config.forget_bias`), and the given
+    /// classifier head.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an invalid `config` (hidden size 0, ...);
+    /// [`Error::ShapeMismatch`] if a map or the head does not have the shape the sizes
+    /// require.
+    pub fn separate(
+        config: &LstmConfig,
+        input: Box<dyn LinearMap<T>>,
+        recurrent: Box<dyn LinearMap<T>>,
+        head: Classifier<T>,
+    ) -> Result<Self> {
+        config.check()?;
+        let (n, h) = (config.n_input, config.hidden);
+        if input.n_out() != 4 * h || input.n_in() != n {
+            return Err(map_shape_error(
+                "Lstm::separate input map (4H x N)",
+                [4 * h, n],
+                input.as_ref(),
+            ));
+        }
+        if recurrent.n_out() != 4 * h || recurrent.n_in() != h {
+            return Err(map_shape_error(
+                "Lstm::separate recurrent map (4H x H)",
+                [4 * h, h],
+                recurrent.as_ref(),
+            ));
+        }
+        Self::assemble(config, Maps::Separate { input, recurrent }, head)
+    }
+
+    /// A fully decomposed LSTM: one map `W` of shape `4H x P` with `P = map.n_in() >=
+    /// N + H`, applied to `z_t = [x_t ; h_{t-1}]` zero-padded to `P` (the zero columns
+    /// placed by `pad`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an invalid `config`; [`Error::ShapeMismatch`] if
+    /// the map does not have `4H` outputs and at least `N + H` inputs, or the head does
+    /// not take `H` features.
+    pub fn fused(
+        config: &LstmConfig,
+        map: Box<dyn LinearMap<T>>,
+        pad: PadPosition,
+        head: Classifier<T>,
+    ) -> Result<Self> {
+        config.check()?;
+        let (n, h) = (config.n_input, config.hidden);
+        if map.n_out() != 4 * h || map.n_in() < n + h {
+            return Err(map_shape_error(
+                "Lstm::fused map (4H x P with P >= N + H)",
+                [4 * h, n + h],
+                map.as_ref(),
+            ));
+        }
+        Self::assemble(config, Maps::Fused { map, pad }, head)
+    }
+
+    fn assemble(config: &LstmConfig, maps: Maps<T>, head: Classifier<T>) -> Result<Self> {
+        let h = config.hidden;
+        if head.n_in() != h {
+            return Err(Error::ShapeMismatch {
+                context: "Lstm classifier head (C x H)",
+                expected: vec![head.n_classes(), h],
+                got: vec![head.n_classes(), head.n_in()],
+            });
+        }
+        let mut bias = Array1::zeros(4 * h);
+        bias.slice_mut(s![0..h]).fill(T::cast(config.forget_bias));
+        Ok(Self {
+            config: config.clone(),
+            maps,
+            bias,
+            head,
+        })
+    }
+
+    /// The uncompressed LSTM: Glorot-uniform `W_x`, orthogonal `U` (orthonormal columns,
+    /// Keras' recurrent initialiser), dense Glorot classifier over `n_classes`, all from
+    /// `seed`.
+    ///
+    /// # Errors
+    /// As [`separate`](Self::separate), and [`Error::InvalidParameter`] if `n_classes < 2`.
+    pub fn dense(config: &LstmConfig, n_classes: usize, seed: u64) -> Result<Self> {
+        config.check()?;
+        let (wx, u, head) = Self::dense_parts(config, n_classes, seed)?;
+        Self::separate(
+            config,
+            Box::new(DenseLinear::try_new(wx)?),
+            Box::new(DenseLinear::try_new(u)?),
+            head,
+        )
+    }
+
+    /// The uncompressed fused LSTM of padded length `padded_len`: the dense `4H x P`
+    /// matrix holding the same `W_x` and `U` as [`dense`](Self::dense) with the same seed
+    /// in the columns of `x` and `h` (zeros in the padding), so both compute the same
+    /// function at initialisation.
+    ///
+    /// # Errors
+    /// As [`fused`](Self::fused), and [`Error::InvalidParameter`] if `n_classes < 2`.
+    pub fn dense_fused(
+        config: &LstmConfig,
+        n_classes: usize,
+        padded_len: usize,
+        pad: PadPosition,
+        seed: u64,
+    ) -> Result<Self> {
+        config.check()?;
+        let (n, h) = (config.n_input, config.hidden);
+        if padded_len < n + h {
+            return Err(Error::ShapeMismatch {
+                context: "Lstm::dense_fused padded length (P >= N + H)",
+                expected: vec![4 * h, n + h],
+                got: vec![4 * h, padded_len],
+            });
+        }
+        let (wx, u, head) = Self::dense_parts(config, n_classes, seed)?;
+        let off = h_offset(n, h, padded_len, pad);
+        let mut w = Array2::zeros((4 * h, padded_len));
+        w.slice_mut(s![.., 0..n]).assign(&wx);
+        w.slice_mut(s![.., off..off + h]).assign(&u);
+        Self::fused(config, Box::new(DenseLinear::try_new(w)?), pad, head)
+    }
+
+    fn dense_parts(
+        config: &LstmConfig,
+        n_classes: usize,
+        seed: u64,
+    ) -> Result<(Array2<T>, Array2<T>, Classifier<T>)> {
+        let (n, h) = (config.n_input, config.hidden);
+        let head = Classifier::dense(h, n_classes, super::derive_seed(seed, 2))?;
+        let wx = DenseLinear::<T>::glorot(4 * h, n, super::derive_seed(seed, 0))?
+            .weights()
+            .to_owned();
+        let mut g = crate::dense::rng(super::derive_seed(seed, 1));
+        let u = crate::dense::random_orthonormal::<T, _>(4 * h, h, &mut g);
+        Ok((wx, u, head))
+    }
+
+    /// Replaces the classifier head.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the head does not take `H` features.
+    pub fn with_classifier(mut self, head: Classifier<T>) -> Result<Self> {
+        if head.n_in() != self.config.hidden {
+            return Err(Error::ShapeMismatch {
+                context: "Lstm classifier head (C x H)",
+                expected: vec![head.n_classes(), self.config.hidden],
+                got: vec![head.n_classes(), head.n_in()],
+            });
+        }
+        self.head = head;
+        Ok(self)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LstmConfig {
+        &self.config
+    }
+
+    /// The wiring (separate maps, or one fused map of padded length `P`).
+    pub fn wiring(&self) -> Wiring {
+        match &self.maps {
+            Maps::Separate { .. } => Wiring::Separate,
+            Maps::Fused { map, pad } => Wiring::Fused {
+                padded_len: map.n_in(),
+                pad: *pad,
+            },
+        }
+    }
+
+    /// Number of classes.
+    pub fn n_classes(&self) -> usize {
+        self.head.n_classes()
+    }
+
+    /// The input map `W_x` (separate wiring).
+    pub fn input_map(&self) -> Option<&dyn LinearMap<T>> {
+        match &self.maps {
+            Maps::Separate { input, .. } => Some(input.as_ref()),
+            Maps::Fused { .. } => None,
+        }
+    }
+
+    /// The recurrent map `U` (separate wiring).
+    pub fn recurrent_map(&self) -> Option<&dyn LinearMap<T>> {
+        match &self.maps {
+            Maps::Separate { recurrent, .. } => Some(recurrent.as_ref()),
+            Maps::Fused { .. } => None,
+        }
+    }
+
+    /// The fused map `W` (fused wiring).
+    pub fn fused_map(&self) -> Option<&dyn LinearMap<T>> {
+        match &self.maps {
+            Maps::Fused { map, .. } => Some(map.as_ref()),
+            Maps::Separate { .. } => None,
+        }
+    }
+
+    /// The gate bias `b` (`4H`, order forget, input, cell, output).
+    pub fn bias(&self) -> &Array1<T> {
+        &self.bias
+    }
+
+    /// The classifier head.
+    pub fn classifier(&self) -> &Classifier<T> {
+        &self.head
+    }
+
+    /// Descriptions of the maps in parameter order (input, recurrent or fused, then the
+    /// classifier's map).
+    pub fn map_descriptions(&self) -> Vec<String> {
+        let mut d = match &self.maps {
+            Maps::Separate { input, recurrent } => vec![input.describe(), recurrent.describe()],
+            Maps::Fused { map, .. } => vec![map.describe()],
+        };
+        d.push(self.head.map().describe());
+        d
+    }
+
+    /// Name, part and shape of every parameter tensor, in the order of
+    /// [`params`](Self::params): the input map's (or the fused map's), the recurrent
+    /// map's, the gate bias, the classifier map's, the classifier bias.
+    pub fn param_specs(&self) -> Vec<ParamSpec> {
+        let mut specs = Vec::new();
+        let add = |specs: &mut Vec<ParamSpec>,
+                   prefix: &str,
+                   part: Part,
+                   views: Vec<ArrayViewD<'_, T>>| {
+            for (k, v) in views.iter().enumerate() {
+                specs.push(ParamSpec {
+                    name: format!("{prefix}[{k}]"),
+                    part,
+                    shape: v.shape().to_vec(),
+                });
+            }
+        };
+        match &self.maps {
+            Maps::Separate { input, recurrent } => {
+                add(&mut specs, "input", Part::InputMap, input.params());
+                add(
+                    &mut specs,
+                    "recurrent",
+                    Part::RecurrentMap,
+                    recurrent.params(),
+                );
+            }
+            Maps::Fused { map, .. } => add(&mut specs, "fused", Part::FusedMap, map.params()),
+        }
+        specs.push(ParamSpec {
+            name: "bias".into(),
+            part: Part::Bias,
+            shape: vec![self.bias.len()],
+        });
+        add(
+            &mut specs,
+            "classifier",
+            Part::ClassifierMap,
+            self.head.map().params(),
+        );
+        specs.push(ParamSpec {
+            name: "classifier.bias".into(),
+            part: Part::ClassifierBias,
+            shape: vec![self.head.n_classes()],
+        });
+        specs
+    }
+
+    /// Views of every parameter tensor (order of [`param_specs`](Self::param_specs)).
+    pub fn params(&self) -> Vec<ArrayViewD<'_, T>> {
+        let mut p = match &self.maps {
+            Maps::Separate { input, recurrent } => {
+                let mut p = input.params();
+                p.extend(recurrent.params());
+                p
+            }
+            Maps::Fused { map, .. } => map.params(),
+        };
+        p.push(self.bias.view().into_dyn());
+        p.extend(self.head.params());
+        p
+    }
+
+    /// Mutable views of every parameter tensor (order of [`param_specs`](Self::param_specs)).
+    pub fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
+        let mut p = match &mut self.maps {
+            Maps::Separate { input, recurrent } => {
+                let mut p = input.params_mut();
+                p.extend(recurrent.params_mut());
+                p
+            }
+            Maps::Fused { map, .. } => map.params_mut(),
+        };
+        p.push(self.bias.view_mut().into_dyn());
+        p.extend(self.head.params_mut());
+        p
+    }
+
+    /// Total number of stored scalars.
+    pub fn n_params(&self) -> usize {
+        self.params().iter().map(|p| p.len()).sum()
+    }
+
+    /// Offset of `h_{t-1}` inside `z_t` (fused wiring).
+    pub(crate) fn fused_h_offset(&self) -> usize {
+        match &self.maps {
+            Maps::Fused { map, pad } => {
+                h_offset(self.config.n_input, self.config.hidden, map.n_in(), *pad)
+            }
+            Maps::Separate { .. } => 0,
+        }
+    }
+
+    pub(crate) fn check_input(&self, x: &ArrayView3<'_, T>) -> Result<()> {
+        let (b, t, n) = x.dim();
+        if b == 0 || t == 0 {
+            return Err(Error::Empty {
+                context: "Lstm input (batch, time, features)",
+                shape: vec![b, t, n],
+            });
+        }
+        if n != self.config.n_input {
+            return Err(Error::ShapeMismatch {
+                context: "Lstm input (batch, time, features)",
+                expected: vec![b, t, self.config.n_input],
+                got: vec![b, t, n],
+            });
+        }
+        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                context: "Lstm input",
+                index,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_labels(&self, b: usize, labels: &[usize]) -> Result<()> {
+        if labels.len() != b {
+            return Err(Error::ShapeMismatch {
+                context: "Lstm labels (one per clip)",
+                expected: vec![b],
+                got: vec![labels.len()],
+            });
+        }
+        if let Some((k, &y)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, y)| **y >= self.n_classes())
+        {
+            return Err(Error::param(
+                "labels",
+                format!(
+                    "label {y} at position {k} is not below the number of classes {}",
+                    self.n_classes()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn masks(&self, b: usize, dropout_seed: Option<u64>) -> Masks<T> {
+        let Some(seed) = dropout_seed else {
+            return Masks { x: None, h: None };
+        };
+        let mut g = crate::dense::rng(seed);
+        let mut mask = |cols: usize, p: f64| {
+            (p > 0.0).then(|| {
+                let keep = T::cast(1.0 / (1.0 - p));
+                Array2::from_shape_simple_fn((b, cols), || {
+                    if g.random::<f64>() < p {
+                        T::zero()
+                    } else {
+                        keep
+                    }
+                })
+            })
+        };
+        let x = mask(self.config.n_input, self.config.input_dropout);
+        let h = mask(self.config.hidden, self.config.recurrent_dropout);
+        Masks { x, h }
+    }
+
+    fn forward_tape(&self, x: ArrayView3<'_, T>, masks: &Masks<T>) -> Result<Tape<T>> {
+        let (b, tn, n) = x.dim();
+        let hn = self.config.hidden;
+        let kind = self.config.gate;
+        let mut tape = Tape {
+            xd: None,
+            hd: Vec::new(),
+            z: Vec::new(),
+            gates: Vec::with_capacity(tn),
+            c: Vec::with_capacity(tn),
+            h: Vec::with_capacity(tn),
+            feature: Array2::zeros((b, hn)),
+        };
+        let zeros = Array2::<T>::zeros((b, hn));
+        match &self.maps {
+            Maps::Separate { input, recurrent } => {
+                if let Some(m) = &masks.x {
+                    let mut xd = x.to_owned();
+                    for mut xt in xd.axis_iter_mut(Axis(1)) {
+                        xt *= m;
+                    }
+                    tape.xd = Some(xd);
+                }
+                let ax = {
+                    let xin = match &tape.xd {
+                        Some(a) => a.view(),
+                        None => x.view(),
+                    };
+                    let xs = xin.as_standard_layout();
+                    let x2 = xs
+                        .view()
+                        .into_shape_with_order((b * tn, n))
+                        .expect("contiguous");
+                    input.apply(x2)?
+                };
+                let ax = ax
+                    .into_shape_with_order((b, tn, 4 * hn))
+                    .expect("B*T rows of 4H");
+                for t in 0..tn {
+                    let mut a = ax.slice(s![.., t, ..]).to_owned();
+                    a += &self.bias;
+                    if t > 0 {
+                        let hd = match &masks.h {
+                            Some(m) => &tape.h[t - 1] * m,
+                            None => tape.h[t - 1].clone(),
+                        };
+                        a += &recurrent.apply(hd.view())?;
+                        tape.hd.push(hd);
+                    }
+                    self.cell_step(&mut tape, a, &zeros, t, kind);
+                }
+            }
+            Maps::Fused { map, .. } => {
+                let off = self.fused_h_offset();
+                for t in 0..tn {
+                    let mut z = Array2::zeros((b, map.n_in()));
+                    {
+                        let mut zx = z.slice_mut(s![.., 0..n]);
+                        zx.assign(&x.slice(s![.., t, ..]));
+                        if let Some(m) = &masks.x {
+                            zx *= m;
+                        }
+                    }
+                    if t > 0 {
+                        let mut zh = z.slice_mut(s![.., off..off + hn]);
+                        zh.assign(&tape.h[t - 1]);
+                        if let Some(m) = &masks.h {
+                            zh *= m;
+                        }
+                    }
+                    let mut a = map.apply(z.view())?;
+                    a += &self.bias;
+                    tape.z.push(z);
+                    self.cell_step(&mut tape, a, &zeros, t, kind);
+                }
+            }
+        }
+        tape.feature = match self.config.pooling {
+            Pooling::Last => tape.h[tn - 1].clone(),
+            Pooling::Mean => {
+                let mut f = Array2::zeros((b, hn));
+                for h in &tape.h {
+                    f += h;
+                }
+                f * T::cast(1.0 / tn as f64)
+            }
+        };
+        Ok(tape)
+    }
+
+    fn cell_step(
+        &self,
+        tape: &mut Tape<T>,
+        mut a: Array2<T>,
+        zeros: &Array2<T>,
+        t: usize,
+        kind: super::GateActivation,
+    ) {
+        let mut c = Array2::zeros(zeros.raw_dim());
+        let mut h = Array2::zeros(zeros.raw_dim());
+        let c_prev = if t > 0 {
+            tape.c[t - 1].view()
+        } else {
+            zeros.view()
+        };
+        cell::forward(kind, a.view_mut(), c_prev, c.view_mut(), h.view_mut());
+        tape.gates.push(a);
+        tape.c.push(c);
+        tape.h.push(h);
+    }
+
+    /// Gradients of the maps (in parameter order) and of the gate bias, given
+    /// `dL/dfeature`.
+    fn backward_tape(
+        &self,
+        x: ArrayView3<'_, T>,
+        masks: &Masks<T>,
+        tape: &Tape<T>,
+        dfeature: ArrayView2<'_, T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        let (b, tn, n) = x.dim();
+        let hn = self.config.hidden;
+        let kind = self.config.gate;
+        let zeros = Array2::<T>::zeros((b, hn));
+        let mut dh_rec = Array2::<T>::zeros((b, hn));
+        let mut dc = Array2::<T>::zeros((b, hn));
+        let mut dbias = Array1::<T>::zeros(4 * hn);
+        let inv_t = T::cast(1.0 / tn as f64);
+        let mut da_all = match self.maps {
+            Maps::Separate { .. } => Some(Array3::<T>::zeros((b, tn, 4 * hn))),
+            Maps::Fused { .. } => None,
+        };
+        let mut map_grads: Option<Vec<ArrayD<T>>> = None;
+        for t in (0..tn).rev() {
+            let mut dh = std::mem::replace(&mut dh_rec, Array2::zeros((b, hn)));
+            match self.config.pooling {
+                Pooling::Last if t == tn - 1 => dh += &dfeature,
+                Pooling::Last => {}
+                Pooling::Mean => dh.scaled_add(inv_t, &dfeature),
+            }
+            let c_prev = if t > 0 {
+                tape.c[t - 1].view()
+            } else {
+                zeros.view()
+            };
+            let da = cell::backward(
+                kind,
+                tape.gates[t].view(),
+                c_prev,
+                tape.c[t].view(),
+                dh.view(),
+                dc.view_mut(),
+            );
+            dbias += &sum_rows(da.view());
+            match &self.maps {
+                Maps::Separate { recurrent, .. } => {
+                    if let Some(all) = &mut da_all {
+                        all.slice_mut(s![.., t, ..]).assign(&da);
+                    }
+                    if t > 0 {
+                        let (dhd, g) = recurrent.backward(tape.hd[t - 1].view(), da.view())?;
+                        accumulate(&mut map_grads, g, recurrent.as_ref())?;
+                        dh_rec = dhd;
+                        if let Some(m) = &masks.h {
+                            dh_rec *= m;
+                        }
+                    }
+                }
+                Maps::Fused { map, .. } => {
+                    let (dz, g) = map.backward(tape.z[t].view(), da.view())?;
+                    accumulate(&mut map_grads, g, map.as_ref())?;
+                    if t > 0 {
+                        let off = self.fused_h_offset();
+                        dh_rec = dz.slice(s![.., off..off + hn]).to_owned();
+                        if let Some(m) = &masks.h {
+                            dh_rec *= m;
+                        }
+                    }
+                }
+            }
+        }
+        let mut grads = Vec::new();
+        match &self.maps {
+            Maps::Separate { input, recurrent } => {
+                let da_all = da_all.expect("separate wiring");
+                let xin = match &tape.xd {
+                    Some(a) => a.view(),
+                    None => x.view(),
+                };
+                let xs = xin.as_standard_layout();
+                let x2 = xs
+                    .view()
+                    .into_shape_with_order((b * tn, n))
+                    .expect("contiguous");
+                let da2 = da_all
+                    .view()
+                    .into_shape_with_order((b * tn, 4 * hn))
+                    .expect("contiguous");
+                let (_, gin) = input.backward(x2, da2)?;
+                let mut gin_acc = None;
+                accumulate(&mut gin_acc, gin, input.as_ref())?;
+                grads.extend(gin_acc.expect("set above"));
+                // With T = 1 the recurrent map never acts: its gradient is zero.
+                grads.extend(map_grads.unwrap_or_else(|| zeros_like(recurrent.as_ref())));
+            }
+            Maps::Fused { .. } => grads.extend(map_grads.expect("T >= 1 steps")),
+        }
+        grads.push(dbias.into_dyn());
+        Ok(grads)
+    }
+
+    /// Mean softmax cross-entropy of the batch `x` (`B x T x N`) against `labels`, its
+    /// gradient with respect to every parameter, the logits and the number of correct
+    /// predictions.
+    ///
+    /// `dropout_seed`: `None` evaluates without dropout; `Some(seed)` is a training pass
+    /// whose dropout masks (if the configuration asks for dropout) are drawn from `seed`,
+    /// so the same seed gives the same masks (and [`loss`](Self::loss) with the same seed
+    /// evaluates the same function).
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for an empty batch or sequence; [`Error::ShapeMismatch`] if `x`
+    /// does not have `N` features or `labels` does not have `B` entries;
+    /// [`Error::InvalidParameter`] for a label `>= C`; [`Error::NonFinite`] for NaN or
+    /// infinite inputs; errors of the maps.
+    pub fn loss_and_grad(
+        &self,
+        x: ArrayView3<'_, T>,
+        labels: &[usize],
+        dropout_seed: Option<u64>,
+    ) -> Result<StepOutput<T>> {
+        self.check_input(&x)?;
+        self.check_labels(x.dim().0, labels)?;
+        let masks = self.masks(x.dim().0, dropout_seed);
+        let tape = self.forward_tape(x, &masks)?;
+        let logits = self.head.forward(tape.feature.view())?;
+        let (loss, correct, dlogits) = softmax_cross_entropy(logits.view(), labels);
+        let (dfeature, head_grads) = self.head.backward(tape.feature.view(), dlogits.view())?;
+        let mut tensors = self.backward_tape(x, &masks, &tape, dfeature.view())?;
+        tensors.extend(head_grads);
+        Ok(StepOutput {
+            loss,
+            correct,
+            logits,
+            grads: Gradients { tensors },
+        })
+    }
+
+    /// The loss of [`loss_and_grad`](Self::loss_and_grad) without the backward pass.
+    ///
+    /// # Errors
+    /// As [`loss_and_grad`](Self::loss_and_grad).
+    pub fn loss(
+        &self,
+        x: ArrayView3<'_, T>,
+        labels: &[usize],
+        dropout_seed: Option<u64>,
+    ) -> Result<f64> {
+        self.check_input(&x)?;
+        self.check_labels(x.dim().0, labels)?;
+        let masks = self.masks(x.dim().0, dropout_seed);
+        let tape = self.forward_tape(x, &masks)?;
+        let logits = self.head.forward(tape.feature.view())?;
+        Ok(softmax_cross_entropy(logits.view(), labels).0)
+    }
+
+    /// The logits (`B x C`) of a batch, without dropout.
+    ///
+    /// # Errors
+    /// As [`loss_and_grad`](Self::loss_and_grad) for the input.
+    pub fn logits(&self, x: ArrayView3<'_, T>) -> Result<Array2<T>> {
+        self.check_input(&x)?;
+        let masks = Masks { x: None, h: None };
+        let tape = self.forward_tape(x, &masks)?;
+        self.head.forward(tape.feature.view())
+    }
+
+    /// The predicted class of every clip in the batch.
+    ///
+    /// # Errors
+    /// As [`logits`](Self::logits).
+    pub fn predict(&self, x: ArrayView3<'_, T>) -> Result<Vec<usize>> {
+        Ok(self
+            .logits(x)?
+            .axis_iter(Axis(0))
+            .map(|r| argmax(r.iter().copied()))
+            .collect())
+    }
+}
+
+/// Offset of `h` in `z = [x ; h ; 0]` or `[x ; 0 ; h]`.
+pub(crate) fn h_offset(n: usize, h: usize, p: usize, pad: PadPosition) -> usize {
+    match pad {
+        PadPosition::End => n,
+        PadPosition::AfterInput => p - h,
+    }
+}
+
+fn zeros_like<T: Scalar>(map: &dyn LinearMap<T>) -> Vec<ArrayD<T>> {
+    map.params()
+        .iter()
+        .map(|p| ArrayD::zeros(p.raw_dim()))
+        .collect()
+}
+
+/// Adds the gradients `g` of `map` into `acc`, checking they match the map's parameters.
+fn accumulate<T: Scalar>(
+    acc: &mut Option<Vec<ArrayD<T>>>,
+    g: Vec<ArrayD<T>>,
+    map: &dyn LinearMap<T>,
+) -> Result<()> {
+    let params = map.params();
+    if g.len() != params.len() || g.iter().zip(&params).any(|(a, p)| a.shape() != p.shape()) {
+        return Err(Error::ShapeMismatch {
+            context: "LinearMap::backward gradients (one per parameter tensor, same shapes)",
+            expected: params.iter().flat_map(|p| p.shape().to_vec()).collect(),
+            got: g.iter().flat_map(|a| a.shape().to_vec()).collect(),
+        });
+    }
+    match acc {
+        None => *acc = Some(g),
+        Some(a) => {
+            for (a, g) in a.iter_mut().zip(g) {
+                *a += &g;
+            }
+        }
+    }
+    Ok(())
+}

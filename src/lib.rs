@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithms;
+pub mod data;
 pub mod dense;
 mod error;
 pub mod format;

@@ -14,7 +14,7 @@
 //! # What is loaded
 //! Each clip keeps a **pool** of `P = pool` frames, taken at uniform positions
 //! `floor((k + 1/2) F / P)` of its `F` frame files (repeating frames if `F < P`), decoded
-//! with the `image` crate, converted to RGB or grey, resized to `H x W` (bilinear, aspect
+//! with the `image` crate, converted to RGB or grey (Rec. 709 luma), resized to `H x W` (bilinear, aspect
 //! ratio not kept) and held as `u8`. A model sees `T <= P` of them per clip
 //! ([`SequenceDataset::fill_clip`]): for training `T` sorted distinct random pool
 //! positions seeded by `(epoch_seed, index)`; for evaluation the uniform positions
@@ -30,7 +30,8 @@
 //! 552,960,000 bytes of pixels; [`FolderDataset::bytes_held`] reports the total.
 //!
 //! # Problems
-//! Unreadable images (missing, truncated, not an image), clips with fewer than `T`
+//! Every frame file's header is read at load time, and the pool frames are decoded in
+//! full. Unreadable images (missing, truncated, not an image), clips with fewer than `T`
 //! readable frames and classes left without clips are either skipped, each recorded as a
 //! [`LoadIssue`] in the [`LoadReport`] ([`OnProblem::Skip`]), or turned into an
 //! [`Error::Corrupt`] naming the path ([`OnProblem::Error`]). An unreadable frame is
@@ -429,6 +430,24 @@ fn decode_into(path: &Path, cfg: &FolderConfig, dst: &mut [u8]) -> std::result::
     }
 }
 
+/// Reads an image's header (format and dimensions) without decoding its pixels.
+fn check_header(path: &Path) -> std::result::Result<(), String> {
+    let run = || -> std::result::Result<(), String> {
+        let (w, h) = image::ImageReader::open(path)
+            .map_err(|e| e.to_string())?
+            .with_guessed_format()
+            .map_err(|e| e.to_string())?
+            .into_dimensions()
+            .map_err(|e| e.to_string())?;
+        if w == 0 || h == 0 {
+            return Err(format!("image has size {w}x{h}"));
+        }
+        Ok(())
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Err("the image decoder panicked on this file".to_string()))
+}
+
 impl FolderDataset {
     /// Scans `root`, decodes `pool` frames of every clip in parallel and keeps them as
     /// `u8`.
@@ -738,8 +757,18 @@ impl FolderDataset {
 /// Decodes the pool of one clip into `dst`. Returns (readable frame files, issues, ok).
 fn decode_clip(cand: &Candidate, cfg: &FolderConfig, dst: &mut [u8]) -> (usize, Vec<LoadIssue>, bool) {
     let n = cfg.frame_len();
-    let mut files: Vec<&PathBuf> = cand.files.iter().collect();
     let mut issues = Vec::new();
+    // Every file's header is checked (cheap); the pool frames are decoded in full below.
+    let mut files: Vec<&PathBuf> = Vec::with_capacity(cand.files.len());
+    for f in &cand.files {
+        match check_header(f) {
+            Ok(()) => files.push(f),
+            Err(reason) => issues.push(LoadIssue {
+                path: f.clone(),
+                kind: IssueKind::UnreadableImage { reason },
+            }),
+        }
+    }
     'retry: loop {
         if files.len() < cfg.frames {
             issues.push(LoadIssue {

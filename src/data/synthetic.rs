@@ -178,7 +178,8 @@ pub struct SyntheticConfig {
     pub height: usize,
     /// Frame width `W` in pixels, `8..=256`.
     pub width: usize,
-    /// Channels `C`: 3 (RGB) or 1 (grey, luma of the RGB rendering).
+    /// Channels `C`: 3 (RGB) or 1 (grey: Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B` of
+    /// the RGB rendering, as the `image` crate and [`FolderDataset`](super::FolderDataset) use).
     pub channels: usize,
     /// Frames per clip `T`, at least the largest [`Pattern::min_frames`], at most 256.
     pub frames: usize,
@@ -1151,7 +1152,7 @@ fn quantize(rgb: &[f32], channels: usize, noise_std: f32, g: &mut ChaCha8Rng, ou
         }
     } else {
         for (o, p) in out.iter_mut().zip(rgb.chunks_exact(3)) {
-            *o = q(0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]);
+            *o = q(0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! cargo run --release --example video_data -- --full          # UCF11-like preset (160x120x3, 11 classes)
 //! cargo run --release --example video_data -- --classes 14    # every synthetic pattern
 //! cargo run --release --example video_data -- --data DIR      # a frame-folder dataset on disk
-//! cargo run --release --example video_data -- --out sheet.png --clips 3
+//! cargo run --release --example video_data -- --out sheet.png --clips 3 --size 64x96 --seed 2
 //! ```
 use std::time::Instant;
 
@@ -43,6 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             if let Some(k) = arg_value(&args, "--classes") {
                 cfg = cfg.with_classes(k.parse()?)?;
+            }
+            if let Some(size) = arg_value(&args, "--size") {
+                let (h, w) = size.split_once('x').ok_or("--size takes HxW, e.g. 64x96")?;
+                (cfg.height, cfg.width) = (h.parse()?, w.parse()?);
+            }
+            if let Some(seed) = arg_value(&args, "--seed") {
+                cfg.seed = seed.parse()?;
             }
             let data = SyntheticVideo::new(cfg)?;
             let (shape, held) = (data.frame_shape(), data.bytes_held());
@@ -92,7 +99,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clip_w = t * (w * scale + 1);
     let sheet_w = clips_per_row * (clip_w + gap) + gap;
     let sheet_h = data.n_classes() * (h * scale + gap) + gap;
-    let mut sheet = image::RgbImage::from_pixel(sheet_w as u32, sheet_h as u32, image::Rgb([255; 3]));
+    let mut sheet =
+        image::RgbImage::from_pixel(sheet_w as u32, sheet_h as u32, image::Rgb([255; 3]));
     let mut taken = vec![0usize; data.n_classes()];
     for i in 0..data.len() {
         let label = data.label(i);

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use tnet::Error;
 use tnet::data::folder::{GroupKey, IssueKind};
 use tnet::data::{
-    FolderConfig, FolderDataset, GroupLevel, OnProblem, Pattern, SequenceDataset,
-    SyntheticConfig, SyntheticVideo, class_counts, fill_batch, labels, split,
+    FolderConfig, FolderDataset, GroupLevel, OnProblem, Pattern, SequenceDataset, SyntheticConfig,
+    SyntheticVideo, class_counts, fill_batch, labels, split,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -25,7 +25,9 @@ impl Softmax {
     fn fit(x: &[Vec<f64>], y: &[usize], k: usize, l2: f64, iters: usize) -> Self {
         let d = x[0].len();
         let n = x.len() as f64;
-        let mean: Vec<f64> = (0..d).map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n).collect();
+        let mean: Vec<f64> = (0..d)
+            .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n)
+            .collect();
         let std: Vec<f64> = (0..d)
             .map(|j| {
                 let v = x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n;
@@ -88,7 +90,11 @@ impl Softmax {
     }
 
     fn accuracy(&self, x: &[Vec<f64>], y: &[usize]) -> f64 {
-        let ok = x.iter().zip(y).filter(|(r, l)| self.predict(r) == **l).count();
+        let ok = x
+            .iter()
+            .zip(y)
+            .filter(|(r, l)| self.predict(r) == **l)
+            .count();
         ok as f64 / x.len() as f64
     }
 }
@@ -113,8 +119,15 @@ fn ncm_accuracy(x: &[Vec<f64>], y: &[usize], xt: &[Vec<f64>], yt: &[usize], k: u
         .iter()
         .zip(yt)
         .filter(|(r, l)| {
-            let dist = |m: &Vec<f64>| m.iter().zip(r.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
-            let best = (0..k).min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b]))).unwrap();
+            let dist = |m: &Vec<f64>| {
+                m.iter()
+                    .zip(r.iter())
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+            };
+            let best = (0..k)
+                .min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b])))
+                .unwrap();
             best == **l
         })
         .count();
@@ -195,7 +208,10 @@ fn temporal_features(frames: &[Vec<u8>], h: usize, w: usize) -> Vec<f64> {
     let grey: Vec<Vec<f64>> = frames
         .iter()
         .map(|f| {
-            let g: Vec<f64> = f.chunks(3).map(|p| (p[0] as f64 + p[1] as f64 + p[2] as f64) / 3.0).collect();
+            let g: Vec<f64> = f
+                .chunks(3)
+                .map(|p| (p[0] as f64 + p[1] as f64 + p[2] as f64) / 3.0)
+                .collect();
             let m = g.iter().sum::<f64>() / g.len() as f64;
             g.into_iter().map(|v| v - m).collect()
         })
@@ -213,7 +229,11 @@ fn temporal_features(frames: &[Vec<u8>], h: usize, w: usize) -> Vec<f64> {
         }
         s
     };
-    let zero: f64 = (0..t - 1).map(|k| corr(&grey[k], &grey[k + 1], 0, 0)).sum::<f64>().abs() + 1e-9;
+    let zero: f64 = (0..t - 1)
+        .map(|k| corr(&grey[k], &grey[k + 1], 0, 0))
+        .sum::<f64>()
+        .abs()
+        + 1e-9;
     for dy in 0..=4i64 {
         for dx in -4..=4i64 {
             if dy == 0 && dx <= 0 {
@@ -221,13 +241,17 @@ fn temporal_features(frames: &[Vec<u8>], h: usize, w: usize) -> Vec<f64> {
             }
             let mut asym = 0.0;
             for k in 0..t - 1 {
-                asym += corr(&grey[k], &grey[k + 1], dx, dy) - corr(&grey[k], &grey[k + 1], -dx, -dy);
+                asym +=
+                    corr(&grey[k], &grey[k + 1], dx, dy) - corr(&grey[k], &grey[k + 1], -dx, -dy);
             }
             out.push(asym / zero);
         }
     }
     // Variance change.
-    let var: Vec<f64> = grey.iter().map(|g| g.iter().map(|v| v * v).sum::<f64>()).collect();
+    let var: Vec<f64> = grey
+        .iter()
+        .map(|g| g.iter().map(|v| v * v).sum::<f64>())
+        .collect();
     let mv = var.iter().sum::<f64>() / t as f64 + 1e-9;
     let dvar: Vec<f64> = (0..t - 1).map(|k| (var[k + 1] - var[k]) / mv).collect();
     out.push(dvar.iter().sum());
@@ -236,7 +260,11 @@ fn temporal_features(frames: &[Vec<u8>], h: usize, w: usize) -> Vec<f64> {
     let masses: Vec<(f64, f64, f64)> = frames.iter().map(|f| colour_masses(f)).collect();
     let centroid = |d: &[f64]| {
         let s: f64 = d.iter().map(|v| v.abs()).sum::<f64>() + 1e-9;
-        d.iter().enumerate().map(|(k, v)| k as f64 * v.abs()).sum::<f64>() / s
+        d.iter()
+            .enumerate()
+            .map(|(k, v)| k as f64 * v.abs())
+            .sum::<f64>()
+            / s
     };
     let dr: Vec<f64> = (0..t - 1).map(|k| masses[k + 1].0 - masses[k].0).collect();
     let db: Vec<f64> = (0..t - 1).map(|k| masses[k + 1].1 - masses[k].1).collect();
@@ -249,7 +277,13 @@ fn temporal_features(frames: &[Vec<u8>], h: usize, w: usize) -> Vec<f64> {
     out.extend([flips, moves]);
     // Difference magnitude profile (speed changes), normalised.
     let mag: Vec<f64> = (0..t - 1)
-        .map(|k| grey[k].iter().zip(&grey[k + 1]).map(|(a, b)| (a - b).abs()).sum::<f64>())
+        .map(|k| {
+            grey[k]
+                .iter()
+                .zip(&grey[k + 1])
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>()
+        })
         .collect();
     let mm = mag.iter().sum::<f64>() / mag.len() as f64 + 1e-9;
     let slope: f64 = mag
@@ -294,7 +328,10 @@ fn chance_and_temporal(cfg: SyntheticConfig) -> (f64, f64, f64, Vec<f64>) {
     // Temporal.
     let feats: Vec<Vec<f64>> = clips.iter().map(|c| temporal_features(c, h, w)).collect();
     let pick = |ix: &[usize]| -> (Vec<Vec<f64>>, Vec<usize>) {
-        (ix.iter().map(|&i| feats[i].clone()).collect(), ix.iter().map(|&i| y[i]).collect())
+        (
+            ix.iter().map(|&i| feats[i].clone()).collect(),
+            ix.iter().map(|&i| y[i]).collect(),
+        )
     };
     let (xtr, ytr) = pick(&s.train);
     let (xte, yte) = pick(&s.test);
@@ -331,8 +368,12 @@ fn synthetic_is_deterministic() {
     let mut ya = vec![0; idx.len()];
     let mut yb = ya.clone();
     fill_batch(&a, &idx, true, 3, &mut xa, &mut ya).unwrap();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    one.install(|| fill_batch(&b, &idx, false, 8, &mut xb, &mut yb)).unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    one.install(|| fill_batch(&b, &idx, false, 8, &mut xb, &mut yb))
+        .unwrap();
     assert!(xa.iter().zip(&xb).all(|(p, q)| p.to_bits() == q.to_bits()));
     assert_eq!(ya, yb);
     let c = SyntheticVideo::new(cfg.with_seed(1)).unwrap();
@@ -374,7 +415,10 @@ fn synthetic_balanced_and_shaped() {
     ] {
         let data = SyntheticVideo::new(cfg.clone()).unwrap();
         let counts = class_counts(&data);
-        assert!(counts.iter().all(|&c| c == cfg.clips_per_class), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| c == cfg.clips_per_class),
+            "{counts:?}"
+        );
         assert_eq!(data.len(), cfg.clips_per_class * cfg.patterns.len());
         assert_eq!(data.frame_len(), cfg.height * cfg.width * cfg.channels);
         let names = data.class_names();
@@ -384,11 +428,15 @@ fn synthetic_balanced_and_shaped() {
         let mut x = vec![0.0f32; data.frames() * data.frame_len()];
         data.fill_clip(data.len() - 1, false, 0, &mut x).unwrap();
         assert!(x.iter().all(|v| (-1.0..1.0).contains(v)));
-        let spread = x.iter().cloned().fold(f32::MIN, f32::max) - x.iter().cloned().fold(f32::MAX, f32::min);
+        let spread =
+            x.iter().cloned().fold(f32::MIN, f32::max) - x.iter().cloned().fold(f32::MAX, f32::min);
         assert!(spread > 0.2, "a clip should not be flat, spread {spread}");
     }
     let ucf = SyntheticConfig::ucf11_like();
-    assert_eq!((ucf.height, ucf.width, ucf.channels, ucf.frames), (120, 160, 3, 6));
+    assert_eq!(
+        (ucf.height, ucf.width, ucf.channels, ucf.frames),
+        (120, 160, 3, 6)
+    );
     assert_eq!((ucf.n_classes(), ucf.frame_len()), (11, 57_600));
     assert!((1_500..=1_700).contains(&ucf.len()));
 }
@@ -398,18 +446,28 @@ fn synthetic_balanced_and_shaped() {
 #[test]
 fn synthetic_ucf11_like_groups() {
     let data = SyntheticVideo::new(SyntheticConfig::ucf11_like()).unwrap();
-    assert_eq!(data.bytes_held() < 4096, true, "lazy preset holds no pixels");
+    assert_eq!(
+        data.bytes_held() < 4096,
+        true,
+        "lazy preset holds no pixels"
+    );
     let mut x = vec![0.0f32; data.frames() * data.frame_len()];
     data.fill_clip(1_000, false, 0, &mut x).unwrap();
     let groups = data.group_ids();
     let y = labels(&data);
     for g in 0..25 {
-        let classes: std::collections::BTreeSet<usize> =
-            (0..data.len()).filter(|&i| groups[i] == g).map(|i| y[i]).collect();
+        let classes: std::collections::BTreeSet<usize> = (0..data.len())
+            .filter(|&i| groups[i] == g)
+            .map(|i| y[i])
+            .collect();
         assert_eq!(classes.len(), 11, "group {g}");
     }
     let s = split::group_holdout(&groups, 0.2, 1).unwrap();
-    assert!(s.test.iter().all(|&i| s.train.iter().all(|&j| groups[i] != groups[j])));
+    assert!(
+        s.test
+            .iter()
+            .all(|&i| s.train.iter().all(|&j| groups[i] != groups[j]))
+    );
 }
 
 /// Quick preset: one random frame does not tell the class (frame-only logistic regression
@@ -423,11 +481,22 @@ fn synthetic_needs_time_quick() {
     };
     let chance = 1.0 / cfg.n_classes() as f64;
     let (frame_lr, frame_ncm, temporal, per_class) = chance_and_temporal(cfg);
-    println!("quick: frame LR {frame_lr:.3}, frame NCM {frame_ncm:.3}, temporal {temporal:.3}, per class {per_class:.2?}");
+    println!(
+        "quick: frame LR {frame_lr:.3}, frame NCM {frame_ncm:.3}, temporal {temporal:.3}, per class {per_class:.2?}"
+    );
     // 300 test clips: the standard deviation of a chance-level accuracy is 0.022.
-    assert!(frame_lr < chance + 0.08, "frame-only LR {frame_lr} vs chance {chance}");
-    assert!(frame_ncm < chance + 0.08, "frame-only NCM {frame_ncm} vs chance {chance}");
-    assert!(temporal > 3.0 * chance, "temporal {temporal} vs chance {chance}");
+    assert!(
+        frame_lr < chance + 0.08,
+        "frame-only LR {frame_lr} vs chance {chance}"
+    );
+    assert!(
+        frame_ncm < chance + 0.08,
+        "frame-only NCM {frame_ncm} vs chance {chance}"
+    );
+    assert!(
+        temporal > 3.0 * chance,
+        "temporal {temporal} vs chance {chance}"
+    );
 }
 
 /// All 14 patterns: still no single-frame signal, and a temporal signal well above chance.
@@ -440,11 +509,22 @@ fn synthetic_needs_time_all_patterns() {
     };
     let chance = 1.0 / 14.0;
     let (frame_lr, frame_ncm, temporal, per_class) = chance_and_temporal(cfg);
-    println!("all: frame LR {frame_lr:.3}, frame NCM {frame_ncm:.3}, temporal {temporal:.3}, per class {per_class:.2?}");
+    println!(
+        "all: frame LR {frame_lr:.3}, frame NCM {frame_ncm:.3}, temporal {temporal:.3}, per class {per_class:.2?}"
+    );
     // 350 test clips: chance-level standard deviation 0.014.
-    assert!(frame_lr < chance + 0.06, "frame-only LR {frame_lr} vs chance {chance}");
-    assert!(frame_ncm < chance + 0.06, "frame-only NCM {frame_ncm} vs chance {chance}");
-    assert!(temporal > 3.0 * chance, "temporal {temporal} vs chance {chance}");
+    assert!(
+        frame_lr < chance + 0.06,
+        "frame-only LR {frame_lr} vs chance {chance}"
+    );
+    assert!(
+        frame_ncm < chance + 0.06,
+        "frame-only NCM {frame_ncm} vs chance {chance}"
+    );
+    assert!(
+        temporal > 3.0 * chance,
+        "temporal {temporal} vs chance {chance}"
+    );
 }
 
 /// Each invalid configuration field is rejected with an error naming it.
@@ -464,15 +544,63 @@ fn synthetic_bad_configs() {
             },
             "frames",
         ),
-        (SyntheticConfig { clips_per_class: 0, ..q() }, "clips_per_class"),
-        (SyntheticConfig { patterns: vec![Pattern::Left], ..q() }, "patterns"),
-        (SyntheticConfig { patterns: vec![Pattern::Left, Pattern::Left], ..q() }, "patterns"),
-        (SyntheticConfig { object_size: 0.0, ..q() }, "object_size"),
-        (SyntheticConfig { speed: f32::NAN, ..q() }, "speed"),
+        (
+            SyntheticConfig {
+                clips_per_class: 0,
+                ..q()
+            },
+            "clips_per_class",
+        ),
+        (
+            SyntheticConfig {
+                patterns: vec![Pattern::Left],
+                ..q()
+            },
+            "patterns",
+        ),
+        (
+            SyntheticConfig {
+                patterns: vec![Pattern::Left, Pattern::Left],
+                ..q()
+            },
+            "patterns",
+        ),
+        (
+            SyntheticConfig {
+                object_size: 0.0,
+                ..q()
+            },
+            "object_size",
+        ),
+        (
+            SyntheticConfig {
+                speed: f32::NAN,
+                ..q()
+            },
+            "speed",
+        ),
         (SyntheticConfig { zoom: 1.0, ..q() }, "zoom"),
-        (SyntheticConfig { noise_std: -1.0, ..q() }, "noise_std"),
-        (SyntheticConfig { jitter_std: 10.0, ..q() }, "jitter_std"),
-        (SyntheticConfig { max_distractors: 99, ..q() }, "max_distractors"),
+        (
+            SyntheticConfig {
+                noise_std: -1.0,
+                ..q()
+            },
+            "noise_std",
+        ),
+        (
+            SyntheticConfig {
+                jitter_std: 10.0,
+                ..q()
+            },
+            "jitter_std",
+        ),
+        (
+            SyntheticConfig {
+                max_distractors: 99,
+                ..q()
+            },
+            "max_distractors",
+        ),
     ];
     for (cfg, field) in cases {
         match SyntheticVideo::new(cfg) {
@@ -483,8 +611,17 @@ fn synthetic_bad_configs() {
             other => panic!("{field}: expected InvalidParameter, got {other:?}"),
         }
     }
-    assert!(matches!(q().with_classes(15), Err(Error::InvalidParameter { name: "classes", .. })));
-    assert!(matches!(q().with_classes(1), Err(Error::InvalidParameter { .. })));
+    assert!(matches!(
+        q().with_classes(15),
+        Err(Error::InvalidParameter {
+            name: "classes",
+            ..
+        })
+    ));
+    assert!(matches!(
+        q().with_classes(1),
+        Err(Error::InvalidParameter { .. })
+    ));
 }
 
 /// fill_clip and fill_batch reject wrong buffer sizes and indices instead of panicking.
@@ -493,18 +630,33 @@ fn fill_errors() {
     let data = SyntheticVideo::new(SyntheticConfig::quick()).unwrap();
     let (t, n) = (data.frames(), data.frame_len());
     let mut x = vec![0.0f32; t * n];
-    assert!(matches!(data.fill_clip(data.len(), false, 0, &mut x), Err(Error::IndexOutOfBounds { .. })));
-    assert!(matches!(data.fill_clip(0, false, 0, &mut x[1..]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        data.fill_clip(data.len(), false, 0, &mut x),
+        Err(Error::IndexOutOfBounds { .. })
+    ));
+    assert!(matches!(
+        data.fill_clip(0, false, 0, &mut x[1..]),
+        Err(Error::ShapeMismatch { .. })
+    ));
     let mut y = vec![0usize; 2];
     let mut xb = vec![0.0f32; 2 * t * n];
-    assert!(matches!(fill_batch(&data, &[0], false, 0, &mut xb, &mut y[..1]), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(fill_batch(&data, &[0, 1], false, 0, &mut xb, &mut y[..1]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        fill_batch(&data, &[0], false, 0, &mut xb, &mut y[..1]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        fill_batch(&data, &[0, 1], false, 0, &mut xb, &mut y[..1]),
+        Err(Error::ShapeMismatch { .. })
+    ));
     assert!(matches!(
         fill_batch(&data, &[0, 9999], false, 0, &mut xb, &mut y),
         Err(Error::IndexOutOfBounds { .. })
     ));
     let mut px = vec![0u8; t * n];
-    assert!(matches!(data.clip_u8(9999, &mut px), Err(Error::IndexOutOfBounds { .. })));
+    assert!(matches!(
+        data.clip_u8(9999, &mut px),
+        Err(Error::IndexOutOfBounds { .. })
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -513,7 +665,9 @@ fn fill_errors() {
 /// Writes an RGB image of one colour.
 fn write_image(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    image::RgbImage::from_pixel(w, h, image::Rgb(rgb)).save(path).unwrap();
+    image::RgbImage::from_pixel(w, h, image::Rgb(rgb))
+        .save(path)
+        .unwrap();
 }
 
 /// Frame k of clip `clip` has red = 20 + 25 k, green = 10 * clip, blue = class colour.
@@ -526,7 +680,12 @@ fn colour(k: usize, clip: usize, class_blue: u8) -> [u8; 3] {
 /// class holding only a text file, and stray files.
 fn make_tree(root: &Path) {
     for k in 0..8 {
-        write_image(&root.join(format!("alpha/clip1/f{}.png", k + 1)), 40, 30, colour(k, 1, 50));
+        write_image(
+            &root.join(format!("alpha/clip1/f{}.png", k + 1)),
+            40,
+            30,
+            colour(k, 1, 50),
+        );
     }
     for k in 0..8 {
         let p = root.join(format!("alpha/clip2/{k:04}.png"));
@@ -539,11 +698,21 @@ fn make_tree(root: &Path) {
     std::fs::write(root.join("alpha/clip2/.hidden.png"), b"junk").unwrap();
     std::fs::write(root.join("alpha/clip2/readme.txt"), b"ignored").unwrap();
     for k in 0..3 {
-        write_image(&root.join(format!("alpha/short/{k:04}.png")), 40, 30, colour(k, 3, 50));
+        write_image(
+            &root.join(format!("alpha/short/{k:04}.png")),
+            40,
+            30,
+            colour(k, 3, 50),
+        );
     }
     for (g, clip) in [("g01", 4usize), ("g02", 5)] {
         for k in 0..6 {
-            write_image(&root.join(format!("beta/{g}/c{clip}/{k:04}.jpg")), 20, 16, colour(k, clip, 200));
+            write_image(
+                &root.join(format!("beta/{g}/c{clip}/{k:04}.jpg")),
+                20,
+                16,
+                colour(k, clip, 200),
+            );
         }
     }
     std::fs::create_dir_all(root.join("empty")).unwrap();
@@ -564,29 +733,76 @@ fn folder_loads_and_reports() {
     assert_eq!(data.len(), 4);
     assert_eq!(labels(&data), [0, 0, 1, 1]);
     let r = data.report();
-    assert_eq!((r.classes, r.clips, r.clips_skipped, r.images_unreadable), (2, 4, 1, 1));
+    assert_eq!(
+        (r.classes, r.clips, r.clips_skipped, r.images_unreadable),
+        (2, 4, 1, 1)
+    );
     let has = |f: &dyn Fn(&IssueKind) -> bool, tail: &str| {
-        r.issues.iter().any(|i| f(&i.kind) && i.path.ends_with(tail))
+        r.issues
+            .iter()
+            .any(|i| f(&i.kind) && i.path.ends_with(tail))
     };
-    assert!(has(&|k| matches!(k, IssueKind::UnreadableImage { .. }), "alpha/clip2/0004.png"), "{r}");
-    assert!(has(&|k| matches!(k, IssueKind::ShortClip { found: 3, needed: 4 }), "alpha/short"), "{r}");
+    assert!(
+        has(
+            &|k| matches!(k, IssueKind::UnreadableImage { .. }),
+            "alpha/clip2/0004.png"
+        ),
+        "{r}"
+    );
+    assert!(
+        has(
+            &|k| matches!(
+                k,
+                IssueKind::ShortClip {
+                    found: 3,
+                    needed: 4
+                }
+            ),
+            "alpha/short"
+        ),
+        "{r}"
+    );
     assert!(has(&|k| *k == IssueKind::EmptyClass, "empty"), "{r}");
     assert!(has(&|k| *k == IssueKind::EmptyClass, "videos_only"), "{r}");
     assert_eq!(r.issues.len(), 4, "{r}");
     assert!(r.to_string().contains("unreadable image"));
     assert_eq!(data.source_frames(1), 7, "broken frame dropped");
     // Groups: alpha clips are their own groups, beta's come from the group folders.
-    let names: Vec<&str> = data.group_ids().iter().map(|&g| data.group_names()[g].as_str()).collect();
-    assert_eq!(names, ["alpha/clip1", "alpha/clip2", "beta/g01", "beta/g02"]);
-    let ucf = FolderDataset::open(dir.path(), &FolderConfig { group_key: GroupKey::TrailingNumber, ..cfg.clone() }).unwrap();
+    let names: Vec<&str> = data
+        .group_ids()
+        .iter()
+        .map(|&g| data.group_names()[g].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["alpha/clip1", "alpha/clip2", "beta/g01", "beta/g02"]
+    );
+    let ucf = FolderDataset::open(
+        dir.path(),
+        &FolderConfig {
+            group_key: GroupKey::TrailingNumber,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(ucf.group_names()[ucf.group(3)], "02");
     // Memory: pixels exactly clips x pool x N, metadata small.
     let n = 6 * 8 * 3;
     assert_eq!(data.pixel_bytes(), 4 * 4 * n);
     let held = data.bytes_held();
-    assert!(held >= data.pixel_bytes() && held <= data.pixel_bytes() + 1024 * 4 + 4096, "held {held}");
+    assert!(
+        held >= data.pixel_bytes() && held <= data.pixel_bytes() + 1024 * 4 + 4096,
+        "held {held}"
+    );
     // A pool of 8 frames costs twice the pixels.
-    let big = FolderDataset::open(dir.path(), &FolderConfig { pool: 8, ..cfg.clone() }).unwrap();
+    let big = FolderDataset::open(
+        dir.path(),
+        &FolderConfig {
+            pool: 8,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(big.pixel_bytes(), 2 * data.pixel_bytes());
 }
 
@@ -633,7 +849,10 @@ fn folder_errors_by_option() {
         }
         assert!(FolderDataset::open(dir.path(), &FolderConfig::new(6, 8, 4)).is_ok());
         match FolderDataset::open(dir.path(), &strict) {
-            Err(Error::Corrupt { path: Some(p), reason }) => {
+            Err(Error::Corrupt {
+                path: Some(p),
+                reason,
+            }) => {
                 assert!(p.ends_with(tail), "{p:?} should end with {tail}: {reason}");
             }
             other => panic!("expected Corrupt for {tail}, got {other:?}"),
@@ -641,17 +860,35 @@ fn folder_errors_by_option() {
     }
     // Nothing usable at all, a missing root, bad sizes.
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(FolderDataset::open(dir.path(), &FolderConfig::new(6, 8, 4)), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        FolderDataset::open(dir.path(), &FolderConfig::new(6, 8, 4)),
+        Err(Error::Corrupt { .. })
+    ));
     std::fs::create_dir_all(dir.path().join("a/c")).unwrap();
-    assert!(matches!(FolderDataset::open(dir.path(), &FolderConfig::new(6, 8, 4)), Err(Error::Corrupt { .. })));
-    assert!(matches!(FolderDataset::open(dir.path().join("nope"), &FolderConfig::new(6, 8, 4)), Err(Error::Io { .. })));
+    assert!(matches!(
+        FolderDataset::open(dir.path(), &FolderConfig::new(6, 8, 4)),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        FolderDataset::open(dir.path().join("nope"), &FolderConfig::new(6, 8, 4)),
+        Err(Error::Io { .. })
+    ));
     for bad in [
-        FolderConfig { pool: 3, ..FolderConfig::new(6, 8, 4) },
-        FolderConfig { channels: 4, ..FolderConfig::new(6, 8, 4) },
+        FolderConfig {
+            pool: 3,
+            ..FolderConfig::new(6, 8, 4)
+        },
+        FolderConfig {
+            channels: 4,
+            ..FolderConfig::new(6, 8, 4)
+        },
         FolderConfig::new(0, 8, 4),
         FolderConfig::new(6, 8, 0),
     ] {
-        assert!(matches!(FolderDataset::open(dir.path(), &bad), Err(Error::InvalidParameter { .. })));
+        assert!(matches!(
+            FolderDataset::open(dir.path(), &bad),
+            Err(Error::InvalidParameter { .. })
+        ));
     }
 }
 
@@ -674,7 +911,10 @@ fn folder_resizes_and_samples() {
         x.chunks(n)
             .map(|f| {
                 let px: Vec<f32> = f.iter().map(|v| v * 128.0 + 128.0).collect();
-                assert!(px.chunks(3).all(|p| p == &px[..3]), "a flat frame stays flat");
+                assert!(
+                    px.chunks(3).all(|p| p == &px[..3]),
+                    "a flat frame stays flat"
+                );
                 ((px[0] - 20.0) / 25.0).round() as usize
             })
             .collect()
@@ -696,7 +936,10 @@ fn folder_resizes_and_samples() {
         assert_eq!(data.positions(0, true, epoch), f);
         seen.insert(f);
     }
-    assert!(seen.len() > 5, "training positions vary with the epoch seed");
+    assert!(
+        seen.len() > 5,
+        "training positions vary with the epoch seed"
+    );
     // JPEG clip: 6 frames into a pool of 8 (repeats), values within JPEG error.
     data.fill_clip(3, false, 0, &mut x).unwrap();
     let px: Vec<f32> = x.iter().map(|v| v * 128.0 + 128.0).collect();
@@ -704,11 +947,22 @@ fn folder_resizes_and_samples() {
     for (f, frame) in px.chunks(n).zip([1usize, 2, 4, 5]) {
         let want = colour(frame, 5, 200);
         for c in 0..3 {
-            assert!((f[c] - want[c] as f32).abs() <= 6.0, "channel {c}: {} vs {want:?}", f[c]);
+            assert!(
+                (f[c] - want[c] as f32).abs() <= 6.0,
+                "channel {c}: {} vs {want:?}",
+                f[c]
+            );
         }
     }
     // Grey decoding.
-    let grey = FolderDataset::open(dir.path(), &FolderConfig { channels: 1, ..cfg.clone() }).unwrap();
+    let grey = FolderDataset::open(
+        dir.path(),
+        &FolderConfig {
+            channels: 1,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(grey.frame_len(), 6 * 8);
     let mut g = vec![0.0f32; t * 48];
     grey.fill_clip(0, false, 0, &mut g).unwrap();
@@ -721,8 +975,19 @@ fn folder_resizes_and_samples() {
     fill_batch(&data, &[3, 0], false, 0, &mut xb, &mut yb).unwrap();
     assert_eq!(yb, [1, 0]);
     // Explicit group levels.
-    let no_groups = FolderDataset::open(dir.path(), &FolderConfig { groups: GroupLevel::None, ..cfg.clone() }).unwrap();
-    assert_eq!(no_groups.class_names(), ["alpha"], "beta's group folders hold no images");
+    let no_groups = FolderDataset::open(
+        dir.path(),
+        &FolderConfig {
+            groups: GroupLevel::None,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        no_groups.class_names(),
+        ["alpha"],
+        "beta's group folders hold no images"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -731,7 +996,11 @@ fn folder_resizes_and_samples() {
 fn check_partition(s: &split::Split, n: usize) {
     let mut all: Vec<usize> = s.train.iter().chain(&s.test).copied().collect();
     all.sort_unstable();
-    assert_eq!(all, (0..n).collect::<Vec<_>>(), "train and test partition 0..n");
+    assert_eq!(
+        all,
+        (0..n).collect::<Vec<_>>(),
+        "train and test partition 0..n"
+    );
     assert!(s.train.windows(2).all(|w| w[0] < w[1]) && s.test.windows(2).all(|w| w[0] < w[1]));
 }
 
@@ -821,20 +1090,47 @@ fn group_holdout_sizes_and_seeds() {
     let b = split::group_holdout(&groups, 0.2, 2).unwrap();
     assert_ne!(a, b);
     assert_eq!(split::epoch_order(&a.train, 3, 1).len(), a.train.len());
-    assert_ne!(split::epoch_order(&a.train, 3, 1), split::epoch_order(&a.train, 3, 2));
+    assert_ne!(
+        split::epoch_order(&a.train, 3, 1),
+        split::epoch_order(&a.train, 3, 2)
+    );
 }
 
 /// Bad split arguments are errors, not panics.
 #[test]
 fn split_errors() {
-    assert!(matches!(split::holdout(0, 0.2, 0, None), Err(Error::Empty { .. })));
+    assert!(matches!(
+        split::holdout(0, 0.2, 0, None),
+        Err(Error::Empty { .. })
+    ));
     for f in [0.0, 1.0, -0.1, f64::NAN] {
-        assert!(matches!(split::holdout(10, f, 0, None), Err(Error::InvalidParameter { .. })));
+        assert!(matches!(
+            split::holdout(10, f, 0, None),
+            Err(Error::InvalidParameter { .. })
+        ));
     }
-    assert!(matches!(split::holdout(3, 0.01, 0, None), Err(Error::InvalidParameter { .. })));
-    assert!(matches!(split::holdout(3, 0.5, 0, Some(&[0, 1])), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(split::k_fold(5, 1, 0, None), Err(Error::InvalidParameter { .. })));
-    assert!(matches!(split::k_fold(5, 6, 0, None), Err(Error::InvalidParameter { .. })));
-    assert!(matches!(split::group_holdout(&[3, 3, 3], 0.5, 0), Err(Error::InvalidParameter { .. })));
-    assert!(matches!(split::group_k_fold(&[0, 1, 1], 3, 0), Err(Error::InvalidParameter { .. })));
+    assert!(matches!(
+        split::holdout(3, 0.01, 0, None),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        split::holdout(3, 0.5, 0, Some(&[0, 1])),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        split::k_fold(5, 1, 0, None),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        split::k_fold(5, 6, 0, None),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        split::group_holdout(&[3, 3, 3], 0.5, 0),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        split::group_k_fold(&[0, 1, 1], 3, 0),
+        Err(Error::InvalidParameter { .. })
+    ));
 }

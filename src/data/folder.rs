@@ -340,9 +340,7 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
                 let (dx, dy) = (&x[..nx], &y[..ny]);
                 let tx = dx.iter().skip_while(|&&c| c == b'0').count();
                 let ty = dy.iter().skip_while(|&&c| c == b'0').count();
-                let ord = tx
-                    .cmp(&ty)
-                    .then_with(|| dx[nx - tx..].cmp(&dy[ny - ty..]));
+                let ord = tx.cmp(&ty).then_with(|| dx[nx - tx..].cmp(&dy[ny - ty..]));
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -419,7 +417,11 @@ fn decode_into(path: &Path, cfg: &FolderConfig, dst: &mut [u8]) -> std::result::
             }
         };
         if raw.len() != dst.len() {
-            return Err(format!("decoded {} bytes, expected {}", raw.len(), dst.len()));
+            return Err(format!(
+                "decoded {} bytes, expected {}",
+                raw.len(),
+                dst.len()
+            ));
         }
         dst.copy_from_slice(&raw);
         Ok(())
@@ -600,7 +602,11 @@ impl FolderDataset {
                 continue;
             }
             let key = match (&cand.group, cfg.group_key) {
-                (None, _) => format!("{}/{}", class_names[new_label[cand.class]], name_of(&cand.dir)),
+                (None, _) => format!(
+                    "{}/{}",
+                    class_names[new_label[cand.class]],
+                    name_of(&cand.dir)
+                ),
                 (Some(g), GroupKey::ClassAndFolder) => {
                     format!("{}/{g}", class_names[new_label[cand.class]])
                 }
@@ -755,7 +761,11 @@ impl FolderDataset {
 }
 
 /// Decodes the pool of one clip into `dst`. Returns (readable frame files, issues, ok).
-fn decode_clip(cand: &Candidate, cfg: &FolderConfig, dst: &mut [u8]) -> (usize, Vec<LoadIssue>, bool) {
+fn decode_clip(
+    cand: &Candidate,
+    cfg: &FolderConfig,
+    dst: &mut [u8],
+) -> (usize, Vec<LoadIssue>, bool) {
     let n = cfg.frame_len();
     let mut issues = Vec::new();
     // Every file's header is checked (cheap); the pool frames are decoded in full below.
@@ -832,7 +842,11 @@ impl SequenceDataset for FolderDataset {
         let (t, n) = (self.cfg.frames, self.cfg.frame_len());
         check_fill("FolderDataset::fill_clip", index, self.len(), t, n, out)?;
         let base = index * self.cfg.pool * n;
-        for (k, p) in self.positions(index, train, epoch_seed).into_iter().enumerate() {
+        for (k, p) in self
+            .positions(index, train, epoch_seed)
+            .into_iter()
+            .enumerate()
+        {
             let src = &self.pixels[base + p * n..base + (p + 1) * n];
             pixels_to_f32(src, &mut out[k * n..(k + 1) * n]);
         }

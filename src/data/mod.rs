@@ -78,8 +78,7 @@ pub trait SequenceDataset: Send + Sync {
     /// # Errors
     /// [`Error::IndexOutOfBounds`] for `index >= len()`, [`Error::ShapeMismatch`] if
     /// `out.len() != T * N`, and whatever reading the clip can raise (I/O, decoding).
-    fn fill_clip(&self, index: usize, train: bool, epoch_seed: u64, out: &mut [f32])
-    -> Result<()>;
+    fn fill_clip(&self, index: usize, train: bool, epoch_seed: u64, out: &mut [f32]) -> Result<()>;
 }
 
 /// Centring and scaling of one pixel: `(p - 128) / 128`.

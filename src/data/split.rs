@@ -111,12 +111,7 @@ fn check_sides(split: &Split, n: usize, f: f64) -> Result<()> {
 /// assert_eq!((s.train.len(), s.test.len()), (80, 20));
 /// assert!((0..4).all(|c| s.test.iter().filter(|&&i| labels[i] == c).count() == 5));
 /// ```
-pub fn holdout(
-    n: usize,
-    test_fraction: f64,
-    seed: u64,
-    strata: Option<&[usize]>,
-) -> Result<Split> {
+pub fn holdout(n: usize, test_fraction: f64, seed: u64, strata: Option<&[usize]>) -> Result<Split> {
     check_fraction(n, test_fraction)?;
     let mut g = rng(seed, 0);
     let target = ((test_fraction * n as f64).round() as usize).min(n);
@@ -337,6 +332,8 @@ pub fn group_k_fold(groups: &[usize], k: usize, seed: u64) -> Result<Vec<Split>>
 /// ```
 pub fn epoch_order(indices: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
     let mut v = indices.to_vec();
-    v.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(seed, 200, epoch)));
+    v.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+        seed, 200, epoch,
+    )));
     v
 }

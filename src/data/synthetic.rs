@@ -327,7 +327,10 @@ impl SyntheticConfig {
         if self.patterns.len() < 2 {
             return Err(Error::param(
                 "patterns",
-                format!("{} classes; a classification task needs at least 2", self.patterns.len()),
+                format!(
+                    "{} classes; a classification task needs at least 2",
+                    self.patterns.len()
+                ),
             ));
         }
         for (i, p) in self.patterns.iter().enumerate() {
@@ -338,7 +341,12 @@ impl SyntheticConfig {
                 ));
             }
         }
-        let need = self.patterns.iter().map(|p| p.min_frames()).max().unwrap_or(2);
+        let need = self
+            .patterns
+            .iter()
+            .map(|p| p.min_frames())
+            .max()
+            .unwrap_or(2);
         if self.frames < need || self.frames > 256 {
             return Err(Error::param(
                 "frames",
@@ -356,7 +364,10 @@ impl SyntheticConfig {
                 Ok(())
             } else {
                 let open = if lo_open { "(" } else { "[" };
-                Err(Error::param(name, format!("{v} is outside {open}{lo}, {hi}]")))
+                Err(Error::param(
+                    name,
+                    format!("{v} is outside {open}{lo}, {hi}]"),
+                ))
             }
         };
         real("object_size", self.object_size, 0.0, true, 0.35)?;
@@ -518,7 +529,11 @@ impl SequenceDataset for SyntheticVideo {
     }
 
     fn class_names(&self) -> Vec<String> {
-        self.cfg.patterns.iter().map(|p| p.name().to_string()).collect()
+        self.cfg
+            .patterns
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect()
     }
 
     fn frames(&self) -> usize {
@@ -594,13 +609,9 @@ impl Shape {
             }
             Shape::Pacman => r2 <= 1.0 && !(u > 0.0 && v.abs() < 0.75 * u),
             Shape::HalfDisc => r2 <= 1.0 && v >= -0.25,
-            Shape::ShapeL => {
-                in_rect(-0.8, 0.8, 0.35, 0.8) || in_rect(-0.8, -0.3, -0.8, 0.8)
-            }
+            Shape::ShapeL => in_rect(-0.8, 0.8, 0.35, 0.8) || in_rect(-0.8, -0.3, -0.8, 0.8),
             Shape::ShapeT => in_rect(-0.85, 0.85, -0.8, -0.35) || in_rect(-0.25, 0.25, -0.8, 0.85),
-            Shape::Key => {
-                in_rect(-0.95, 0.35, -0.18, 0.18) || (u - 0.55).powi(2) + v * v <= 0.16
-            }
+            Shape::Key => in_rect(-0.95, 0.35, -0.18, 0.18) || (u - 0.55).powi(2) + v * v <= 0.16,
             Shape::Square => in_rect(-0.8, 0.8, -0.8, 0.8),
             Shape::Disc => r2 <= 0.85,
             Shape::Cross => {
@@ -790,11 +801,18 @@ impl Appearance {
                     let n = g.random_range(1..=3usize);
                     let waves = (0..n)
                         .map(|_| {
-                            let f = [g.random_range(0..=2u32) as f32, g.random_range(0..=2u32) as f32];
+                            let f = [
+                                g.random_range(0..=2u32) as f32,
+                                g.random_range(0..=2u32) as f32,
+                            ];
                             let f = if f == [0.0, 0.0] { [1.0, 0.0] } else { f };
                             let amp = uniform(g, 8.0, 30.0);
-                            let tint = [uniform(g, 0.3, 1.0), uniform(g, 0.3, 1.0), uniform(g, 0.3, 1.0)]
-                                .map(|t| t * amp);
+                            let tint = [
+                                uniform(g, 0.3, 1.0),
+                                uniform(g, 0.3, 1.0),
+                                uniform(g, 0.3, 1.0),
+                            ]
+                            .map(|t| t * amp);
                             (f, uniform(g, 0.0, TAU), tint)
                         })
                         .collect();
@@ -819,15 +837,22 @@ impl Appearance {
                     Background::Checker {
                         c1: base,
                         c2: shift(base, d),
-                        cells: [g.random_range(2..=6u32) as f32, g.random_range(2..=5u32) as f32],
+                        cells: [
+                            g.random_range(2..=6u32) as f32,
+                            g.random_range(2..=5u32) as f32,
+                        ],
                     }
                 }
                 _ => {
                     let waves = (0..2)
                         .map(|_| {
-                            let f = [g.random_range(1..=3u32) as f32, g.random_range(1..=3u32) as f32];
+                            let f = [
+                                g.random_range(1..=3u32) as f32,
+                                g.random_range(1..=3u32) as f32,
+                            ];
                             let amp = uniform(g, 6.0, 18.0);
-                            let tint = hsv(uniform(g, 0.0, 360.0), 0.6, 1.0).map(|t| t / 255.0 * amp);
+                            let tint =
+                                hsv(uniform(g, 0.0, 360.0), 0.6, 1.0).map(|t| t / 255.0 * amp);
                             (f, uniform(g, 0.0, TAU), tint)
                         })
                         .collect();
@@ -866,11 +891,19 @@ impl Appearance {
         let base_radius = cfg.object_size * m * uniform(g, 0.9, 1.1);
         let a = Look::solid(
             Shape::Square,
-            hsv(uniform(g, -12.0, 12.0), uniform(g, 0.75, 1.0), uniform(g, 0.8, 1.0)),
+            hsv(
+                uniform(g, -12.0, 12.0),
+                uniform(g, 0.75, 1.0),
+                uniform(g, 0.8, 1.0),
+            ),
         );
         let b = Look::solid(
             Shape::Disc,
-            hsv(uniform(g, 208.0, 232.0), uniform(g, 0.75, 1.0), uniform(g, 0.8, 1.0)),
+            hsv(
+                uniform(g, 208.0, 232.0),
+                uniform(g, 0.75, 1.0),
+                uniform(g, 0.8, 1.0),
+            ),
         );
         let lamp = Look::solid(
             Shape::Cross,
@@ -1052,7 +1085,10 @@ impl Plan {
         let (jx, jy) = self.jitter[t];
         for r in 0..hh {
             for c in 0..ww {
-                let col = self.look.background.at(c as f32 + 0.5 + jx, r as f32 + 0.5 + jy, w, h);
+                let col = self
+                    .look
+                    .background
+                    .at(c as f32 + 0.5 + jx, r as f32 + 0.5 + jy, w, h);
                 rgb[(r * ww + c) * 3..(r * ww + c) * 3 + 3].copy_from_slice(&col);
             }
         }

@@ -42,6 +42,7 @@
 
 pub mod algorithms;
 pub mod compress;
+pub mod data;
 pub mod dense;
 mod error;
 pub mod format;

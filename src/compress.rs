@@ -17,18 +17,30 @@
 //! - [`compress_model`] does this for every matching 2-D weight of a safetensors file,
 //!   choosing balanced modes automatically, and keeps everything else unchanged.
 //! - [`CompressedFile`] is the container both write: a `.safetensors` file holding the
-//!   cores as named tensors (`{name}/ht/{node}`) plus a JSON description under the
-//!   `__metadata__` key `"tnet"` (format, tree, ranks, modes, original dtype), so that
-//!   [`CompressedFile::to_dense`] can rebuild the dense weights.
+//!   cores as named tensors plus a JSON description under the `__metadata__` key `"tnet"`
+//!   (format, tree, block count, ranks, modes, original dtype), so that
+//!   [`CompressedFile::to_dense`] can rebuild the dense weights. On reading, every tensor
+//!   is rebuilt through its format's checked constructor and checked against the
+//!   description; anything inconsistent is [`Error::Corrupt`].
 //!
 //! Formats are chosen by [`FormatKind`]; [`Decomposition`] is the enum over the formats,
-//! one match arm per format. This build has the HT format; the others report
-//! "not yet available".
+//! one match arm per format:
+//!
+//! | format | algorithm | cores, for an entry `{name}` | ranks in the description |
+//! |---|---|---|---|
+//! | `ht` | HT-SVD ([`HtTensor::from_dense`], on a dimension tree) | `{name}/ht/{node}` (pre-order) | one per node |
+//! | `tt` | TT-SVD ([`TtTensor::from_dense`]) | `{name}/tt/{k}`, `(r_k, n_k, r_{k+1})` | `[1, r_1, .., 1]` |
+//! | `tr` | TR-SVD ([`TrTensor::from_dense`]) | `{name}/tr/{k}`, `(r_k, n_k, r_{k+1})` | `[r_0, .., r_{d-1}]` |
+//! | `tucker` | ST-HOSVD ([`TuckerTensor::from_dense`]) | `{name}/tucker/core`, `{name}/tucker/factor/{k}` | `[R_1, .., R_d]` |
+//! | `bt` | BT-ALS ([`bt_als`](crate::algorithms::bt_als)), see [`BtOptions`] | `{name}/bt/{b}/core`, `{name}/bt/{b}/factor/{k}` | every block's `R_k`, block after block |
 //!
 //! # Error guarantee
-//! With a relative tolerance `ε`, every compressed weight satisfies
-//! `‖W − Ŵ‖_F ≤ ε ‖W‖_F` (the zero padding changes neither norm), measured and reported
-//! as [`TensorReport::rel_error`].
+//! With a relative tolerance `ε` and no binding rank cap, every HT, TT, TR and Tucker
+//! weight satisfies `‖W − Ŵ‖_F ≤ ε ‖W‖_F` a priori (the zero padding changes neither
+//! norm). BT-ALS has no a-priori bound: its block rank is searched until the fit meets
+//! `ε` (always possible up to rounding without a cap, see [`BtOptions`]). For every
+//! format the error is measured on the reconstruction and reported as
+//! [`TensorReport::rel_error`].
 //!
 //! # Example
 //! ```
@@ -57,8 +69,13 @@ use std::time::Instant;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use serde::{Deserialize, Serialize};
 
+use crate::algorithms::bt_als::bt_als;
+use crate::algorithms::hooi::{AlsOptions, AlsReport};
 use crate::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
-use crate::{DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, Truncation};
+use crate::{
+    BtTensor, DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, TrTensor, Truncation,
+    TtTensor, TuckerTensor,
+};
 
 /// Version of the compressed-file description written by this build.
 pub const COMPRESSED_FORMAT_VERSION: u32 = 1;
@@ -106,35 +123,6 @@ impl FormatKind {
             FormatKind::Bt => "bt",
         }
     }
-
-    /// True when this build can decompose into the format.
-    pub fn is_available(self) -> bool {
-        matches!(self, FormatKind::Ht)
-    }
-
-    /// `Ok` when available, else [`Error::InvalidParameter`] saying so.
-    ///
-    /// # Errors
-    /// For a format this build does not have.
-    pub fn check_available(self) -> Result<Self> {
-        if self.is_available() {
-            Ok(self)
-        } else {
-            let have: Vec<_> = Self::ALL
-                .iter()
-                .filter(|f| f.is_available())
-                .map(|f| f.name())
-                .collect();
-            Err(Error::param(
-                "format",
-                format!(
-                    "the {} format is not yet available in this build (available: {})",
-                    self.name(),
-                    have.join(", ")
-                ),
-            ))
-        }
-    }
 }
 
 impl fmt::Display for FormatKind {
@@ -158,28 +146,116 @@ impl std::str::FromStr for FormatKind {
     }
 }
 
+/// Parameters of the block-term format (the other formats ignore them).
+///
+/// BT-ALS ([`bt_als`](crate::algorithms::bt_als::bt_als)) fits `blocks` Tucker blocks of
+/// equal ranks `(R, .., R)` (clipped to
+/// [`TuckerTensor::admissible_ranks`]). The block rank comes from the [`Truncation`] rule:
+/// - a rank cap without a tolerance fixes `R`;
+/// - with a tolerance, `R` is the smallest block rank (up to the cap, or the largest
+///   mode size) whose fit meets the error budget `rule.budget(‖X‖)`, found by doubling
+///   and then bisecting `R` (one BT-ALS run per trial); at `R = max n_k` the first block
+///   alone is exact, so without a cap the budget is always met up to rounding;
+/// - with neither, `R = max n_k`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BtOptions {
+    /// The number of blocks `N_b` (at least 1).
+    pub blocks: usize,
+    /// Sweep limit and stopping tolerance of each BT-ALS run.
+    pub als: AlsOptions,
+    /// Seed completing rank-deficient starts (see [`bt_als`](crate::algorithms::bt_als)).
+    pub seed: u64,
+}
+
+impl Default for BtOptions {
+    /// 2 blocks; at most 200 sweeps per run, stopping when a sweep lowers the error by
+    /// less than `1e-7` relative; seed 0.
+    fn default() -> Self {
+        Self {
+            blocks: 2,
+            als: AlsOptions::default().with_max_iter(200).with_tol(1e-7),
+            seed: 0,
+        }
+    }
+}
+
+impl BtOptions {
+    /// Validates: at least one block, valid ALS options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `blocks` or `tol`.
+    pub fn check(&self) -> Result<Self> {
+        if self.blocks == 0 {
+            return Err(Error::param("blocks", "must be at least 1"));
+        }
+        self.als.check()?;
+        Ok(*self)
+    }
+}
+
+/// What a decomposition achieved besides the tensor itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecompositionInfo<T> {
+    /// Bound on `‖X − Y‖_F`: the a-priori bound of the SVD-based formats (HT, TT, TR,
+    /// Tucker); for BT (no a-priori bound exists) the error BT-ALS computed for its
+    /// result.
+    pub error_bound: T,
+    /// BT only: the sweeps of the BT-ALS run that was kept.
+    pub sweeps: Option<usize>,
+    /// BT only: the number of BT-ALS runs of the block-rank search.
+    pub trials: Option<usize>,
+}
+
+impl<T: Scalar> DecompositionInfo<T> {
+    fn bound(error_bound: T) -> Self {
+        Self {
+            error_bound,
+            sweeps: None,
+            trials: None,
+        }
+    }
+}
+
 /// A decomposed tensor in one of the formats: one variant per format.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Decomposition<T> {
-    /// Hierarchical Tucker.
+    /// Hierarchical Tucker, by HT-SVD.
     Ht(HtTensor<T>),
+    /// Tensor train, by TT-SVD.
+    Tt(TtTensor<T>),
+    /// Tensor ring, by TR-SVD.
+    Tr(TrTensor<T>),
+    /// Tucker, by ST-HOSVD.
+    Tucker(TuckerTensor<T>),
+    /// Block term, by BT-ALS.
+    Bt(BtTensor<T>),
 }
 
 impl<T: Scalar> Decomposition<T> {
-    /// Decomposes a dense tensor into `format` under `rule` (on `tree` where the format
-    /// has one; balanced by default). Returns the decomposition and its error bound.
+    /// Decomposes a dense tensor into `format` under `rule`: HT-SVD (on `tree`, balanced
+    /// by default), TT-SVD, TR-SVD, ST-HOSVD or BT-ALS (with `bt`, see [`BtOptions`]).
+    /// Returns the decomposition and its error bound.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for a format this build lacks or an invalid rule; the
-    /// format's own errors (empty or non-finite input, a tree of the wrong order).
+    /// [`Error::InvalidParameter`] for an invalid rule or `bt`, or a `tree` with a
+    /// format other than HT; the format's own errors (empty or non-finite input, a tree
+    /// of the wrong order).
     pub fn decompose(
         format: FormatKind,
         x: ArrayViewD<'_, T>,
         tree: Option<&DimTree>,
         rule: &Truncation,
-    ) -> Result<(Self, T)> {
-        match format.check_available()? {
+        bt: &BtOptions,
+    ) -> Result<(Self, DecompositionInfo<T>)> {
+        let rule = rule.check()?;
+        if tree.is_some() && format != FormatKind::Ht {
+            return Err(Error::param(
+                "tree",
+                format!("only the ht format has a dimension tree, not {format}"),
+            ));
+        }
+        Ok(match format {
             FormatKind::Ht => {
                 let balanced;
                 let tree = match tree {
@@ -189,20 +265,48 @@ impl<T: Scalar> Decomposition<T> {
                         &balanced
                     }
                 };
-                let (ht, info) = HtTensor::from_dense(x, tree, rule)?;
-                Ok((Decomposition::Ht(ht), info.error_bound))
+                let (y, info) = HtTensor::from_dense(x, tree, &rule)?;
+                (
+                    Decomposition::Ht(y),
+                    DecompositionInfo::bound(info.error_bound),
+                )
             }
-            other => Err(Error::param(
-                "format",
-                format!("the {other} format is not yet available in this build"),
-            )),
-        }
+            FormatKind::Tt => {
+                let (y, info) = TtTensor::from_dense(x, &rule)?;
+                (
+                    Decomposition::Tt(y),
+                    DecompositionInfo::bound(info.error_bound),
+                )
+            }
+            FormatKind::Tr => {
+                let (y, info) = TrTensor::from_dense(x, &rule)?;
+                (
+                    Decomposition::Tr(y),
+                    DecompositionInfo::bound(info.error_bound),
+                )
+            }
+            FormatKind::Tucker => {
+                let (y, info) = TuckerTensor::from_dense(x, &rule)?;
+                (
+                    Decomposition::Tucker(y),
+                    DecompositionInfo::bound(info.error_bound),
+                )
+            }
+            FormatKind::Bt => {
+                let (y, info) = bt_search(x, &rule, &bt.check()?)?;
+                (Decomposition::Bt(y), info)
+            }
+        })
     }
 
     /// The format.
     pub fn format(&self) -> FormatKind {
         match self {
             Decomposition::Ht(_) => FormatKind::Ht,
+            Decomposition::Tt(_) => FormatKind::Tt,
+            Decomposition::Tr(_) => FormatKind::Tr,
+            Decomposition::Tucker(_) => FormatKind::Tucker,
+            Decomposition::Bt(_) => FormatKind::Bt,
         }
     }
 
@@ -210,67 +314,153 @@ impl<T: Scalar> Decomposition<T> {
     pub fn as_factorized(&self) -> &dyn Factorized<T> {
         match self {
             Decomposition::Ht(x) => x,
+            Decomposition::Tt(x) => x,
+            Decomposition::Tr(x) => x,
+            Decomposition::Tucker(x) => x,
+            Decomposition::Bt(x) => x,
         }
     }
 
-    /// The tree spec, for formats that have one.
+    /// The tree spec, for formats that have one (HT).
     pub fn tree(&self) -> Option<String> {
         match self {
             Decomposition::Ht(x) => Some(x.tree().to_string()),
+            _ => None,
         }
     }
 
-    /// The ranks (HT: one per node, pre-order, root first).
+    /// The number of blocks, for the block-term format.
+    pub fn blocks(&self) -> Option<usize> {
+        match self {
+            Decomposition::Bt(x) => Some(x.n_blocks()),
+            _ => None,
+        }
+    }
+
+    /// The ranks: HT one per node (pre-order, root first); TT `[1, r_1, .., r_{d-1}, 1]`;
+    /// TR `[r_0, .., r_{d-1}]`; Tucker `[R_1, .., R_d]`; BT the Tucker ranks of every
+    /// block, block after block (`blocks · d` entries).
     pub fn ranks(&self) -> Vec<usize> {
         match self {
             Decomposition::Ht(x) => x.ranks(),
+            Decomposition::Tt(x) => x.ranks(),
+            Decomposition::Tr(x) => x.ranks(),
+            Decomposition::Tucker(x) => x.ranks(),
+            Decomposition::Bt(x) => x.ranks().concat(),
         }
     }
 
-    /// The cores, in the format's order, with their names' suffixes.
-    fn cores(&self) -> Vec<(String, ArrayD<T>)> {
+    /// The names' suffixes of the cores, in the format's order (see [`CompressedFile`]).
+    fn core_suffixes(&self) -> Vec<String> {
+        let tucker = |prefix: &str, d: usize| {
+            std::iter::once(format!("{prefix}/core"))
+                .chain((0..d).map(move |k| format!("{prefix}/factor/{k}")))
+                .collect::<Vec<_>>()
+        };
         match self {
-            Decomposition::Ht(x) => x
-                .nodes()
-                .iter()
-                .enumerate()
-                .map(|(t, n)| {
-                    let a = match n {
-                        HtNode::Leaf(u) => u.clone().into_dyn(),
-                        HtNode::Transfer(b) => b.clone().into_dyn(),
-                    };
-                    (format!("ht/{t}"), a)
-                })
+            Decomposition::Ht(x) => (0..x.nodes().len()).map(|t| format!("ht/{t}")).collect(),
+            Decomposition::Tt(x) => (0..x.order()).map(|k| format!("tt/{k}")).collect(),
+            Decomposition::Tr(x) => (0..x.order()).map(|k| format!("tr/{k}")).collect(),
+            Decomposition::Tucker(x) => tucker("tucker", x.order()),
+            Decomposition::Bt(x) => (0..x.n_blocks())
+                .flat_map(|b| tucker(&format!("bt/{b}"), x.order()))
                 .collect(),
         }
     }
 
-    /// Rebuilds from the description and the cores (validated by the format's `try_new`).
-    fn from_cores(meta: &TensorMeta, mut cores: Vec<ArrayD<T>>) -> Result<Self> {
+    /// The cores, in the order of [`core_suffixes`](Self::core_suffixes), with them.
+    fn cores(&self) -> Vec<(String, ArrayD<T>)> {
+        let tucker = |t: &TuckerTensor<T>| {
+            std::iter::once(t.core().clone())
+                .chain(t.factors().iter().map(|u| u.clone().into_dyn()))
+                .collect::<Vec<_>>()
+        };
+        let arrays: Vec<ArrayD<T>> = match self {
+            Decomposition::Ht(x) => x
+                .nodes()
+                .iter()
+                .map(|n| match n {
+                    HtNode::Leaf(u) => u.clone().into_dyn(),
+                    HtNode::Transfer(b) => b.clone().into_dyn(),
+                })
+                .collect(),
+            Decomposition::Tt(x) => x.cores().iter().map(|g| g.clone().into_dyn()).collect(),
+            Decomposition::Tr(x) => x.cores().iter().map(|g| g.clone().into_dyn()).collect(),
+            Decomposition::Tucker(x) => tucker(x),
+            Decomposition::Bt(x) => x.blocks().iter().flat_map(tucker).collect(),
+        };
+        self.core_suffixes().into_iter().zip(arrays).collect()
+    }
+
+    /// Rebuilds from the description and the cores, validated by the format's checked
+    /// constructor; any inconsistency is [`Error::Corrupt`].
+    fn from_cores(meta: &TensorMeta, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        let name = &meta.name;
+        let d = meta.tensor_shape.len();
+        let count = |want: Option<usize>, what: &str| match want {
+            Some(n) if n == cores.len() => Ok(()),
+            _ => Err(Error::corrupt(format!(
+                "'{name}' has {} cores, which does not fit {what}",
+                cores.len()
+            ))),
+        };
+        let invalid = |e: Error| match e {
+            Error::Corrupt { .. } => e,
+            other => Error::corrupt(format!(
+                "'{name}': the {} cores are invalid: {other}",
+                meta.format
+            )),
+        };
+        let shaped = |t: usize, a: ArrayD<T>, ndim: usize| {
+            if a.ndim() == ndim {
+                Ok(a)
+            } else {
+                Err(Error::corrupt(format!(
+                    "core {t} of '{name}' has shape {:?}, expected {ndim} dimensions",
+                    a.shape()
+                )))
+            }
+        };
+        let to3 = |t: usize, a: ArrayD<T>| -> Result<ndarray::Array3<T>> {
+            Ok(shaped(t, a, 3)?
+                .into_dimensionality()
+                .expect("dimension checked"))
+        };
+        let to2 = |t: usize, a: ArrayD<T>| -> Result<ndarray::Array2<T>> {
+            Ok(shaped(t, a, 2)?
+                .into_dimensionality()
+                .expect("dimension checked"))
+        };
+        // Tucker blocks from consecutive runs of `d + 1` cores: core, then factors.
+        let tuckers = |cores: Vec<ArrayD<T>>| -> Result<Vec<TuckerTensor<T>>> {
+            let mut it = cores.into_iter().enumerate();
+            let mut blocks = Vec::new();
+            while let Some((_, core)) = it.next() {
+                let factors = it
+                    .by_ref()
+                    .take(d)
+                    .map(|(t, u)| to2(t, u))
+                    .collect::<Result<Vec<_>>>()?;
+                blocks.push(TuckerTensor::try_new(core, factors).map_err(invalid)?);
+            }
+            Ok(blocks)
+        };
         match meta.format {
             FormatKind::Ht => {
                 let spec = meta
                     .tree
                     .as_deref()
-                    .ok_or_else(|| Error::corrupt("an HT tensor needs a tree"))?;
-                let tree: DimTree = spec.parse()?;
-                if cores.len() != tree.n_nodes() {
-                    return Err(Error::corrupt(format!(
-                        "'{}' has {} cores but its tree has {} nodes",
-                        meta.name,
-                        cores.len(),
-                        tree.n_nodes()
-                    )));
-                }
+                    .ok_or_else(|| Error::corrupt(format!("the HT tensor '{name}' has no tree")))?;
+                let tree: DimTree = spec.parse().map_err(invalid)?;
+                count(Some(tree.n_nodes()), "its tree")?;
                 let nodes = cores
-                    .drain(..)
+                    .into_iter()
                     .enumerate()
                     .map(|(t, a)| {
                         let shape = a.shape().to_vec();
                         let bad = |_| {
                             Error::corrupt(format!(
-                                "core {t} of '{}' has shape {shape:?}, which does not fit node {t}",
-                                meta.name
+                                "core {t} of '{name}' has shape {shape:?}, which does not fit node {t}"
                             ))
                         };
                         if tree.is_leaf(t) {
@@ -280,18 +470,102 @@ impl<T: Scalar> Decomposition<T> {
                         }
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Ok(Decomposition::Ht(HtTensor::try_new(
-                    tree,
-                    meta.tensor_shape.clone(),
-                    nodes,
-                )?))
+                HtTensor::try_new(tree, meta.tensor_shape.clone(), nodes)
+                    .map(Decomposition::Ht)
+                    .map_err(invalid)
             }
-            other => Err(Error::corrupt(format!(
-                "'{}' is stored in the {other} format, which this build cannot read",
-                meta.name
-            ))),
+            FormatKind::Tt | FormatKind::Tr => {
+                count(Some(d), "its order")?;
+                let cores = cores
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, a)| to3(t, a))
+                    .collect::<Result<Vec<_>>>()?;
+                if meta.format == FormatKind::Tt {
+                    TtTensor::try_new(cores).map(Decomposition::Tt)
+                } else {
+                    TrTensor::try_new(cores).map(Decomposition::Tr)
+                }
+                .map_err(invalid)
+            }
+            FormatKind::Tucker => {
+                count(d.checked_add(1), "a core and one factor per mode")?;
+                let mut t = tuckers(cores)?;
+                Ok(Decomposition::Tucker(t.pop().expect("one block")))
+            }
+            FormatKind::Bt => {
+                let blocks = meta.blocks.filter(|&b| b > 0).ok_or_else(|| {
+                    Error::corrupt(format!("the BT tensor '{name}' has no block count"))
+                })?;
+                count(
+                    d.checked_add(1).and_then(|n| n.checked_mul(blocks)),
+                    "its blocks",
+                )?;
+                BtTensor::try_new(tuckers(cores)?)
+                    .map(Decomposition::Bt)
+                    .map_err(invalid)
+            }
         }
     }
+}
+
+/// BT-ALS with the block rank chosen by `rule` (see [`BtOptions`]).
+fn bt_search<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    rule: &Truncation,
+    opts: &BtOptions,
+) -> Result<(BtTensor<T>, DecompositionInfo<T>)> {
+    crate::dense::check_tensor("block-term decomposition", &x)?;
+    let norm = crate::dense::norm(x.view()).as_f64();
+    let full = x.shape().iter().copied().max().unwrap_or(1).max(1);
+    let cap = rule.max_rank().unwrap_or(full).min(full);
+    let mut trials = 0;
+    let mut run = |r: usize| -> Result<(BtTensor<T>, AlsReport<T>, f64)> {
+        trials += 1;
+        let ranks = vec![r; x.ndim()];
+        let (y, report) = bt_als(x.view(), opts.blocks, &ranks, opts.seed, &opts.als)?;
+        // `errors` are relative to ‖X‖ (absolute for X = 0).
+        let err = report.final_error().as_f64() * if norm > 0.0 { norm } else { 1.0 };
+        Ok((y, report, err))
+    };
+    let (y, report, err) = if rule.has_tolerance() {
+        let budget = rule.budget(norm);
+        // Doubling: the first rank meeting the budget, or the cap.
+        let (mut lo, mut r) = (0, 1);
+        let mut best = loop {
+            let fit = run(r)?;
+            if fit.2 <= budget || r == cap {
+                break fit;
+            }
+            lo = r;
+            r = (2 * r).min(cap);
+        };
+        // Bisection between the last failing and the first passing rank.
+        if best.2 <= budget {
+            let mut hi = r;
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let fit = run(mid)?;
+                if fit.2 <= budget {
+                    hi = mid;
+                    best = fit;
+                } else {
+                    lo = mid;
+                }
+            }
+        }
+        best
+    } else {
+        run(cap)?
+    };
+    Ok((
+        y,
+        DecompositionInfo {
+            error_bound: T::cast(err),
+            sweeps: Some(report.iterations),
+            trials: Some(trials),
+        },
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -571,6 +845,8 @@ pub struct DecomposeOptions {
     pub tree: Option<DimTree>,
     /// Tensorize a 2-D weight with these modes first; `None` decomposes the array as it is.
     pub matrix: Option<MatrixModes>,
+    /// Block count and ALS settings of the block-term format.
+    pub bt: BtOptions,
 }
 
 impl DecomposeOptions {
@@ -581,6 +857,7 @@ impl DecomposeOptions {
             rule,
             tree: None,
             matrix: None,
+            bt: BtOptions::default(),
         }
     }
 }
@@ -635,12 +912,13 @@ impl<T: Scalar> CompressedTensor<T> {
             matrix: self.matrix.clone(),
             tensor_shape: self.decomposition.as_factorized().shape().to_vec(),
             tree: self.decomposition.tree(),
+            blocks: self.decomposition.blocks(),
             ranks: self.decomposition.ranks(),
             cores: self
                 .decomposition
-                .cores()
+                .core_suffixes()
                 .into_iter()
-                .map(|(s, _)| format!("{name}/{s}"))
+                .map(|s| format!("{name}/{s}"))
                 .collect(),
         }
     }
@@ -672,12 +950,44 @@ impl<T: Scalar> CompressedTensor<T> {
             }
             None => meta.shape.clone(),
         };
-        if decomposition.as_factorized().shape() != expected.as_slice() {
+        let shape = decomposition.as_factorized().shape();
+        if shape != expected.as_slice() || shape != meta.tensor_shape.as_slice() {
             return Err(Error::corrupt(format!(
-                "'{}': the decomposed tensor has shape {:?}, expected {:?}",
-                meta.name,
-                decomposition.as_factorized().shape(),
-                expected
+                "'{}': the decomposed tensor has shape {shape:?}, expected {expected:?} \
+                 (tensor shape {:?} in the description)",
+                meta.name, meta.tensor_shape
+            )));
+        }
+        let names: Vec<String> = decomposition
+            .core_suffixes()
+            .into_iter()
+            .map(|s| format!("{}/{s}", meta.name))
+            .collect();
+        let mismatch = if names != meta.cores {
+            Some(format!("core names {:?}, expected {names:?}", meta.cores))
+        } else if decomposition.ranks() != meta.ranks {
+            Some(format!(
+                "ranks {:?}, but the cores have ranks {:?}",
+                meta.ranks,
+                decomposition.ranks()
+            ))
+        } else if decomposition.tree() != meta.tree {
+            Some(format!(
+                "tree {:?} for the {} format",
+                meta.tree, meta.format
+            ))
+        } else if decomposition.blocks() != meta.blocks {
+            Some(format!(
+                "block count {:?} for the {} format",
+                meta.blocks, meta.format
+            ))
+        } else {
+            None
+        };
+        if let Some(m) = mismatch {
+            return Err(Error::corrupt(format!(
+                "'{}': the description says {m}",
+                meta.name
             )));
         }
         Ok(Self {
@@ -704,7 +1014,10 @@ pub struct TensorReport {
     pub padding: [usize; 2],
     /// The tree spec, for tree formats.
     pub tree: Option<String>,
-    /// The ranks.
+    /// The number of blocks, for the block-term format.
+    #[serde(default)]
+    pub blocks: Option<usize>,
+    /// The ranks (see [`Decomposition::ranks`]).
     pub ranks: Vec<usize>,
     /// Entries of the dense array.
     pub dense_params: usize,
@@ -712,10 +1025,17 @@ pub struct TensorReport {
     pub params: usize,
     /// `dense_params / params`.
     pub ratio: f64,
-    /// Measured `‖W − Ŵ‖_F / ‖W‖_F`.
+    /// Measured `‖W − Ŵ‖_F / ‖W‖_F` (of the reconstruction against the input).
     pub rel_error: f64,
-    /// The format's a-priori bound on the relative error.
+    /// The format's bound on the relative error (see [`DecompositionInfo::error_bound`]:
+    /// a-priori for HT, TT, TR and Tucker, the error BT-ALS computed for BT).
     pub rel_error_bound: f64,
+    /// BT only: the sweeps of the BT-ALS run kept.
+    #[serde(default)]
+    pub sweeps: Option<usize>,
+    /// BT only: the number of BT-ALS runs of the block-rank search.
+    #[serde(default)]
+    pub trials: Option<usize>,
     /// `‖W‖_F` (0 for non-float entries).
     pub norm: f64,
     /// Wall-clock seconds for decomposing and measuring.
@@ -728,12 +1048,13 @@ pub struct TensorReport {
 /// relative error of the reconstruction against the input.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for a format this build lacks or an invalid rule;
-/// [`Error::ShapeMismatch`] if the modes do not fit the array; the format's errors (empty
-/// or non-finite input, a tree of the wrong order).
+/// [`Error::InvalidParameter`] for an invalid rule or BT options, or a tree with a format
+/// other than HT; [`Error::ShapeMismatch`] if the modes do not fit the array; the
+/// format's errors (empty or non-finite input, a tree of the wrong order).
 ///
-/// Cost: the format's decomposition of an array of `prod(m_k n_k)` entries plus one
-/// reconstruction to measure the error.
+/// Cost: the format's decomposition of an array of `prod(m_k n_k)` entries (for BT, one
+/// BT-ALS run per block rank tried, `O(log max n_k)` runs) plus one reconstruction to
+/// measure the error.
 pub fn decompose<T: Scalar>(
     x: ArrayViewD<'_, T>,
     opts: &DecomposeOptions,
@@ -753,7 +1074,6 @@ fn decompose_named<T: Scalar>(
     opts: &DecomposeOptions,
 ) -> Result<(CompressedTensor<T>, TensorReport)> {
     let start = Instant::now();
-    opts.format.check_available()?;
     if x.ndim() == 0 {
         return Err(Error::param(
             "array",
@@ -765,8 +1085,14 @@ fn decompose_named<T: Scalar>(
         Some(m) => m.tensorize(x.view())?,
         None => x.to_owned(),
     };
-    let (decomposition, bound) =
-        Decomposition::decompose(opts.format, tensor.view(), opts.tree.as_ref(), &opts.rule)?;
+    let (decomposition, info) = Decomposition::decompose(
+        opts.format,
+        tensor.view(),
+        opts.tree.as_ref(),
+        &opts.rule,
+        &opts.bt,
+    )?;
+    let bound = info.error_bound;
     drop(tensor);
     let c = CompressedTensor {
         shape: x.shape().to_vec(),
@@ -790,6 +1116,7 @@ fn decompose_named<T: Scalar>(
         modes: c.matrix.clone(),
         padding,
         tree: c.decomposition.tree(),
+        blocks: c.decomposition.blocks(),
         ranks: c.decomposition.ranks(),
         dense_params: c.dense_len(),
         params: c.n_params(),
@@ -800,6 +1127,8 @@ fn decompose_named<T: Scalar>(
         } else {
             bound.as_f64()
         },
+        sweeps: info.sweeps,
+        trials: info.trials,
         norm,
         seconds: start.elapsed().as_secs_f64(),
         kept_dense: None,
@@ -831,7 +1160,10 @@ pub struct TensorMeta {
     /// The tree spec, for tree formats.
     #[serde(default)]
     pub tree: Option<String>,
-    /// The ranks.
+    /// The number of blocks, for the block-term format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<usize>,
+    /// The ranks (see [`Decomposition::ranks`]).
     pub ranks: Vec<usize>,
     /// The names of the core entries, in the format's order.
     pub cores: Vec<String>,
@@ -1086,6 +1418,8 @@ pub struct CompressOptions {
     pub min_size: usize,
     /// Number of mode pairs `d` for the tensorization; [`auto_order`] when `None`.
     pub order: Option<usize>,
+    /// Block count and ALS settings of the block-term format.
+    pub bt: BtOptions,
 }
 
 impl CompressOptions {
@@ -1097,6 +1431,7 @@ impl CompressOptions {
             include: Vec::new(),
             min_size: 4096,
             order: None,
+            bt: BtOptions::default(),
         }
     }
 
@@ -1143,15 +1478,15 @@ fn pattern_matches(pattern: &str, name: &str) -> bool {
 /// `format == None` and the reason).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for a format this build lacks, an invalid rule or
+/// [`Error::InvalidParameter`] for an invalid rule or BT options, or
 /// `order == Some(0)`; the format's errors for a weight with NaN/Inf entries (the report
 /// names it).
 pub fn compress_model(
     model: &SafetensorsFile,
     opts: &CompressOptions,
 ) -> Result<(CompressedFile, Vec<TensorReport>)> {
-    opts.format.check_available()?;
     opts.rule.check()?;
+    opts.bt.check()?;
     if opts.order == Some(0) {
         return Err(Error::param("order", "must be at least 1"));
     }
@@ -1169,12 +1504,15 @@ pub fn compress_model(
             modes: None,
             padding: [0, 0],
             tree: None,
+            blocks: None,
             ranks: Vec::new(),
             dense_params: entry.shape().iter().product(),
             params: entry.shape().iter().product(),
             ratio: 1.0,
             rel_error: 0.0,
             rel_error_bound: 0.0,
+            sweeps: None,
+            trials: None,
             norm: match entry {
                 Entry::Weight(w) => match &w.data {
                     DenseArray::F32(a) => crate::dense::norm(a.view()).as_f64(),
@@ -1213,6 +1551,7 @@ pub fn compress_model(
         let d = opts.order.unwrap_or_else(|| auto_order(rows, cols));
         let dopts = DecomposeOptions {
             matrix: Some(MatrixModes::balanced(rows, cols, d)?),
+            bt: opts.bt,
             ..DecomposeOptions::new(opts.format, opts.rule)
         };
         let named = |e: Error| match e {

@@ -257,6 +257,309 @@ fn decompose_tensorized_matrix_with_padding() {
     assert_eq!(json(&o)["modes"]["out_modes"].as_array().unwrap().len(), 2);
 }
 
+const FORMATS: [&str; 5] = ["ht", "tt", "tr", "tucker", "bt"];
+
+/// Runs decompose -> info --json -> reconstruct (.npy) and checks, for one format: the
+/// measured error of the rebuilt array is at most `eps` (plus `slack` for an f32 input)
+/// and agrees with the reported one, info repeats the format, ranks and block count.
+/// Returns the decompose report.
+#[track_caller]
+fn round_trip(
+    d: &Path,
+    input: &Path,
+    original: &ArrayD<f64>,
+    fmt: &str,
+    extra: &[&str],
+    eps: f64,
+    slack: f64,
+) -> Value {
+    let out = d.join(format!("{fmt}.ts"));
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"decompose",
+        &input,
+        &"--format",
+        &fmt,
+        &"-o",
+        &out,
+        &"--json",
+    ];
+    for a in extra {
+        args.push(a);
+    }
+    let v = json(&ok(tnet(&args)));
+    assert_eq!(v["format"], fmt, "{v}");
+    let info = json(&ok(tnet(&[&"info", &out, &"--json"])));
+    let t = &info["tensors"][0];
+    assert_eq!(t["format"], fmt, "{info}");
+    assert_eq!(t["ranks"], v["ranks"], "{info}");
+    assert_eq!(t["params"], v["params"], "{info}");
+    assert_eq!(t["tree"].is_null(), fmt != "ht", "{info}");
+    assert_eq!(t["blocks"].is_null(), fmt != "bt", "{info}");
+    assert_eq!(v["sweeps"].is_null(), fmt != "bt", "{v}");
+    let text = stdout(&ok(tnet(&[&"info", &out])));
+    assert!(text.contains(&format!("format      {fmt}")), "{text}");
+    let recon = d.join(format!("{fmt}.npy"));
+    ok(tnet(&[&"reconstruct", &out, &"-o", &recon]));
+    let back = read_npy_f64(&recon);
+    assert_eq!(back.shape(), original.shape());
+    let err = rel_err(original, &back);
+    assert!(err <= eps + slack, "{fmt}: measured {err} > {eps}: {v}");
+    let reported = v["rel_error"].as_f64().unwrap();
+    assert!(reported <= eps, "{fmt}: reported {reported} > {eps}");
+    assert!(
+        (err - reported).abs() <= 1e-9 + slack,
+        "{fmt}: reported {reported} vs measured {err}"
+    );
+    v
+}
+
+/// Every format: decompose -> info -> reconstruct of a plain tensor meets --rel-eps,
+/// and --rank caps every rank (block ranks for bt, with --blocks honoured).
+#[test]
+fn every_format_plain_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let x = smooth(5);
+    let input = save_npy(d, "x", Dtype::F64, DenseArray::F64(x.clone()));
+    for fmt in FORMATS {
+        for eps in [1e-2, 1e-6] {
+            let v = round_trip(
+                d,
+                &input,
+                &x,
+                fmt,
+                &["--rel-eps", &eps.to_string()],
+                eps,
+                0.0,
+            );
+            if eps == 1e-2 {
+                assert!(v["ratio"].as_f64().unwrap() > 1.0, "{fmt}: {v}");
+            }
+        }
+        let extra: &[&str] = if fmt == "bt" {
+            &["--rank", "2", "--blocks", "3"]
+        } else {
+            &["--rank", "2"]
+        };
+        let v = round_trip(d, &input, &x, fmt, extra, 1.0, 0.0);
+        let ranks = v["ranks"].as_array().unwrap();
+        assert!(ranks.iter().all(|r| r.as_u64().unwrap() <= 2), "{fmt}: {v}");
+        if fmt == "bt" {
+            assert_eq!(v["blocks"], 3);
+            assert_eq!(ranks.len(), 3 * 4);
+        }
+    }
+    assert!(leftovers(d).is_empty());
+}
+
+/// Every format on a 2-D weight tensorized with zero padding (f32 input): the rebuilt
+/// weight has the original shape and meets --rel-eps; info reports the modes.
+#[test]
+fn every_format_tensorized_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 22 x 28 as (2·3·4) x (2·3·5): padded to 24 x 30.
+    let exact = MatrixModes::new(24, 30, vec![2, 3, 4], vec![2, 3, 5]).unwrap();
+    let w_full = structured_weight(24, 30, &exact, 2, 0.0, 11);
+    let w32 = w_full
+        .slice(ndarray::s![..22, ..28])
+        .mapv(|v| v as f32)
+        .into_dyn();
+    let w = w32.mapv(f64::from);
+    let input = save_npy(d, "w", Dtype::F32, DenseArray::F32(w32));
+    let eps = 1e-3;
+    for fmt in FORMATS {
+        let v = round_trip(
+            d,
+            &input,
+            &w,
+            fmt,
+            &[
+                "--rel-eps",
+                &eps.to_string(),
+                "--out-modes",
+                "2,3,4",
+                "--in-modes",
+                "2,3,5",
+            ],
+            eps,
+            1e-5,
+        );
+        assert_eq!(v["padding"], serde_json::json!([2, 2]), "{fmt}: {v}");
+        let info = json(&ok(tnet(&[
+            &"info",
+            &d.join(format!("{fmt}.ts")),
+            &"--json",
+        ])));
+        assert_eq!(
+            info["tensors"][0]["tensor_shape"],
+            serde_json::json!([4, 9, 20])
+        );
+        assert_eq!(info["tensors"][0]["shape"], serde_json::json!([22, 28]));
+    }
+}
+
+/// `compress --format F` for every format: the compressed weight meets --rel-eps after
+/// reconstruct, the small one is kept bit for bit.
+#[test]
+fn compress_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let modes = MatrixModes::balanced(32, 48, 2).unwrap();
+    let w = structured_weight(32, 48, &modes, 2, 0.001, 5);
+    let small = tnet::dense::random_normal::<f64>(&[4, 4], 6);
+    let model = d.join("m.safetensors");
+    weights::write_safetensors(
+        &model,
+        &SafetensorsFile {
+            entries: vec![
+                Entry::Weight(Weight::new(
+                    "fc.weight",
+                    Dtype::F64,
+                    DenseArray::F64(w.clone()),
+                )),
+                Entry::Weight(Weight::new(
+                    "small.weight",
+                    Dtype::F64,
+                    DenseArray::F64(small.clone()),
+                )),
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let eps = 0.02;
+    for fmt in FORMATS {
+        let out = d.join(format!("m.{fmt}.ts"));
+        let v = json(&ok(tnet(&[
+            &"compress",
+            &model,
+            &"--format",
+            &fmt,
+            &"--rel-eps",
+            &eps.to_string(),
+            &"--min-size",
+            &"100",
+            &"--order",
+            &"2",
+            &"-o",
+            &out,
+            &"--json",
+        ])));
+        assert_eq!(v["totals"]["compressed"], 1, "{fmt}: {v}");
+        let fc = &v["tensors"][0];
+        assert_eq!(fc["format"], fmt, "{v}");
+        let back = d.join("back.safetensors");
+        ok(tnet(&[&"reconstruct", &out, &"-o", &back]));
+        let back = weights::read_safetensors(&back).unwrap();
+        let get = |n: &str| match back.get(n) {
+            Some(Entry::Weight(w)) => w.data.clone().into_array::<f64>(),
+            other => panic!("{n}: {other:?}"),
+        };
+        let err = rel_err(&w, &get("fc.weight"));
+        assert!(err <= eps, "{fmt}: {err}");
+        assert!((err - fc["rel_error"].as_f64().unwrap()).abs() <= 1e-9);
+        assert_eq!(get("small.weight"), small);
+    }
+}
+
+/// A non-HT compressed file whose description was edited (ranks, block count, format,
+/// shape) or whose cores are damaged fails with a clear message and a non-zero exit.
+#[test]
+fn corrupt_non_ht_containers_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = save_npy(d, "x", Dtype::F64, DenseArray::F64(smooth(4)));
+    // (format, text in the description, same-length replacement, expected message)
+    let cases = [
+        ("tt", "ranks\\\":[1,", "ranks\\\":[7,", "ranks"),
+        (
+            "tt",
+            "format\\\":\\\"tt\\\"",
+            "format\\\":\\\"tr\\\"",
+            "core names",
+        ),
+        ("tt", "/tt/3", "/tt/9", "missing"),
+        (
+            "tr",
+            "tensor_shape\\\":[4,4,4,4]",
+            "tensor_shape\\\":[4,4,4,5]",
+            "shape",
+        ),
+        (
+            "tucker",
+            "tensor_shape\\\":[4,4,4,4]",
+            "tensor_shape\\\":[4,4,4]  ",
+            "cores",
+        ),
+        (
+            "tucker",
+            "format\\\":\\\"tucker\\\"",
+            "format\\\":\\\"tt\\\"    ",
+            "cores",
+        ),
+        ("bt", "blocks\\\":2", "blocks\\\":3", "cores"),
+        ("bt", "blocks\\\":2", "blocks\\\":0", "block count"),
+        (
+            "bt",
+            "precision\\\":\\\"f64\\\"",
+            "precision\\\":\\\"f32\\\"",
+            "f32",
+        ),
+    ];
+    for (fmt, from, to, needle) in cases {
+        let ts = d.join(format!("{fmt}.ts"));
+        ok(tnet(&[
+            &"decompose",
+            &input,
+            &"--format",
+            &fmt,
+            &"--rank",
+            &"2",
+            &"-o",
+            &ts,
+        ]));
+        let mut bytes = std::fs::read(&ts).unwrap();
+        assert_eq!(from.len(), to.len());
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap_or_else(|| panic!("{fmt}: {from} not in the description"));
+        bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+        let bad = d.join(format!("bad-{fmt}.ts"));
+        std::fs::write(&bad, &bytes).unwrap();
+        fails(tnet(&[&"info", &bad]), needle);
+        fails(
+            tnet(&[&"reconstruct", &bad, &"-o", &d.join("r.npy")]),
+            needle,
+        );
+        assert!(!d.join("r.npy").exists(), "{fmt}: {from}");
+    }
+    // A NaN in a core (the first entry of the first tensor's data).
+    let ts = d.join("tucker.ts");
+    ok(tnet(&[
+        &"decompose",
+        &input,
+        &"--format",
+        &"tucker",
+        &"--rank",
+        &"2",
+        &"-o",
+        &ts,
+    ]));
+    let mut bytes = std::fs::read(&ts).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[8 + header..8 + header + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+    let nan = d.join("nan.ts");
+    std::fs::write(&nan, &bytes).unwrap();
+    fails(tnet(&[&"info", &nan]), "invalid");
+    fails(
+        tnet(&[&"reconstruct", &nan, &"-o", &d.join("r.npy")]),
+        "nan.ts",
+    );
+    assert!(leftovers(d).is_empty());
+}
+
 /// compress -> reconstruct of a model: every matching weight within --rel-eps (plus the
 /// rounding of writing bf16/f16 back), non-matching, small, 1-D and integer entries kept
 /// bit for bit; the table and the JSON report agree.
@@ -529,12 +832,61 @@ fn bad_arguments_fail_cleanly() {
                 &fmt,
                 &"--rank",
                 &"2",
+                &"--tree",
+                &"((0,1),(2,3))",
                 &"-o",
                 &out,
             ]),
-            "not yet available",
+            "--tree is only meaningful for --format ht",
         );
     }
+    for fmt in ["ht", "tt", "tr", "tucker"] {
+        fails(
+            tnet(&[
+                &"decompose",
+                &x,
+                &"--format",
+                &fmt,
+                &"--rank",
+                &"2",
+                &"--blocks",
+                &"3",
+                &"-o",
+                &out,
+            ]),
+            "--blocks is only meaningful for --format bt",
+        );
+    }
+    fails(
+        tnet(&[
+            &"decompose",
+            &x,
+            &"--format",
+            &"bt",
+            &"--rank",
+            &"2",
+            &"--blocks",
+            &"0",
+            &"-o",
+            &out,
+        ]),
+        "at least 1 block",
+    );
+    fails(
+        tnet(&[
+            &"compress",
+            &x,
+            &"--format",
+            &"tt",
+            &"--blocks",
+            &"2",
+            &"--rel-eps",
+            &"0.1",
+            &"-o",
+            &out,
+        ]),
+        "--blocks",
+    );
     fails(
         tnet(&[
             &"decompose",
@@ -704,12 +1056,13 @@ fn help_texts() {
         "--in-modes",
         "--out-modes",
         "--json",
+        "--blocks",
         "tucker",
     ] {
         assert!(dec.contains(o), "{o} missing from decompose --help: {dec}");
     }
     let comp = stdout(&ok(tnet(&[&"compress", &"--help"])));
-    for o in ["--include", "--min-size", "--order", "glob"] {
+    for o in ["--include", "--min-size", "--order", "--blocks", "glob"] {
         assert!(comp.contains(o), "{o} missing from compress --help: {comp}");
     }
 }

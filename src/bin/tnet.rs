@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use tnet::compress::{
-    self, AnyCompressed, CompressOptions, CompressedFile, DecomposeOptions, FormatKind,
+    self, AnyCompressed, BtOptions, CompressOptions, CompressedFile, DecomposeOptions, FormatKind,
     MatrixModes, TensorReport,
 };
 use tnet::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile, Weight};
@@ -20,15 +20,17 @@ use tnet::{DimTree, Error, Truncation};
 #[command(
     name = "tnet",
     version,
-    about = "Compress tensors and model weights with tensor-network formats (Hierarchical Tucker, ...)",
+    about = "Compress tensors and model weights with tensor-network formats (HT, TT, TR, Tucker, block term)",
     long_about = "Compress tensors and model weights with tensor-network formats.\n\n\
         Inputs are .npy, .npz or .safetensors files (f16, bf16, f32 or f64). Compressed \
         results are .safetensors files holding the cores as tensors plus a JSON description \
-        (format, tree, ranks, modes) under the metadata key \"tnet\"; `tnet reconstruct` \
+        (format, tree, blocks, ranks, modes) under the metadata key \"tnet\"; `tnet reconstruct` \
         turns them back into dense arrays. Every output is written atomically.",
     after_help = "Examples:\n  \
         tnet decompose x.npy --format ht --rel-eps 1e-3 -o x.tnet.safetensors\n  \
         tnet decompose w.npy --rel-eps 1e-2 --out-modes 4,8,8 --in-modes 8,8,4 -o w.tnet.safetensors --json\n  \
+        tnet decompose x.npy --format tt --rank 8 -o x.tt.safetensors\n  \
+        tnet decompose x.npy --format bt --blocks 3 --rel-eps 1e-2 -o x.bt.safetensors\n  \
         tnet info x.tnet.safetensors\n  \
         tnet reconstruct x.tnet.safetensors -o x_approx.npy\n  \
         tnet compress model.safetensors --rel-eps 0.05 --include '*.weight' -o model.tnet.safetensors\n  \
@@ -51,7 +53,7 @@ enum Command {
     Compress(CompressArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum FormatArg {
     /// Hierarchical Tucker.
     Ht,
@@ -79,7 +81,7 @@ impl From<FormatArg> for FormatKind {
 
 #[derive(Args)]
 struct RuleArgs {
-    /// Cap on every rank.
+    /// Cap on every rank (bt: the block rank R of every mode).
     #[arg(long, value_name = "R")]
     rank: Option<usize>,
     /// Relative Frobenius error allowed: ‖X − Y‖ ≤ E‖X‖ (with --rank too, the cap wins).
@@ -110,9 +112,11 @@ struct DecomposeArgs {
     format: FormatArg,
     #[command(flatten)]
     rule: RuleArgs,
-    /// Dimension tree as a nested spec over the modes, e.g. "((0,1),(2,3))" (default: balanced).
+    /// HT only: dimension tree as a nested spec over the modes, e.g. "((0,1),(2,3))" (default: balanced).
     #[arg(long, value_name = "SPEC")]
     tree: Option<String>,
+    #[command(flatten)]
+    bt: BtArgs,
     /// Output modes m_1..m_d of a 2-D weight W (M x N), e.g. 4,8,8 (product >= M; zero padding if above).
     #[arg(long, value_name = "M1,M2,..", requires = "in_modes")]
     out_modes: Option<String>,
@@ -176,12 +180,38 @@ struct CompressArgs {
     /// Number of mode pairs d of the tensorization (default: about log2(M·N)/6, between 2 and 6).
     #[arg(long, value_name = "D")]
     order: Option<usize>,
+    #[command(flatten)]
+    bt: BtArgs,
     /// Output: the compressed .safetensors file.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct BtArgs {
+    /// bt only: number of Tucker blocks (default 2). The block rank is --rank, or with
+    /// --rel-eps the smallest rank whose BT-ALS fit meets it.
+    #[arg(long, value_name = "N")]
+    blocks: Option<usize>,
+}
+
+impl BtArgs {
+    fn options(&self, format: FormatArg) -> Result<BtOptions, Failure> {
+        match self.blocks {
+            Some(_) if format != FormatArg::Bt => Err(usage(
+                "--blocks is only meaningful for --format bt (the number of block terms)",
+            )),
+            Some(0) => Err(usage("--blocks: need at least 1 block")),
+            Some(b) => Ok(BtOptions {
+                blocks: b,
+                ..BtOptions::default()
+            }),
+            None => Ok(BtOptions::default()),
+        }
+    }
 }
 
 /// Why a command failed: the library's error, or a usage problem found by the tool.
@@ -289,13 +319,30 @@ fn fmt_modes(m: &Option<MatrixModes>) -> String {
     }
 }
 
+/// The ranks; for block terms one group per block.
+fn fmt_ranks(ranks: &[usize], blocks: Option<usize>) -> String {
+    match blocks {
+        Some(b) if b > 0 && ranks.len() % b == 0 && !ranks.is_empty() => {
+            let groups: Vec<_> = ranks.chunks(ranks.len() / b).collect();
+            format!("{groups:?} ({b} blocks)")
+        }
+        _ => format!("{ranks:?}"),
+    }
+}
+
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
-    let format = FormatKind::from(a.format).check_available()?;
+    let format = FormatKind::from(a.format);
     let rule = a.rule.rule()?;
+    let bt = a.bt.options(a.format)?;
+    if a.tree.is_some() && a.format != FormatArg::Ht {
+        return Err(usage(format!(
+            "--tree is only meaningful for --format ht (a dimension tree), not {format}"
+        )));
+    }
     check_compressed_output(&a.output)?;
     let w = pick(
         weights::read_weights(&a.input)?,
@@ -341,6 +388,7 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         rule,
         tree,
         matrix,
+        bt,
     };
     let (c, mut report): (AnyCompressed, TensorReport) = match w.data {
         DenseArray::F32(x) => {
@@ -390,16 +438,22 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         if let Some(t) = &report.tree {
             println!("  tree        {t}");
         }
-        println!("  ranks       {:?}", report.ranks);
+        println!("  ranks       {}", fmt_ranks(&report.ranks, report.blocks));
         println!(
             "  parameters  {} (dense {})",
             report.params, report.dense_params
         );
         println!("  ratio       {:.2}x", report.ratio);
-        println!(
-            "  rel. error  {:.3e} (bound {:.3e})",
-            report.rel_error, report.rel_error_bound
-        );
+        match (report.sweeps, report.trials) {
+            (Some(s), Some(t)) => println!(
+                "  rel. error  {:.3e} (BT-ALS: {s} sweeps in the kept run, {t} block ranks tried)",
+                report.rel_error
+            ),
+            _ => println!(
+                "  rel. error  {:.3e} (bound {:.3e})",
+                report.rel_error, report.rel_error_bound
+            ),
+        }
         println!("  time        {:.3} s", report.seconds);
         println!("  file size   {size} bytes");
     }
@@ -546,7 +600,7 @@ fn info(a: InfoArgs) -> Result<(), Failure> {
         rows.push(json!({
             "name": name, "format": m.format, "dtype": m.dtype, "precision": m.precision,
             "shape": m.shape, "tensor_shape": m.tensor_shape, "modes": m.matrix,
-            "tree": m.tree, "ranks": m.ranks, "params": params, "dense_params": dense,
+            "tree": m.tree, "blocks": m.blocks, "ranks": m.ranks, "params": params, "dense_params": dense,
             "ratio": dense as f64 / params as f64,
         }));
     }
@@ -592,7 +646,7 @@ fn info(a: InfoArgs) -> Result<(), Failure> {
         if let Some(t) = &m.tree {
             println!("    tree        {t}");
         }
-        println!("    ranks       {:?}", m.ranks);
+        println!("    ranks       {}", fmt_ranks(&m.ranks, m.blocks));
         println!(
             "    parameters  {} (dense {})",
             r["params"], r["dense_params"]
@@ -610,7 +664,8 @@ fn info(a: InfoArgs) -> Result<(), Failure> {
 }
 
 fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
-    let format = FormatKind::from(a.format).check_available()?;
+    let format = FormatKind::from(a.format);
+    let bt = a.bt.options(a.format)?;
     let mut rule = Truncation::rel(a.rel_eps);
     if let Some(r) = a.rank {
         rule = rule.with_max_rank(r);
@@ -637,6 +692,7 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
         include: a.include.clone(),
         min_size: a.min_size,
         order: a.order,
+        bt,
         ..CompressOptions::new(format, rule)
     };
     let (file, reports) = compress::compress_model(&model, &opts)?;

@@ -202,6 +202,8 @@ pub struct DecompositionInfo<T> {
     pub error_bound: T,
     /// BT only: the sweeps of the BT-ALS run that was kept.
     pub sweeps: Option<usize>,
+    /// BT only: whether that run stopped on its tolerance rather than the sweep limit.
+    pub converged: Option<bool>,
     /// BT only: the number of BT-ALS runs of the block-rank search.
     pub trials: Option<usize>,
 }
@@ -211,6 +213,7 @@ impl<T: Scalar> DecompositionInfo<T> {
         Self {
             error_bound,
             sweeps: None,
+            converged: None,
             trials: None,
         }
     }
@@ -563,6 +566,7 @@ fn bt_search<T: Scalar>(
         DecompositionInfo {
             error_bound: T::cast(err),
             sweeps: Some(report.iterations),
+            converged: Some(report.converged),
             trials: Some(trials),
         },
     ))
@@ -1033,6 +1037,9 @@ pub struct TensorReport {
     /// BT only: the sweeps of the BT-ALS run kept.
     #[serde(default)]
     pub sweeps: Option<usize>,
+    /// BT only: whether that run stopped on its tolerance rather than the sweep limit.
+    #[serde(default)]
+    pub converged: Option<bool>,
     /// BT only: the number of BT-ALS runs of the block-rank search.
     #[serde(default)]
     pub trials: Option<usize>,
@@ -1128,6 +1135,7 @@ fn decompose_named<T: Scalar>(
             bound.as_f64()
         },
         sweeps: info.sweeps,
+        converged: info.converged,
         trials: info.trials,
         norm,
         seconds: start.elapsed().as_secs_f64(),
@@ -1512,6 +1520,7 @@ pub fn compress_model(
             rel_error: 0.0,
             rel_error_bound: 0.0,
             sweeps: None,
+            converged: None,
             trials: None,
             norm: match entry {
                 Entry::Weight(w) => match &w.data {
@@ -1675,5 +1684,232 @@ mod tests {
         // Mode k pairs (m_k, n_k): X[(i1 j1), (i2 j2)] = W[i1*3 + i2, j1*2 + j2], here
         // (i1, j1, i2, j2) = (1, 2, 1, 1).
         assert_eq!(x[[4 + 2, 2 + 1]], w[[3 + 1, 2 * 2 + 1]]);
+    }
+
+    /// A file holding `x` decomposed into `format` under `rule`, as safetensors.
+    fn container<T: Scalar>(
+        x: &ArrayD<T>,
+        format: FormatKind,
+        rule: Truncation,
+        matrix: Option<MatrixModes>,
+    ) -> (CompressedTensor<T>, TensorReport, SafetensorsFile) {
+        let opts = DecomposeOptions {
+            matrix,
+            ..DecomposeOptions::new(format, rule)
+        };
+        let (c, report) = decompose(x.view(), &opts).unwrap();
+        let file = CompressedFile {
+            tensors: vec![("w".into(), c.clone().into())],
+            ..CompressedFile::default()
+        };
+        (c, report, file.to_safetensors().unwrap())
+    }
+
+    /// Every format, plain and tensorized, in `T`: the reported error is the measured
+    /// one and meets the tolerance, and the container gives back the same decomposition.
+    fn every_format_round_trips<T: Scalar>(eps: f64) {
+        let x = crate::dense::random_normal::<T>(&[4, 5, 3], 1).mapv(|v| v * v);
+        let w = crate::dense::random_normal::<T>(&[6, 10], 2);
+        let modes = MatrixModes::new(6, 10, vec![2, 4], vec![3, 4]).unwrap();
+        for format in FormatKind::ALL {
+            for (input, matrix) in [(&x, None), (&w, Some(modes.clone()))] {
+                let (c, report, file) = container(input, format, Truncation::rel(eps), matrix);
+                let measured = crate::dense::rel_error(input.view(), c.to_dense().view())
+                    .unwrap()
+                    .as_f64();
+                assert_eq!(report.rel_error, measured);
+                assert!(measured <= eps, "{format}: {measured}");
+                assert_eq!(report.format, Some(format));
+                assert_eq!(report.sweeps.is_some(), format == FormatKind::Bt);
+                let back = CompressedFile::from_safetensors(file).unwrap();
+                assert_eq!(back.tensors.len(), 1);
+                assert_eq!(back.tensors[0].1, AnyCompressed::from(c.clone()));
+                let meta = back.tensors[0].1.meta("w");
+                assert_eq!(meta.ranks, report.ranks);
+                assert_eq!(meta.blocks.is_some(), format == FormatKind::Bt);
+            }
+        }
+    }
+
+    /// Every format round-trips through the container within the tolerance, f64.
+    #[test]
+    fn every_format_round_trips_f64() {
+        every_format_round_trips::<f64>(1e-6);
+        every_format_round_trips::<f64>(0.3);
+    }
+
+    /// Every format round-trips through the container within the tolerance, f32.
+    #[test]
+    fn every_format_round_trips_f32() {
+        every_format_round_trips::<f32>(1e-3);
+        every_format_round_trips::<f32>(0.3);
+    }
+
+    /// The core names follow the documented scheme.
+    #[test]
+    fn core_names() {
+        let x = crate::dense::random_normal::<f64>(&[3, 4, 5], 3);
+        let names = |format| {
+            let (_, _, file) = container(&x, format, Truncation::rank(2), None);
+            let mut n: Vec<String> = file.entries.iter().map(|e| e.name().to_string()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(FormatKind::Tt), ["w/tt/0", "w/tt/1", "w/tt/2"]);
+        assert_eq!(names(FormatKind::Tr), ["w/tr/0", "w/tr/1", "w/tr/2"]);
+        assert_eq!(
+            names(FormatKind::Tucker),
+            [
+                "w/tucker/core",
+                "w/tucker/factor/0",
+                "w/tucker/factor/1",
+                "w/tucker/factor/2"
+            ]
+        );
+        let bt = names(FormatKind::Bt);
+        assert_eq!(bt.len(), 2 * 4);
+        assert!(bt.contains(&"w/bt/1/factor/2".to_string()), "{bt:?}");
+        assert!(bt.contains(&"w/bt/0/core".to_string()), "{bt:?}");
+    }
+
+    /// Edited descriptions and damaged cores are `Error::Corrupt` for every format,
+    /// never a panic.
+    #[test]
+    fn tampered_files_are_corrupt() {
+        let x = crate::dense::random_normal::<f64>(&[3, 4, 5], 4);
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit); 8] = [
+            ("ranks", |m| m["ranks"][0] = 7.into()),
+            ("ranks dropped", |m| {
+                m["ranks"].as_array_mut().unwrap().pop();
+            }),
+            ("blocks", |m| m["blocks"] = 3.into()),
+            ("tree", |m| m["tree"] = "((0,1),2)".into()),
+            ("tensor shape", |m| m["tensor_shape"] = vec![3, 4].into()),
+            ("format", |m| {
+                let f = if m["format"] == "tucker" {
+                    "bt"
+                } else {
+                    "tucker"
+                };
+                m["format"] = f.into();
+            }),
+            ("cores reversed", |m| {
+                m["cores"].as_array_mut().unwrap().reverse();
+            }),
+            ("a core dropped", |m| {
+                m["cores"].as_array_mut().unwrap().remove(0);
+            }),
+        ];
+        for format in FormatKind::ALL {
+            for (what, edit) in edits {
+                let (_, _, mut file) = container(&x, format, Truncation::rank(2), None);
+                let mut desc: serde_json::Value =
+                    serde_json::from_str(&file.metadata[METADATA_KEY]).unwrap();
+                let before = desc.clone();
+                edit(&mut desc["tensors"][0]);
+                if desc == before {
+                    continue; // e.g. a tree already absent
+                }
+                file.metadata.insert(METADATA_KEY.into(), desc.to_string());
+                let r = CompressedFile::from_safetensors(file);
+                assert!(
+                    matches!(r, Err(Error::Corrupt { .. })),
+                    "{format}, {what}: {r:?}"
+                );
+            }
+            // A core of another shape, or with a NaN.
+            for damage in 0..2 {
+                let (_, _, mut file) = container(&x, format, Truncation::rank(2), None);
+                let Entry::Weight(w) = &mut file.entries[0] else {
+                    unreachable!("cores are float weights")
+                };
+                let mut a = w.data.clone().into_array::<f64>();
+                if damage == 0 {
+                    a = a.insert_axis(ndarray::Axis(0));
+                } else {
+                    a.iter_mut().for_each(|v| *v = f64::NAN);
+                }
+                w.data = DenseArray::from_array(a);
+                let r = CompressedFile::from_safetensors(file);
+                assert!(
+                    matches!(r, Err(Error::Corrupt { .. })),
+                    "{format}, damage {damage}: {r:?}"
+                );
+            }
+        }
+    }
+
+    /// A tree is an error for every format but HT; zero blocks is an error for BT.
+    #[test]
+    fn format_specific_options_are_checked() {
+        let x = crate::dense::random_normal::<f64>(&[3, 4, 5], 5);
+        for format in FormatKind::ALL {
+            let opts = DecomposeOptions {
+                tree: Some(DimTree::balanced(3).unwrap()),
+                ..DecomposeOptions::new(format, Truncation::rank(2))
+            };
+            let r = decompose(x.view(), &opts);
+            assert_eq!(r.is_ok(), format == FormatKind::Ht, "{format}");
+        }
+        let opts = DecomposeOptions {
+            bt: BtOptions {
+                blocks: 0,
+                ..BtOptions::default()
+            },
+            ..DecomposeOptions::new(FormatKind::Bt, Truncation::rank(2))
+        };
+        assert!(matches!(
+            decompose(x.view(), &opts),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+
+    /// The block-rank search meets a tight tolerance on a block-term tensor, with the
+    /// block count asked for; under a rank cap it reports the error it reached.
+    #[test]
+    fn bt_rank_search() {
+        let x = BtTensor::<f64>::random(&[6, 6, 6], &[2, 2, 2], 2, 7)
+            .unwrap()
+            .to_dense();
+        let opts = DecomposeOptions {
+            bt: BtOptions {
+                blocks: 2,
+                ..BtOptions::default()
+            },
+            ..DecomposeOptions::new(FormatKind::Bt, Truncation::rel(1e-6))
+        };
+        let (c, report) = decompose(x.view(), &opts).unwrap();
+        assert!(report.rel_error <= 1e-6, "{report:?}");
+        assert_eq!(c.decomposition.blocks(), Some(2));
+        assert!(report.trials.unwrap() >= 1);
+        let capped = DecomposeOptions {
+            rule: Truncation::rel(1e-6).with_max_rank(1),
+            ..opts
+        };
+        let (c, report) = decompose(x.view(), &capped).unwrap();
+        assert_eq!(c.decomposition.ranks(), vec![1; 6]);
+        assert!(report.rel_error > 1e-6, "a rank-1 fit of rank-2 blocks");
+        assert!((report.rel_error - report.rel_error_bound).abs() < 1e-9);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// For random shapes, formats and tolerances, the measured error of the
+        /// reconstruction read back from the container is at most the tolerance.
+        #[test]
+        fn container_meets_tolerance(
+            shape in proptest::collection::vec(1usize..5, 1..4),
+            format in proptest::sample::select(FormatKind::ALL.to_vec()),
+            eps in proptest::sample::select(vec![1e-8, 1e-3, 0.1, 0.5]),
+            seed in 0u64..1000,
+        ) {
+            let x = crate::dense::random_normal::<f64>(&shape, seed);
+            let (_, _, file) = container(&x, format, Truncation::rel(eps), None);
+            let back = CompressedFile::from_safetensors(file).unwrap();
+            let y = back.tensors[0].1.to_dense().into_array::<f64>();
+            let err = crate::dense::rel_error(x.view(), y.view()).unwrap();
+            proptest::prop_assert!(err <= eps + 1e-12, "{} {:?}: {}", format, shape, err);
+        }
     }
 }

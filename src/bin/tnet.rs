@@ -446,8 +446,13 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         println!("  ratio       {:.2}x", report.ratio);
         match (report.sweeps, report.trials) {
             (Some(s), Some(t)) => println!(
-                "  rel. error  {:.3e} (BT-ALS: {s} sweeps in the kept run, {t} block ranks tried)",
-                report.rel_error
+                "  rel. error  {:.3e} (BT-ALS: {s} sweeps{} in the kept run, {t} block ranks tried)",
+                report.rel_error,
+                if report.converged == Some(false) {
+                    ", the limit,"
+                } else {
+                    ""
+                }
             ),
             _ => println!(
                 "  rel. error  {:.3e} (bound {:.3e})",

@@ -52,13 +52,15 @@
 //! let a = a.into_dimensionality::<ndarray::Ix2>().unwrap();
 //! let b = b.into_dimensionality::<ndarray::Ix2>().unwrap();
 //! let w = a.dot(&b).into_dyn();
-//! let opts = DecomposeOptions {
-//!     matrix: Some(MatrixModes::new(12, 20, vec![3, 4], vec![4, 5]).unwrap()),
-//!     ..DecomposeOptions::new(FormatKind::Ht, Truncation::rel(1e-8))
-//! };
-//! let (c, report) = decompose(w.view(), &opts).unwrap();
-//! assert!(report.rel_error <= 1e-8);
-//! assert_eq!(c.to_dense().shape(), &[12, 20]);
+//! for format in FormatKind::ALL {
+//!     let opts = DecomposeOptions {
+//!         matrix: Some(MatrixModes::new(12, 20, vec![3, 4], vec![4, 5]).unwrap()),
+//!         ..DecomposeOptions::new(format, Truncation::rel(1e-8))
+//!     };
+//!     let (c, report) = decompose(w.view(), &opts).unwrap();
+//!     assert!(report.rel_error <= 1e-8, "{format}");
+//!     assert_eq!(c.to_dense().shape(), &[12, 20]);
+//! }
 //! ```
 
 use std::collections::BTreeMap;
@@ -157,6 +159,20 @@ impl std::str::FromStr for FormatKind {
 ///   and then bisecting `R` (one BT-ALS run per trial); at `R = max n_k` the first block
 ///   alone is exact, so without a cap the budget is always met up to rounding;
 /// - with neither, `R = max n_k`.
+///
+/// # Example
+/// ```
+/// use tnet::compress::{decompose, BtOptions, DecomposeOptions, FormatKind};
+/// use tnet::{BtTensor, Factorized, Truncation};
+/// let x = BtTensor::<f64>::random(&[5, 6, 7], &[2, 2, 2], 3, 1).unwrap().to_dense();
+/// let opts = DecomposeOptions {
+///     bt: BtOptions { blocks: 3, ..BtOptions::default() },
+///     ..DecomposeOptions::new(FormatKind::Bt, Truncation::rel(1e-4))
+/// };
+/// let (c, report) = decompose(x.view(), &opts).unwrap();
+/// assert!(report.rel_error <= 1e-4);
+/// assert_eq!(c.decomposition.blocks(), Some(3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BtOptions {
     /// The number of blocks `N_b` (at least 1).
@@ -1836,6 +1852,23 @@ mod tests {
                     matches!(r, Err(Error::Corrupt { .. })),
                     "{format}, damage {damage}: {r:?}"
                 );
+            }
+        }
+    }
+
+    /// A zero array and a one-entry array decompose exactly in every format and survive
+    /// the container.
+    #[test]
+    fn degenerate_arrays() {
+        let zero = ArrayD::<f64>::zeros(IxDyn(&[3, 4, 2]));
+        let one = ArrayD::<f64>::from_elem(IxDyn(&[1]), 2.5);
+        for format in FormatKind::ALL {
+            for x in [&zero, &one] {
+                let (c, report, file) = container(x, format, Truncation::rel(1e-6), None);
+                assert_eq!(report.rel_error, 0.0, "{format}");
+                assert_eq!(&c.to_dense(), x);
+                let back = CompressedFile::from_safetensors(file).unwrap();
+                assert_eq!(&back.tensors[0].1.to_dense().into_array::<f64>(), x);
             }
         }
     }

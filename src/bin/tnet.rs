@@ -168,7 +168,7 @@ struct CompressArgs {
     /// Relative Frobenius error allowed per weight: ‖W − Ŵ‖ ≤ E‖W‖.
     #[arg(long, value_name = "E", allow_negative_numbers = true)]
     rel_eps: f64,
-    /// Optional cap on every rank.
+    /// Optional cap on every rank (bt: on the block rank).
     #[arg(long, value_name = "R")]
     rank: Option<usize>,
     /// Compress only weights whose name matches: a glob with * and ? (whole name) or a substring. Repeatable.

@@ -82,8 +82,8 @@ fn every_kind_overfits_a_tiny_dataset() {
                 .with_optimizer(OptimizerConfig::adam(0.03))
                 .with_progress(false);
             fit(&mut model, &data, &Split::all(clips), &cfg).unwrap();
-            let report = tnet::train::evaluate(&model, &data, &(0..clips).collect::<Vec<_>>(), 4)
-                .unwrap();
+            let report =
+                tnet::train::evaluate(&model, &data, &(0..clips).collect::<Vec<_>>(), 4).unwrap();
             assert_eq!(report.accuracy, 1.0, "{kind} ({}): {report:?}", T::NAME);
         }
     }
@@ -233,7 +233,9 @@ fn compress_dense_at_full_rank_reproduces_the_logits() {
     let specs = dense.param_specs();
     for (s, mut p) in specs.iter().zip(dense.params_mut()) {
         if s.part == tnet::models::Part::Bias {
-            p.iter_mut().enumerate().for_each(|(i, v)| *v = 0.1 * i as f64);
+            p.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = 0.1 * i as f64);
         }
     }
     let x = clip::<f64>(3, 3, 7, 8);
@@ -318,7 +320,10 @@ fn bad_specs_are_rejected() {
         assert!(zoo::build::<f64>(&ModelSpec::new(kind, 2), &config, 1, 0).is_err());
         assert!(zoo::build::<f64>(&ModelSpec::new(kind, 2), &LstmConfig::new(7, 0), 3, 0).is_err());
     }
-    for kind in ModelKind::ALL.into_iter().filter(|&k| k != ModelKind::Dense) {
+    for kind in ModelKind::ALL
+        .into_iter()
+        .filter(|&k| k != ModelKind::Dense)
+    {
         // Output modes not multiplying to 4H, input modes too short, a zero mode.
         for (o, i) in [
             (vec![4, 2], vec![4, 4]),

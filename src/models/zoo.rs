@@ -335,10 +335,9 @@ pub fn build<T: Scalar>(
             TrMatrix::random(&shape, &TrLayout::Split, r, init, s0)?,
             map_in,
         )?,
-        ModelKind::Bt | ModelKind::FdBt => wrap(
-            BtMatrix::random(&shape, &spec.blocks, r, init, s0)?,
-            map_in,
-        )?,
+        ModelKind::Bt | ModelKind::FdBt => {
+            wrap(BtMatrix::random(&shape, &spec.blocks, r, init, s0)?, map_in)?
+        }
         ModelKind::Ht | ModelKind::Fdht => {
             let tree = DimTree::balanced(spec.order)?;
             wrap(HtMatrix::random(&shape, &tree, r, init, s0)?, map_in)?

@@ -18,7 +18,7 @@
 //! `(4 a_1, a_2, .., a_d)` with `(a_1 >= .. >= a_d) = factorize(H, d)`: the gate factor 4
 //! sits on the first output mode (for `H = 256`, `d = 4`: `16x4x4x4`, as in TT-LSTM). The
 //! input length (`N` separate, `N + H` fused) is factored by
-//! [`pad_to_factorable`](crate::matrices::pad_to_factorable) with the bound
+//! [`pad_to_factorable`] with the bound
 //! `max(2, ⌈2 L^{1/d}⌉)` on every factor: a length that factors well is kept, one with a
 //! large prime factor is zero-padded to the next length that factors under the bound
 //! (`57,856 = 2^9 · 113` at `d = 4` pads to a length whose modes are at most 31). Input

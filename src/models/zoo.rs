@@ -21,7 +21,8 @@
 //! [`pad_to_factorable`] with the bound
 //! `max(2, ⌈2 L^{1/d}⌉)` on every factor: a length that factors well is kept, one with a
 //! large prime factor is zero-padded to the next length that factors under the bound
-//! (`57,856 = 2^9 · 113` at `d = 4` pads to a length whose modes are at most 31). Input
+//! (`N + H = 57,856 = 2^9 · 113` at `d = 4`, bound 31, pads to
+//! `57,915 = 27x15x13x11`). Input
 //! mode `k` is paired with output mode `k`. [`ModelSpec::with_modes`] sets both mode
 //! lists explicitly (e.g. the published `8x20x20x18` input modes of UCF11).
 //!

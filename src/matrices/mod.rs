@@ -198,7 +198,7 @@ pub trait MatrixFormat<T: Scalar>: TensorizedMatrix<T> + Sized {
 /// and `σ` is chosen so that `Var(W_ij)` equals the target. Glorot (Xavier) and He
 /// (Kaiming, fan-in) use the lengths of `W` as fans, as `torch.nn.init` does for a dense
 /// layer.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Init {
     /// `Var(W_ij) = 2 / (N + M)` (Glorot and Bengio, 2010).
     Glorot,

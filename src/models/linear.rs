@@ -4,8 +4,8 @@
 //! `W` of shape `n_out x n_in` (stored in any format): the row-batched product
 //! `Y = X W^T` and its backward pass. Its method signatures are exactly those of the
 //! tensorized-matrix trait of [`crate`]'s matrix formats, so every tensorized matrix
-//! plugs in through one blanket implementation, and the models hold a
-//! `Box<dyn LinearMap<T>>` without knowing the format.
+//! plugs in through one adapter ([`TensorizedLinear`](super::TensorizedLinear)), and the
+//! models hold a `Box<dyn LinearMap<T>>` without knowing the format.
 //!
 //! [`DenseLinear`] is the plain dense matrix (the uncompressed LSTM and the classifier
 //! head).

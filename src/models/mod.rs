@@ -10,6 +10,8 @@
 //! | `stream.rs` | streaming inference ([`Lstm::step`], [`LstmState`]) |
 //! | `accounting.rs` | [`ParamCount`], [`CompressionRatio`], [`MemoryReport`] |
 //! | `io.rs` | saving and loading models ([`Architecture`], the binary container) |
+//! | `tensorized.rs` | [`TensorizedLinear`]: every tensorized matrix as a [`LinearMap`] |
+//! | [`zoo`] | [`zoo::build`] and [`zoo::compress_dense`] for every model kind of the FDHT-LSTM paper |
 //!
 //! The two wirings of the literature share one cell:
 //! - **separate** ([`Lstm::separate`]): `a_t = W_x x_t + U h_{t-1} + b`, the dense LSTM
@@ -28,6 +30,8 @@ mod io;
 mod linear;
 mod lstm;
 mod stream;
+mod tensorized;
+pub mod zoo;
 
 pub use accounting::{CompressionRatio, MemoryReport, ParamCount};
 pub use config::{GateActivation, LstmConfig, PadPosition, Pooling, Wiring};
@@ -36,6 +40,7 @@ pub use io::{Architecture, CONTAINER_VERSION};
 pub use linear::{DenseLinear, LinearMap};
 pub use lstm::{Gradients, Lstm, ParamSpec, Part, StepOutput};
 pub use stream::LstmState;
+pub use tensorized::{FormatDescription, TensorizedLinear};
 
 pub(crate) use io::{read_container, write_container};
 

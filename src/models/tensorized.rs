@@ -1,0 +1,250 @@
+//! The tensorized weight matrices as LSTM maps.
+//!
+//! [`TensorizedLinear`] wraps any matrix of [`crate::matrices`] (TT, TR, HT, block-term,
+//! dense) as a [`LinearMap`], optionally with zero padding of the input: a map of `n_in`
+//! inputs over a matrix of `P >= n_in` columns computes `Y = [X 0] W^T`, so that an
+//! input length with a bad factorization (a large prime factor) can be tensorized at the
+//! padded length. `W` is never formed: `apply` and `backward` are the matrix's own
+//! contractions. The padding costs one copy of the batch per product (`B P` entries).
+//!
+//! [`LinearMap::describe`] names the format, its structure (TR layout, HT tree, number of
+//! BT blocks), the modes and the shape of every core (hence every rank) and the padding,
+//! so that a model file written for one format or rank is refused by a model of another.
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, s};
+
+use super::linear::LinearMap;
+use crate::matrices::{
+    BtMatrix, DenseMatrix, HtMatrix, TensorizedMatrix, TrLayout, TrMatrix, TtMatrix,
+};
+use crate::{DimTree, Error, Result, Scalar};
+
+/// What a tensorized format adds to its shape in a description: its name and structure.
+///
+/// Implemented by every matrix of [`crate::matrices`]; [`TensorizedLinear::describe`]
+/// (through [`LinearMap::describe`]) prefixes it to the modes and core shapes.
+pub trait FormatDescription {
+    /// A short name with the structure beyond the shape, e.g. `"tt"`, `"tr split"`,
+    /// `"ht tree ((0,1),(2,3))"`, `"bt 2 blocks"`.
+    fn format_description(&self) -> String;
+}
+
+impl<T: Scalar> FormatDescription for TtMatrix<T> {
+    fn format_description(&self) -> String {
+        "tt".into()
+    }
+}
+
+impl<T: Scalar> FormatDescription for TrMatrix<T> {
+    fn format_description(&self) -> String {
+        match self.layout() {
+            TrLayout::Paired => "tr paired".into(),
+            TrLayout::Split => "tr split".into(),
+        }
+    }
+}
+
+impl<T: Scalar> FormatDescription for HtMatrix<T> {
+    fn format_description(&self) -> String {
+        format!("ht tree {}", tree_string(self.tree(), self.tree().root()))
+    }
+}
+
+impl<T: Scalar> FormatDescription for BtMatrix<T> {
+    fn format_description(&self) -> String {
+        format!("bt {} blocks", self.n_blocks())
+    }
+}
+
+impl<T: Scalar> FormatDescription for DenseMatrix<T> {
+    fn format_description(&self) -> String {
+        "dense-matrix".into()
+    }
+}
+
+/// The tree below `node` as nested pairs of mode numbers, e.g. `((0,1),(2,3))`.
+fn tree_string(tree: &DimTree, node: usize) -> String {
+    match tree.children(node) {
+        None => tree.modes(node)[0].to_string(),
+        Some((l, r)) => format!("({},{})", tree_string(tree, l), tree_string(tree, r)),
+    }
+}
+
+/// A tensorized matrix `W` (`M x P`) used as a linear map on inputs of length
+/// `n_in <= P` (zero-padded at the end to `P`).
+///
+/// Parameters: those of the matrix, in its order (see each format).
+///
+/// # Example
+/// ```
+/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TtMatrix, TensorizedMatrix};
+/// use tnet::models::{LinearMap, TensorizedLinear};
+/// // 4H = 16 outputs over 30 inputs, tensorized at the padded length 32 = 4 x 8.
+/// let shape = MatrixShape::try_new(vec![4, 4], vec![4, 8]).unwrap();
+/// let w = TtMatrix::<f64>::random(&shape, &(), 2, Init::Glorot, 0).unwrap();
+/// let dense = w.to_dense();
+/// let map = TensorizedLinear::padded(w, 30).unwrap();
+/// assert_eq!((map.n_out(), map.n_in()), (16, 30));
+/// let x = tnet::dense::random_normal::<f64>(&[3, 30], 1).into_dimensionality().unwrap();
+/// let y = map.apply(x.view()).unwrap();
+/// let reference = x.dot(&dense.slice(ndarray::s![.., 0..30]).t());
+/// assert!((&y - &reference).iter().all(|d| d.abs() < 1e-12));
+/// assert_eq!(map.describe(), "tt 4x4 <- 4x8 cores [1x4x4x2, 2x4x8x1] inputs 30 padded to 32");
+/// ```
+#[derive(Clone, Debug)]
+pub struct TensorizedLinear<M> {
+    matrix: M,
+    n_in: usize,
+}
+
+impl<M> TensorizedLinear<M> {
+    /// The wrapped matrix.
+    pub fn matrix(&self) -> &M {
+        &self.matrix
+    }
+
+    /// Unwraps the matrix.
+    pub fn into_inner(self) -> M {
+        self.matrix
+    }
+}
+
+impl<M: FormatDescription> TensorizedLinear<M> {
+    /// Wraps a matrix without padding (`n_in = P`).
+    pub fn new<T: Scalar>(matrix: M) -> Self
+    where
+        M: TensorizedMatrix<T>,
+    {
+        let n_in = matrix.n_in();
+        Self { matrix, n_in }
+    }
+
+    /// Wraps a matrix of `P` columns as a map on `n_in` inputs, `1 <= n_in <= P`; the
+    /// last `P - n_in` columns of `W` see zeros.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `n_in` is 0 or exceeds `P`.
+    pub fn padded<T: Scalar>(matrix: M, n_in: usize) -> Result<Self>
+    where
+        M: TensorizedMatrix<T>,
+    {
+        if n_in == 0 || n_in > matrix.n_in() {
+            return Err(Error::param(
+                "n_in",
+                format!(
+                    "the map's input length must be in 1..={} (the matrix's columns), got {n_in}",
+                    matrix.n_in()
+                ),
+            ));
+        }
+        Ok(Self { matrix, n_in })
+    }
+}
+
+impl<M> TensorizedLinear<M> {
+    fn check_cols<T: Scalar>(
+        context: &'static str,
+        x: &ArrayView2<'_, T>,
+        cols: usize,
+    ) -> Result<()> {
+        if x.ncols() != cols {
+            return Err(Error::ShapeMismatch {
+                context,
+                expected: vec![x.nrows(), cols],
+                got: x.shape().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `X` zero-padded to `p` columns (a copy), or `None` if no padding is needed.
+    fn pad<T: Scalar>(&self, x: &ArrayView2<'_, T>, p: usize) -> Option<Array2<T>> {
+        (self.n_in < p).then(|| {
+            let mut xp = Array2::zeros((x.nrows(), p));
+            xp.slice_mut(s![.., 0..self.n_in]).assign(x);
+            xp
+        })
+    }
+}
+
+impl<T, M> LinearMap<T> for TensorizedLinear<M>
+where
+    T: Scalar,
+    M: TensorizedMatrix<T> + FormatDescription + Clone + 'static,
+{
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+
+    fn n_out(&self) -> usize {
+        self.matrix.n_out()
+    }
+
+    fn n_params(&self) -> usize {
+        self.matrix.n_params()
+    }
+
+    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        Self::check_cols("TensorizedLinear::apply input", &x, self.n_in)?;
+        match self.pad(&x, self.matrix.n_in()) {
+            Some(xp) => self.matrix.apply(xp.view()),
+            None => self.matrix.apply(x),
+        }
+    }
+
+    fn backward(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
+        Self::check_cols("TensorizedLinear::backward input", &x, self.n_in)?;
+        match self.pad(&x, self.matrix.n_in()) {
+            Some(xp) => {
+                let (dx, grads) = self.matrix.backward(xp.view(), dy)?;
+                Ok((dx.slice(s![.., 0..self.n_in]).to_owned(), grads))
+            }
+            None => self.matrix.backward(x, dy),
+        }
+    }
+
+    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
+        self.matrix.params()
+    }
+
+    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
+        self.matrix.params_mut()
+    }
+
+    fn describe(&self) -> String {
+        let cores: Vec<String> = self
+            .matrix
+            .params()
+            .iter()
+            .map(|p| {
+                p.shape()
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("x")
+            })
+            .collect();
+        let mut d = format!(
+            "{} {} cores [{}]",
+            self.matrix.format_description(),
+            self.matrix.shape(),
+            cores.join(", ")
+        );
+        if self.n_in < self.matrix.n_in() {
+            d.push_str(&format!(
+                " inputs {} padded to {}",
+                self.n_in,
+                self.matrix.n_in()
+            ));
+        }
+        d
+    }
+
+    fn box_clone(&self) -> Box<dyn LinearMap<T>> {
+        Box::new(self.clone())
+    }
+}

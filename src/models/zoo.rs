@@ -1,0 +1,474 @@
+//! One way to build every model of the FDHT-LSTM comparison (Yin et al., CVPR 2021).
+//!
+//! | [`ModelKind`] | wiring | maps | paper |
+//! |---|---|---|---|
+//! | `dense` | separate | dense `W_x` (`4H x N`), dense `U` (`4H x H`) | the uncompressed LSTM |
+//! | `tt` | separate | TT-matrix `W_x`, dense `U` | TT-LSTM (Yang et al., ICML 2017) |
+//! | `tr` | separate | TR-matrix `W_x` (split layout), dense `U` | TR-LSTM (Pan et al., AAAI 2019) |
+//! | `bt` | separate | block-term `W_x`, dense `U` | BT-LSTM (Ye et al., CVPR 2018) |
+//! | `ht` | separate | HT-matrix `W_x`, dense `U` | HT-LSTM (Yin et al., 2020) |
+//! | `fdht` | fused | one HT-matrix `W` (`4H x P`) on `[x ; h ; 0]` | FDHT-LSTM (Yin et al., CVPR 2021) |
+//! | `fd-tt`, `fd-tr`, `fd-bt` | fused | one TT / TR (split) / BT matrix `W` | fully decomposed relatives |
+//!
+//! All use a dense classifier on the last hidden state (or the pooled states, see
+//! [`LstmConfig`]).
+//!
+//! # Tensorized shapes
+//! With `d = spec.order` modes, the output length `4H` is factored as
+//! `(4 a_1, a_2, .., a_d)` with `(a_1 >= .. >= a_d) = factorize(H, d)`: the gate factor 4
+//! sits on the first output mode (for `H = 256`, `d = 4`: `16x4x4x4`, as in TT-LSTM). The
+//! input length (`N` separate, `N + H` fused) is factored by
+//! [`pad_to_factorable`] with the bound
+//! `max(2, ⌈2 L^{1/d}⌉)` on every factor: a length that factors well is kept, one with a
+//! large prime factor is zero-padded to the next length that factors under the bound
+//! (`N + H = 57,856 = 2^9 · 113` at `d = 4`, bound 31, pads to
+//! `57,915 = 27x15x13x11`). Input
+//! mode `k` is paired with output mode `k`. [`ModelSpec::with_modes`] sets both mode
+//! lists explicitly (e.g. the published `8x20x20x18` input modes of UCF11).
+//!
+//! Ranks: `spec.rank` for every bond (TT, TR), every HT node below the root (capped where
+//! admissible, see [`HtMatrix::random`](crate::matrices::MatrixFormat::random)), every BT
+//! mode rank with `spec.blocks` blocks. The maps are initialised by
+//! [`MatrixFormat::random`] with `spec.init`; `U` is orthogonal and the classifier Glorot,
+//! as in [`Lstm::dense`], with the same sub-seeds.
+//!
+//! # Parameter counts (UCF11 sizes: `N = 57,600`, `H = 256`, input modes `8x20x20x18`,
+//! output `16x4x4x4`, rank 4)
+//! TT `W_x`: `Σ_k r_{k-1} m_k n_k r_k = 3,360`; BT (2 blocks):
+//! `N_b (Σ_k n_k m_k R + R^4) = 3,392`; both plus the dense `U` (262,144) and the bias.
+//! FDHT with rank `r` over `d = 4` leaves: `r Σ_k n_k m_k + 2 r^3 + r^2` and the bias.
+//!
+//! # Example
+//! ```
+//! use tnet::models::{LstmConfig, zoo::{self, ModelKind, ModelSpec}};
+//! let config = LstmConfig::new(30, 8);
+//! let spec = ModelSpec::new("fdht".parse().unwrap(), 3);
+//! let model = zoo::build::<f64>(&spec, &config, 4, 0).unwrap();
+//! let x = tnet::dense::random_normal::<f64>(&[2, 5, 30], 1).into_dimensionality().unwrap();
+//! assert_eq!(model.logits(x.view()).unwrap().dim(), (2, 4));
+//! assert_eq!(spec.kind, ModelKind::Fdht);
+//! assert!(zoo::build::<f64>(&ModelSpec::new(ModelKind::Tt, 0), &config, 4, 0).is_err());
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::{Array2, ArrayView2, s};
+use serde::{Deserialize, Serialize};
+
+use super::config::{LstmConfig, PadPosition, Wiring};
+use super::derive_seed;
+use super::head::Classifier;
+use super::linear::{DenseLinear, LinearMap};
+use super::lstm::{Lstm, Part, h_offset};
+use super::tensorized::{FormatDescription, TensorizedLinear};
+use crate::matrices::{
+    BtMatrix, HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix, TrLayout, TrMatrix,
+    TtMatrix, factorize, pad_to_factorable,
+};
+use crate::{DimTree, Error, Result, Scalar, Truncation};
+
+/// The model kinds of the FDHT-LSTM comparison (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// The uncompressed LSTM.
+    Dense,
+    /// TT-LSTM: TT-matrix input map, dense recurrent map.
+    Tt,
+    /// TR-LSTM: tensor-ring input map (split layout), dense recurrent map.
+    Tr,
+    /// BT-LSTM: block-term input map, dense recurrent map.
+    Bt,
+    /// HT-LSTM: HT-matrix input map, dense recurrent map.
+    Ht,
+    /// FDHT-LSTM: one HT-matrix on `[x ; h]` (balanced tree).
+    Fdht,
+    /// Fully decomposed TT: one TT-matrix on `[x ; h]`.
+    FdTt,
+    /// Fully decomposed TR: one TR-matrix (split layout) on `[x ; h]`.
+    FdTr,
+    /// Fully decomposed BT: one block-term matrix on `[x ; h]`.
+    FdBt,
+}
+
+impl ModelKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ModelKind; 9] = [
+        ModelKind::Dense,
+        ModelKind::Tt,
+        ModelKind::Tr,
+        ModelKind::Bt,
+        ModelKind::Ht,
+        ModelKind::Fdht,
+        ModelKind::FdTt,
+        ModelKind::FdTr,
+        ModelKind::FdBt,
+    ];
+
+    /// The name used by [`Display`](fmt::Display), [`FromStr`] and serde: `"dense"`,
+    /// `"tt"`, `"tr"`, `"bt"`, `"ht"`, `"fdht"`, `"fd-tt"`, `"fd-tr"`, `"fd-bt"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Dense => "dense",
+            ModelKind::Tt => "tt",
+            ModelKind::Tr => "tr",
+            ModelKind::Bt => "bt",
+            ModelKind::Ht => "ht",
+            ModelKind::Fdht => "fdht",
+            ModelKind::FdTt => "fd-tt",
+            ModelKind::FdTr => "fd-tr",
+            ModelKind::FdBt => "fd-bt",
+        }
+    }
+
+    /// Whether the kind uses the fused wiring (one map on `[x ; h]`).
+    pub fn is_fused(self) -> bool {
+        matches!(
+            self,
+            ModelKind::Fdht | ModelKind::FdTt | ModelKind::FdTr | ModelKind::FdBt
+        )
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = Error;
+
+    /// Parses a [`name`](ModelKind::name) (ASCII case-insensitive).
+    fn from_str(s: &str) -> Result<Self> {
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                Error::param(
+                    "model kind",
+                    format!("unknown kind {s:?}; expected one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// What to build: the kind, its rank, the number of modes, BT blocks, the initialisation
+/// and optionally explicit modes.
+///
+/// # Example
+/// ```
+/// use tnet::models::zoo::{ModelKind, ModelSpec};
+/// let spec = ModelSpec::new(ModelKind::Bt, 4).with_order(3).with_blocks(1);
+/// assert_eq!((spec.rank, spec.order, spec.blocks), (4, 3, 1));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The model kind.
+    pub kind: ModelKind,
+    /// The rank of every bond (ignored by [`ModelKind::Dense`], but must be >= 1).
+    pub rank: usize,
+    /// The number of modes `d` of the tensorized map.
+    pub order: usize,
+    /// The number of blocks of the block-term kinds.
+    pub blocks: usize,
+    /// The initialisation of the tensorized map (see [`Init`]).
+    pub init: Init,
+    /// Explicit `(output modes, input modes)` of the tensorized map, overriding the
+    /// automatic factorization (see [`with_modes`](Self::with_modes)).
+    pub modes: Option<(Vec<usize>, Vec<usize>)>,
+}
+
+impl ModelSpec {
+    /// A spec with order 4, 2 blocks, Glorot initialisation and automatic modes.
+    pub fn new(kind: ModelKind, rank: usize) -> Self {
+        Self {
+            kind,
+            rank,
+            order: 4,
+            blocks: 2,
+            init: Init::Glorot,
+            modes: None,
+        }
+    }
+
+    /// Sets the number of modes `d`.
+    pub fn with_order(mut self, d: usize) -> Self {
+        self.order = d;
+        self
+    }
+
+    /// Sets the number of blocks of the block-term kinds.
+    pub fn with_blocks(mut self, b: usize) -> Self {
+        self.blocks = b;
+        self
+    }
+
+    /// Sets the initialisation of the tensorized map.
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Sets the modes explicitly (and the order to their number): the output modes must
+    /// multiply to `4H`, the input modes to at least the input length (`N` separate,
+    /// `N + H` fused; a larger product zero-pads the input).
+    pub fn with_modes(mut self, out_modes: Vec<usize>, in_modes: Vec<usize>) -> Self {
+        self.order = out_modes.len();
+        self.modes = Some((out_modes, in_modes));
+        self
+    }
+
+    /// Checks the spec on its own.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for rank, order or blocks 0, an invalid `init`, or
+    /// explicit modes whose number differs from `order`.
+    pub fn check(&self) -> Result<()> {
+        if self.rank == 0 {
+            return Err(Error::param("rank", "must be at least 1"));
+        }
+        if self.order == 0 {
+            return Err(Error::param("order", "must be at least 1"));
+        }
+        if self.blocks == 0 {
+            return Err(Error::param("blocks", "must be at least 1"));
+        }
+        self.init.variance(1, 1)?;
+        if let Some((o, i)) = &self.modes {
+            if o.len() != self.order || i.len() != self.order {
+                return Err(Error::param(
+                    "modes",
+                    format!(
+                        "{} output and {} input modes for order {}",
+                        o.len(),
+                        i.len(),
+                        self.order
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tensorized shape of the map the spec builds for `config` (`4H x N` separate,
+    /// `4H x P` fused, `P >= N + H` the padded length), or `None` for
+    /// [`ModelKind::Dense`]. See the [module docs](self) for the factorization.
+    ///
+    /// # Errors
+    /// As [`check`](Self::check); [`Error::InvalidParameter`] for an invalid `config`;
+    /// [`Error::ShapeMismatch`] if explicit output modes do not multiply to `4H` or input
+    /// modes to less than the input length.
+    pub fn shape(&self, config: &LstmConfig) -> Result<Option<MatrixShape>> {
+        self.check()?;
+        config.check()?;
+        if self.kind == ModelKind::Dense {
+            return Ok(None);
+        }
+        let (n, h, d) = (config.n_input, config.hidden, self.order);
+        let len = if self.kind.is_fused() { n + h } else { n };
+        let shape = match &self.modes {
+            Some((o, i)) => {
+                let s = MatrixShape::try_new(o.clone(), i.clone())?;
+                if s.n_out() != 4 * h || s.n_in() < len {
+                    return Err(Error::ShapeMismatch {
+                        context: "ModelSpec::with_modes (output modes multiply to 4H, input \
+                                  modes to at least the input length)",
+                        expected: vec![4 * h, len],
+                        got: vec![s.n_out(), s.n_in()],
+                    });
+                }
+                s
+            }
+            None => {
+                let mut out = factorize(h, d)?;
+                out[0] *= 4;
+                let bound = ((2.0 * (len as f64).powf(1.0 / d as f64)).ceil() as usize).max(2);
+                let pad = pad_to_factorable(len, d, bound)?;
+                MatrixShape::try_new(out, pad.factors)?
+            }
+        };
+        Ok(Some(shape))
+    }
+}
+
+/// Builds the model of `spec` for the sizes of `config` and `n_classes` classes, all
+/// random draws from `seed` (see the [module docs](self) for shapes, ranks and
+/// initialisation). [`ModelKind::Dense`] is [`Lstm::dense`] with the same seed.
+///
+/// Cost: the random cores (no dense `W` is formed except for the dense kind and the dense
+/// recurrent map `4H x H` of the separate kinds).
+///
+/// # Errors
+/// As [`ModelSpec::shape`]; [`Error::InvalidParameter`] if `n_classes < 2`; errors of the
+/// formats' constructors.
+///
+/// # Example
+/// ```
+/// use tnet::models::{LstmConfig, zoo::{self, ModelKind, ModelSpec}};
+/// let config = LstmConfig::new(57_600, 256);
+/// let spec = ModelSpec::new(ModelKind::Tt, 4).with_modes(vec![16, 4, 4, 4], vec![8, 20, 20, 18]);
+/// let model = zoo::build::<f32>(&spec, &config, 11, 0).unwrap();
+/// assert_eq!(model.param_count().input_map, 3_360);
+/// ```
+pub fn build<T: Scalar>(
+    spec: &ModelSpec,
+    config: &LstmConfig,
+    n_classes: usize,
+    seed: u64,
+) -> Result<Lstm<T>> {
+    let Some(shape) = spec.shape(config)? else {
+        return Lstm::dense(config, n_classes, seed);
+    };
+    let head = Classifier::dense(config.hidden, n_classes, derive_seed(seed, 2))?;
+    let (n, h) = (config.n_input, config.hidden);
+    let s0 = derive_seed(seed, 0);
+    let (r, init) = (spec.rank, spec.init);
+    let fused = spec.kind.is_fused();
+    let map_in = if fused { shape.n_in() } else { n };
+    let map: Box<dyn LinearMap<T>> = match spec.kind {
+        ModelKind::Tt | ModelKind::FdTt => {
+            wrap(TtMatrix::random(&shape, &(), r, init, s0)?, map_in)?
+        }
+        ModelKind::Tr | ModelKind::FdTr => wrap(
+            TrMatrix::random(&shape, &TrLayout::Split, r, init, s0)?,
+            map_in,
+        )?,
+        ModelKind::Bt | ModelKind::FdBt => {
+            wrap(BtMatrix::random(&shape, &spec.blocks, r, init, s0)?, map_in)?
+        }
+        ModelKind::Ht | ModelKind::Fdht => {
+            let tree = DimTree::balanced(spec.order)?;
+            wrap(HtMatrix::random(&shape, &tree, r, init, s0)?, map_in)?
+        }
+        ModelKind::Dense => unreachable!("handled above"),
+    };
+    if fused {
+        Lstm::fused(config, map, PadPosition::End, head)
+    } else {
+        let mut g = crate::dense::rng(derive_seed(seed, 1));
+        let u = crate::dense::random_orthonormal::<T, _>(4 * h, h, &mut g);
+        Lstm::separate(config, map, Box::new(DenseLinear::try_new(u)?), head)
+    }
+}
+
+/// Boxes a matrix as a map on `n_in` inputs (zero-padded if it has more columns).
+fn wrap<T, M>(matrix: M, n_in: usize) -> Result<Box<dyn LinearMap<T>>>
+where
+    T: Scalar,
+    M: TensorizedMatrix<T> + FormatDescription + Clone + 'static,
+{
+    Ok(Box::new(TensorizedLinear::padded(matrix, n_in)?))
+}
+
+/// Decomposes `w` into the format of `kind`.
+fn decompose<T: Scalar>(
+    spec: &ModelSpec,
+    w: ArrayView2<'_, T>,
+    shape: &MatrixShape,
+    rule: &Truncation,
+    n_in: usize,
+) -> Result<Box<dyn LinearMap<T>>> {
+    match spec.kind {
+        ModelKind::Tt | ModelKind::FdTt => wrap(TtMatrix::from_dense(w, shape, &(), rule)?.0, n_in),
+        ModelKind::Tr | ModelKind::FdTr => wrap(
+            TrMatrix::from_dense(w, shape, &TrLayout::Split, rule)?.0,
+            n_in,
+        ),
+        ModelKind::Bt | ModelKind::FdBt => {
+            wrap(BtMatrix::from_dense(w, shape, &spec.blocks, rule)?.0, n_in)
+        }
+        ModelKind::Ht | ModelKind::Fdht => {
+            let tree = DimTree::balanced(spec.order)?;
+            wrap(HtMatrix::from_dense(w, shape, &tree, rule)?.0, n_in)
+        }
+        ModelKind::Dense => unreachable!("the dense kind is not decomposed"),
+    }
+}
+
+/// Initialises a model of `spec` from a trained dense LSTM (as built by [`Lstm::dense`]):
+/// its weights are decomposed with [`MatrixFormat::from_dense`] into the spec's format
+/// and shape (`W_x` zero-padded for the separate kinds, keeping `U` dense; the fused
+/// matrix `[W_x U 0]` for the fused kinds), and the gate bias and the classifier are
+/// copied. The rule is applied with its rank cap lowered to `spec.rank`.
+/// [`ModelKind::Dense`] returns a copy.
+///
+/// Error: as each format's `from_dense` (e.g. `‖W − W̃‖_F ≤ ε ‖W‖_F` for TT, TR and HT
+/// with a relative tolerance `ε`; block-term is a fit without a guarantee).
+///
+/// Cost: one decomposition of a `4H x N` (or `4H x P`) matrix, memory a few copies of it.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] if `dense` is not a dense separate LSTM or the rule is
+/// invalid; as [`build`] for the spec; errors of `from_dense`.
+///
+/// # Example
+/// ```
+/// use tnet::models::{Lstm, LstmConfig, zoo::{self, ModelKind, ModelSpec}};
+/// use tnet::Truncation;
+/// let config = LstmConfig::new(12, 4);
+/// let dense = Lstm::<f64>::dense(&config, 3, 0).unwrap();
+/// let spec = ModelSpec::new(ModelKind::Tt, 1_000).with_order(2);
+/// let tt = zoo::compress_dense(&dense, &spec, &Truncation::rel(1e-12)).unwrap();
+/// let x = tnet::dense::random_normal::<f64>(&[2, 3, 12], 1).into_dimensionality().unwrap();
+/// let d = &dense.logits(x.view()).unwrap() - &tt.logits(x.view()).unwrap();
+/// assert!(d.iter().all(|v| v.abs() < 1e-10));
+/// ```
+pub fn compress_dense<T: Scalar>(
+    dense: &Lstm<T>,
+    spec: &ModelSpec,
+    rule: &Truncation,
+) -> Result<Lstm<T>> {
+    let not_dense = || {
+        Error::param(
+            "dense",
+            "compress_dense needs a dense LSTM with separate maps (as built by Lstm::dense)",
+        )
+    };
+    let (Some(input), Some(recurrent)) = (dense.input_map(), dense.recurrent_map()) else {
+        return Err(not_dense());
+    };
+    if !input.describe().starts_with("dense ") || !recurrent.describe().starts_with("dense ") {
+        return Err(not_dense());
+    }
+    let config = dense.config();
+    let Some(shape) = spec.shape(config)? else {
+        return Ok(dense.clone());
+    };
+    let rule = rule.check()?;
+    let cap = rule.max_rank().map_or(spec.rank, |r| r.min(spec.rank));
+    let rule = rule.with_max_rank(cap);
+    let as_matrix = |m: &dyn LinearMap<T>| -> Result<Array2<T>> {
+        m.params()[0]
+            .to_owned()
+            .into_dimensionality()
+            .map_err(|_| not_dense())
+    };
+    let (wx, u) = (as_matrix(input)?, as_matrix(recurrent)?);
+    let (n, h) = (config.n_input, config.hidden);
+    let head = dense.classifier().clone();
+    let mut w = Array2::zeros((4 * h, shape.n_in()));
+    w.slice_mut(s![.., 0..n]).assign(&wx);
+    let mut model = if spec.kind.is_fused() {
+        let off = h_offset(n, h, shape.n_in(), PadPosition::End);
+        w.slice_mut(s![.., off..off + h]).assign(&u);
+        let map = decompose(spec, w.view(), &shape, &rule, shape.n_in())?;
+        Lstm::fused(config, map, PadPosition::End, head)?
+    } else {
+        let map = decompose(spec, w.view(), &shape, &rule, n)?;
+        Lstm::separate(config, map, Box::new(DenseLinear::try_new(u)?), head)?
+    };
+    let specs = model.param_specs();
+    for (spec, mut p) in specs.iter().zip(model.params_mut()) {
+        if spec.part == Part::Bias {
+            p.assign(&dense.bias().view().into_dyn());
+        }
+    }
+    debug_assert!(matches!(
+        (spec.kind.is_fused(), model.wiring()),
+        (true, Wiring::Fused { .. }) | (false, Wiring::Separate)
+    ));
+    Ok(model)
+}

@@ -16,6 +16,9 @@ use tnet::compress::{
 use tnet::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile, Weight};
 use tnet::{DimTree, Error, Truncation};
 
+#[path = "tnet_cmd/train.rs"]
+mod train_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "tnet",
@@ -47,10 +50,14 @@ enum Command {
     Decompose(DecomposeArgs),
     /// Turn a compressed file back into dense arrays (.npy for one array, .safetensors for all).
     Reconstruct(ReconstructArgs),
-    /// Describe a compressed file (format, shape, tree, ranks, parameters, ratio, size), or list a weight file.
+    /// Describe a compressed file (format, shape, tree, ranks, parameters, ratio, size), list a weight file, or describe the model of a run directory.
     Info(InfoArgs),
     /// Compress every matching 2-D weight of a model file (.safetensors or .npz).
     Compress(CompressArgs),
+    /// Train a recurrent video classifier (FDHT-LSTM or a baseline) into a run directory.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a trained run: accuracy, confusion matrix, per-class accuracy.
+    Eval(train_cmd::EvalArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -151,7 +158,7 @@ struct ReconstructArgs {
 
 #[derive(Args)]
 struct InfoArgs {
-    /// A compressed file, or a plain .npy/.npz/.safetensors file to list.
+    /// A compressed file, a plain .npy/.npz/.safetensors file to list, or a run directory of `tnet train`.
     input: PathBuf,
     /// Print the result as one JSON object.
     #[arg(long)]
@@ -237,6 +244,8 @@ fn main() -> ExitCode {
         Command::Reconstruct(a) => reconstruct(a),
         Command::Info(a) => info(a),
         Command::Compress(a) => compress_cmd(a),
+        Command::Train(a) => train_cmd::train(a),
+        Command::Eval(a) => train_cmd::eval(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -540,6 +549,10 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
 }
 
 fn info(a: InfoArgs) -> Result<(), Failure> {
+    if a.input.is_dir() {
+        // A run directory of `tnet train`: describe its model.
+        return train_cmd::info(&a.input, a.json);
+    }
     let size = std::fs::metadata(&a.input)
         .map_err(|source| Error::Io {
             path: a.input.clone(),

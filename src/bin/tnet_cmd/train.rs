@@ -1,0 +1,482 @@
+//! `tnet train` and `tnet eval`: recurrent video classifiers from the command line.
+//!
+//! A run directory holds everything a run needs to be resumed, evaluated or described:
+//!
+//! | file | what |
+//! |---|---|
+//! | `run.json` | the data source, model spec, sizes, schedule and seed (written first) |
+//! | `checkpoint.bin` | the latest checkpoint (atomic; `--resume` continues from it) |
+//! | `metrics.jsonl` | one JSON line per epoch |
+//! | `model.bin` | the trained model |
+//! | `results.json` | the test evaluation of the trained model |
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use tnet::data::{
+    FolderConfig, FolderDataset, SyntheticConfig, SyntheticVideo, VideoDataset, split,
+};
+use tnet::models::zoo::{ModelKind, ModelSpec, build};
+use tnet::models::{Lstm, LstmConfig};
+use tnet::train::{EvalReport, OptimizerConfig, Split, TrainConfig, evaluate, fit};
+use tnet::{Error, Result};
+
+use super::{Failure, usage};
+
+/// `tnet train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// `synthetic` (small built-in video), `synthetic-full` (UCF11-sized built-in video),
+    /// or a folder `class/[group/]clip/frame.{png,jpg}`.
+    #[arg(long, value_name = "SOURCE")]
+    data: String,
+    /// Model: fdht, ht, tt, tr, bt, dense, or a fully decomposed fd-tt, fd-tr, fd-bt.
+    #[arg(long, default_value = "fdht")]
+    model: String,
+    /// Rank of the tensorized maps (every rank of the format).
+    #[arg(long, default_value_t = 4)]
+    rank: usize,
+    /// Number of modes of the tensorization.
+    #[arg(long, default_value_t = 4)]
+    order: usize,
+    /// Blocks of the block-term maps.
+    #[arg(long, default_value_t = 2)]
+    blocks: usize,
+    /// Hidden units H.
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    /// Frames per clip T (folder data; the synthetic presets have their own).
+    #[arg(long)]
+    frames: Option<usize>,
+    /// Frame size HxW for folder data (default 120x160, the UCF11 protocol).
+    #[arg(long, value_name = "HxW")]
+    size: Option<String>,
+    /// Epochs.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Clips per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Seed of the split, the initialisation and every draw of training.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of the clips held out for testing (stratified by class; by group when the
+    /// data has groups).
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    /// Continue from the run directory's checkpoint (same settings required).
+    #[arg(long)]
+    resume: bool,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The run directory.
+    #[arg(short, long, value_name = "RUN_DIR")]
+    output: PathBuf,
+}
+
+/// `tnet eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A run directory written by `tnet train`.
+    run: PathBuf,
+    /// Evaluate on another source (every clip of it) instead of the run's test split.
+    #[arg(long, value_name = "SOURCE")]
+    data: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `run.json` records: enough to rebuild the data, the split and the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RunSpec {
+    data: String,
+    frames: Option<usize>,
+    size: Option<(usize, usize)>,
+    model: String,
+    rank: usize,
+    order: usize,
+    blocks: usize,
+    hidden: usize,
+    epochs: usize,
+    lr: f64,
+    batch: usize,
+    seed: u64,
+    test_fraction: f64,
+}
+
+const RUN: &str = "run.json";
+const CHECKPOINT: &str = "checkpoint.bin";
+const METRICS: &str = "metrics.jsonl";
+const MODEL: &str = "model.bin";
+const RESULTS: &str = "results.json";
+
+impl RunSpec {
+    fn kind(&self) -> Result<ModelKind> {
+        self.model.parse().map_err(|e| Error::Corrupt {
+            path: Some(PathBuf::from(RUN)),
+            reason: format!("model {:?}: {e}", self.model),
+        })
+    }
+
+    fn model_spec(&self) -> Result<ModelSpec> {
+        Ok(ModelSpec::new(self.kind()?, self.rank)
+            .with_order(self.order)
+            .with_blocks(self.blocks))
+    }
+}
+
+/// A data source of the command line: the built-in video or a frame-folder tree.
+enum Source {
+    Synthetic(SyntheticVideo),
+    Folder(FolderDataset),
+}
+
+impl Source {
+    fn get(&self) -> &dyn VideoDataset {
+        match self {
+            Source::Synthetic(d) => d,
+            Source::Folder(d) => d,
+        }
+    }
+}
+
+impl VideoDataset for Source {
+    fn len(&self) -> usize {
+        self.get().len()
+    }
+    fn n_classes(&self) -> usize {
+        self.get().n_classes()
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.get().class_names()
+    }
+    fn frames(&self) -> usize {
+        self.get().frames()
+    }
+    fn frame_len(&self) -> usize {
+        self.get().frame_len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.get().label(index)
+    }
+    fn fill_clip(&self, index: usize, train: bool, epoch_seed: u64, out: &mut [f32]) -> Result<()> {
+        self.get().fill_clip(index, train, epoch_seed, out)
+    }
+}
+
+/// Opens a data source: a built-in preset or a frame-folder tree.
+fn open_data(
+    source: &str,
+    frames: Option<usize>,
+    size: Option<(usize, usize)>,
+    seed: u64,
+) -> Result<Source> {
+    match source {
+        "synthetic" | "synthetic-full" => {
+            let mut cfg = if source == "synthetic" {
+                SyntheticConfig::quick()
+            } else {
+                SyntheticConfig::ucf11_like()
+            };
+            cfg.seed = seed;
+            if let Some(t) = frames {
+                cfg.frames = t;
+            }
+            if let Some((h, w)) = size {
+                (cfg.height, cfg.width) = (h, w);
+            }
+            Ok(Source::Synthetic(SyntheticVideo::new(cfg)?))
+        }
+        dir => {
+            let mut cfg = FolderConfig::ucf11();
+            if let Some(t) = frames {
+                cfg.frames = t;
+            }
+            if let Some((h, w)) = size {
+                (cfg.height, cfg.width) = (h, w);
+            }
+            let data = FolderDataset::open(dir, &cfg)?;
+            let report = data.report();
+            if report.clips_skipped > 0 {
+                eprintln!(
+                    "tnet: warning: {} clips skipped ({} unreadable images); first issue: {:?}",
+                    report.clips_skipped,
+                    report.images_unreadable,
+                    report.issues.first().map(|i| i.path.display().to_string())
+                );
+            }
+            Ok(Source::Folder(data))
+        }
+    }
+}
+
+fn parse_size(s: &str) -> std::result::Result<(usize, usize), Failure> {
+    let bad = || usage(format!("--size takes HxW, e.g. 120x160; got {s:?}"));
+    let (h, w) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    Ok((
+        h.trim().parse().map_err(|_| bad())?,
+        w.trim().parse().map_err(|_| bad())?,
+    ))
+}
+
+/// The seeded, stratified hold-out split of a run.
+fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
+    let labels = tnet::data::labels(data);
+    let parts = split::holdout(data.len(), fraction, seed, Some(&labels))?;
+    Ok(Split {
+        train: parts.train,
+        val: parts.test,
+    })
+}
+
+fn model_for(spec: &RunSpec, data: &Source) -> Result<Lstm<f32>> {
+    let config = LstmConfig::new(data.frame_len(), spec.hidden);
+    build::<f32>(
+        &spec.model_spec()?,
+        &config,
+        VideoDataset::n_classes(data),
+        spec.seed,
+    )
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        path: Some(path.to_path_buf()),
+        reason: e.to_string(),
+    })
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("plain data serialises");
+    tnet::io::write_atomic(path, text.as_bytes())
+}
+
+pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
+    let kind: ModelKind = a
+        .model
+        .parse()
+        .map_err(|e| usage(format!("--model: {e}")))?;
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let spec = RunSpec {
+        data: a.data.clone(),
+        frames: a.frames,
+        size,
+        model: kind.to_string(),
+        rank: a.rank,
+        order: a.order,
+        blocks: a.blocks,
+        hidden: a.hidden,
+        epochs: a.epochs,
+        lr: a.lr,
+        batch: a.batch,
+        seed: a.seed,
+        test_fraction: a.test_fraction,
+    };
+    let dir = &a.output;
+    let run_file = dir.join(RUN);
+    if run_file.exists() && !a.resume {
+        return Err(usage(format!(
+            "{} already holds a run; pass --resume to continue it or choose another directory",
+            dir.display()
+        )));
+    }
+    if a.resume && run_file.exists() {
+        let old: RunSpec = read_json(&run_file)?;
+        if old != spec {
+            return Err(usage(format!(
+                "--resume with other settings than the run in {} (see its {RUN})",
+                dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    write_json(&run_file, &spec)?;
+    let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
+    let split = test_split(&data, spec.test_fraction, spec.seed)?;
+    let mut model = model_for(&spec, &data)?;
+    let config = TrainConfig::new(spec.epochs, spec.batch, spec.seed)
+        .with_optimizer(OptimizerConfig::adam(spec.lr))
+        .with_checkpoint(dir.join(CHECKPOINT), 0)
+        .with_metrics_log(dir.join(METRICS))
+        .with_progress(!a.json);
+    if !a.json {
+        let p = model.param_count();
+        eprintln!(
+            "training {} (H = {}, {} parameters: {} in the LSTM) on {} clips, testing on {}",
+            kind,
+            spec.hidden,
+            p.total(),
+            p.lstm(),
+            split.train.len(),
+            split.val.len()
+        );
+    }
+    let start = Instant::now();
+    let report = fit(&mut model, &data, &split, &config)?;
+    let seconds = start.elapsed().as_secs_f64();
+    model.save(dir.join(MODEL))?;
+    let test = evaluate(&model, &data, &split.val, 64)?;
+    let results = results_json(&model, &test, &data.class_names());
+    write_json(&dir.join(RESULTS), &results)?;
+    if a.json {
+        let mut out = results;
+        out["epochs_run"] = json!(report.history.len());
+        out["seconds"] = json!(seconds);
+        out["resumed_from_step"] = json!(report.resumed_from_step);
+        println!("{out}");
+    } else {
+        for e in &report.history {
+            let val = e.val.as_ref().map_or(f64::NAN, |v| v.accuracy);
+            println!(
+                "epoch {:>3}  loss {:.4}  train accuracy {:5.1} %  test accuracy {:5.1} %",
+                e.epoch + 1,
+                e.train_loss,
+                100.0 * e.train_accuracy,
+                100.0 * val
+            );
+        }
+        print_eval(&test, &data.class_names());
+        println!("run written to {} ({seconds:.1} s)", dir.display());
+    }
+    Ok(())
+}
+
+pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
+    let spec: RunSpec = read_json(&a.run.join(RUN))?;
+    let (data, indices) = match &a.data {
+        Some(src) => {
+            let data = open_data(src, spec.frames, spec.size, spec.seed)?;
+            let all: Vec<usize> = (0..data.len()).collect();
+            (data, all)
+        }
+        None => {
+            let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
+            let split = test_split(&data, spec.test_fraction, spec.seed)?;
+            (data, split.val)
+        }
+    };
+    let mut model = model_for(&spec, &data)?;
+    model.load_params(a.run.join(MODEL))?;
+    let test = evaluate(&model, &data, &indices, 64)?;
+    if a.json {
+        println!("{}", results_json(&model, &test, &data.class_names()));
+    } else {
+        print_eval(&test, &data.class_names());
+    }
+    Ok(())
+}
+
+/// Describes the model of a run directory: parameters per part, compression, memory.
+pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
+    let spec: RunSpec = read_json(&run.join(RUN))?;
+    let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
+    let model = model_for(&spec, &data)?;
+    let p = model.param_count();
+    let ratio = model.compression_ratio();
+    let mem = model.memory_report(1, data.frames());
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "model": spec.model,
+                "maps": model.map_descriptions(),
+                "params": {"input_map": p.input_map, "recurrent_map": p.recurrent_map,
+                           "fused_map": p.fused_map, "bias": p.bias,
+                           "classifier": p.classifier, "lstm": p.lstm(), "total": p.total()},
+                "compression": {"lstm": ratio.without_classifier,
+                                "with_classifier": ratio.with_classifier},
+                "memory_bytes": {"params": mem.params, "stream_state": mem.stream_state,
+                                 "stream_step": mem.stream_step},
+            })
+        );
+    } else {
+        println!(
+            "model      {} ({})",
+            spec.model,
+            model.map_descriptions().join("; ")
+        );
+        println!(
+            "parameters input map {}, recurrent map {}, fused map {}, bias {}, classifier {}",
+            p.input_map, p.recurrent_map, p.fused_map, p.bias, p.classifier
+        );
+        println!(
+            "           LSTM {} / total {}; {:.0}x smaller than the dense LSTM ({:.0}x with the classifier)",
+            p.lstm(),
+            p.total(),
+            ratio.without_classifier,
+            ratio.with_classifier
+        );
+        println!(
+            "memory     parameters {} B, streaming state {} B, one streaming step {} B",
+            mem.params, mem.stream_state, mem.stream_step
+        );
+    }
+    Ok(())
+}
+
+fn per_class(test: &EvalReport) -> Vec<f64> {
+    test.confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let n: usize = row.iter().sum();
+            if n == 0 {
+                f64::NAN
+            } else {
+                row[c] as f64 / n as f64
+            }
+        })
+        .collect()
+}
+
+fn results_json(model: &Lstm<f32>, test: &EvalReport, names: &[String]) -> serde_json::Value {
+    let p = model.param_count();
+    json!({
+        "accuracy": test.accuracy,
+        "loss": test.loss,
+        "clips": test.n,
+        "classes": names,
+        "per_class_accuracy": per_class(test),
+        "confusion": test.confusion,
+        "params": {"lstm": p.lstm(), "total": p.total()},
+        "compression": model.compression_ratio().without_classifier,
+    })
+}
+
+fn print_eval(test: &EvalReport, names: &[String]) {
+    println!(
+        "test: {} clips, accuracy {:.1} %, loss {:.4}",
+        test.n,
+        100.0 * test.accuracy,
+        test.loss
+    );
+    let width = names.iter().map(String::len).max().unwrap_or(5).max(5);
+    print!("{:>width$}  ", "true\\pred");
+    for c in 0..names.len() {
+        print!("{c:>5}");
+    }
+    println!("  accuracy");
+    for ((c, row), acc) in test.confusion.iter().enumerate().zip(per_class(test)) {
+        print!("{:>width$}  ", format!("{c} {}", names[c]));
+        for v in row {
+            print!("{v:>5}");
+        }
+        println!("  {:5.1} %", 100.0 * acc);
+    }
+}

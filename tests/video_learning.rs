@@ -1,0 +1,89 @@
+//! End-to-end learning on the built-in synthetic video: FDHT-LSTM learns a temporal
+//! pattern from raw pixels, and the same model shown one frame per clip cannot.
+
+use tnet::Result;
+use tnet::data::{Pattern, SyntheticConfig, SyntheticVideo, VideoDataset, split};
+use tnet::models::LstmConfig;
+use tnet::models::zoo::{ModelKind, ModelSpec, build};
+use tnet::train::{OptimizerConfig, Split, TrainConfig, evaluate, fit};
+
+/// A view of a video dataset in which every frame of a clip is the clip's frame `k`, with
+/// `k` drawn per clip: the same pixels and appearance, no motion.
+struct OneFrame<D>(D);
+
+impl<D: VideoDataset> VideoDataset for OneFrame<D> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn n_classes(&self) -> usize {
+        self.0.n_classes()
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.0.class_names()
+    }
+    fn frames(&self) -> usize {
+        self.0.frames()
+    }
+    fn frame_len(&self) -> usize {
+        self.0.frame_len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.0.label(index)
+    }
+    fn fill_clip(&self, index: usize, train: bool, seed: u64, out: &mut [f32]) -> Result<()> {
+        self.0.fill_clip(index, train, seed, out)?;
+        let n = self.0.frame_len();
+        let k = (index * 7 + 3) % self.0.frames();
+        let frame = out[k * n..(k + 1) * n].to_vec();
+        for chunk in out.chunks_mut(n) {
+            chunk.copy_from_slice(&frame);
+        }
+        Ok(())
+    }
+}
+
+/// Up versus down motion: small flat scenes, groups of shared appearance (so appearance
+/// carries no label), 400 clips per class.
+fn up_down() -> SyntheticConfig {
+    SyntheticConfig {
+        patterns: vec![Pattern::Up, Pattern::Down],
+        clips_per_class: 400,
+        groups: 4,
+        textures: false,
+        max_distractors: 0,
+        noise_std: 1.0,
+        jitter_std: 0.0,
+        ..SyntheticConfig::quick()
+    }
+}
+
+/// Test accuracy of a small FDHT-LSTM trained on `data` with a stratified 80/20 split.
+fn fdht_accuracy<D: VideoDataset>(data: &D) -> f64 {
+    let labels = tnet::data::labels(data);
+    let parts = split::holdout(data.len(), 0.2, 1, Some(&labels)).unwrap();
+    let split = Split {
+        train: parts.train,
+        val: Vec::new(),
+    };
+    let config = LstmConfig::new(data.frame_len(), 16);
+    let spec = ModelSpec::new(ModelKind::Fdht, 6);
+    let mut model = build::<f32>(&spec, &config, data.n_classes(), 3).unwrap();
+    let train = TrainConfig::new(25, 16, 5)
+        .with_optimizer(OptimizerConfig::adam(3e-3))
+        .with_progress(false);
+    fit(&mut model, data, &split, &train).unwrap();
+    evaluate(&model, data, &parts.test, 64).unwrap().accuracy
+}
+
+/// FDHT-LSTM (a few hundred parameters) tells up from down on held-out clips, while the
+/// same model trained and tested on single frames stays near chance: it learns motion.
+#[test]
+fn fdht_lstm_learns_motion_a_single_frame_cannot_tell() {
+    let video = SyntheticVideo::new(up_down()).unwrap();
+    let moving = fdht_accuracy(&video);
+    let still = fdht_accuracy(&OneFrame(SyntheticVideo::new(up_down()).unwrap()));
+    println!("held-out accuracy: video {moving:.3}, one frame {still:.3}");
+    // 160 test clips: a chance-level accuracy has standard deviation 0.04.
+    assert!(moving > 0.75, "FDHT-LSTM on video: {moving}");
+    assert!(still < 0.62, "FDHT-LSTM on single frames: {still}");
+}

@@ -14,8 +14,8 @@
 //! The synthetic classes (left/right motion, approaching/receding, event order, ...) cannot
 //! be told apart from any single frame, so a model must use time. The clips are split
 //! 80/20 (stratified, seeded) into training and test clips, and 10 % of the training clips
-//! are held out for validation: every model trains with Adam until its validation loss has
-//! not improved for `patience` epochs (at most `epochs`), and the parameters of its best
+//! are held out for validation: every model trains with Adam until its validation accuracy
+//! has not improved for `patience` epochs (at most `epochs`), and the parameters of its best
 //! validation epoch are kept. The test clips are used once, at the end. The table reports
 //! the test accuracy, the parameters of the recurrent part and of the whole classifier, the
 //! compression ratio against the dense LSTM of the same sizes, and the training time per
@@ -38,7 +38,7 @@ use std::time::Instant;
 use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
 use tnet::models::zoo::{ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
-use tnet::train::{EarlyStopping, OptimizerConfig, Split, TrainConfig, evaluate, fit};
+use tnet::train::{EarlyStopping, Monitor, OptimizerConfig, Split, TrainConfig, evaluate, fit};
 
 /// The sizes and schedule of one experiment.
 struct Setting {
@@ -50,7 +50,7 @@ struct Setting {
     lr: f64,
     /// Dropout on the input and the recurrent path (training only).
     dropout: f64,
-    /// Early stopping: epochs without a lower validation loss before training stops.
+    /// Early stopping: epochs without a better validation accuracy before training stops.
     patience: usize,
     /// Rank of every node of the FDHT-LSTM's HT matrix (the baselines use rank 4, as
     /// published).
@@ -70,7 +70,7 @@ impl Setting {
                 lr: 1e-3,
                 dropout: 0.0,
                 fdht_rank: 8,
-                patience: 5,
+                patience: 8,
             };
         }
         let mut data = SyntheticConfig::quick();
@@ -93,7 +93,7 @@ impl Setting {
             lr: 3e-3,
             dropout: 0.0,
             fdht_rank: 8,
-            patience: 5,
+            patience: 8,
         }
     }
 
@@ -195,7 +195,10 @@ fn train_one(
     let mut model = build::<f32>(&setting.spec(kind), &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
         .with_optimizer(OptimizerConfig::adam(setting.lr))
-        .with_early_stopping(EarlyStopping::val_loss(setting.patience))
+        .with_early_stopping(EarlyStopping {
+            monitor: Monitor::ValAccuracy,
+            ..EarlyStopping::val_loss(setting.patience)
+        })
         .with_progress(true);
     let start = Instant::now();
     let report = fit(&mut model, data, split, &train)?;

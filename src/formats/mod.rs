@@ -10,6 +10,7 @@
 
 pub mod bt;
 pub(crate) mod cores;
+pub(crate) mod file;
 pub mod ht;
 pub mod tr;
 pub mod tt;

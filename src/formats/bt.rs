@@ -38,8 +38,8 @@ use ndarray::{Array2, ArrayD, ArrayViewD};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::formats::checks::{check_same_shape, check_shape};
 use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
-use crate::formats::tucker::check_shape;
 use crate::{Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TuckerTensor, dense};
 
 /// Version of the block-term file format written by this build.
@@ -150,17 +150,6 @@ impl<T: Scalar> BtTensor<T> {
         self.blocks
     }
 
-    fn check_same_shape(&self, other: &Self, context: &'static str) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: self.shape.clone(),
-                got: other.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-
     /// Exact sum: the blocks of both operands.
     ///
     /// # Errors
@@ -177,7 +166,7 @@ impl<T: Scalar> BtTensor<T> {
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-14);
     /// ```
     pub fn add(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "BtTensor::add")?;
+        check_same_shape("BtTensor::add", &self.shape, &other.shape)?;
         let mut blocks = self.blocks.clone();
         blocks.extend(other.blocks.iter().cloned());
         Ok(Self {
@@ -207,7 +196,7 @@ impl<T: Scalar> BtTensor<T> {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn inner(&self, other: &Self) -> Result<T> {
-        self.check_same_shape(other, "BtTensor::inner")?;
+        check_same_shape("BtTensor::inner", &self.shape, &other.shape)?;
         let mut s = T::zero();
         for b in &self.blocks {
             for c in &other.blocks {

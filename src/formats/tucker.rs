@@ -35,6 +35,7 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{random_normal_with, rng};
+use crate::formats::checks::{check_same_shape, check_shape};
 use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
 use crate::formats::ht::HtNode;
 use crate::{
@@ -268,17 +269,6 @@ impl<T: Scalar> TuckerTensor<T> {
         Self::from_parts(core, factors)
     }
 
-    fn check_same_shape(&self, other: &Self, context: &'static str) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: self.shape.clone(),
-                got: other.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-
     /// Exact sum `X + Y`: factors side by side, block-diagonal core (ranks add).
     ///
     /// # Errors
@@ -295,7 +285,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-14);
     /// ```
     pub fn add(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TuckerTensor::add")?;
+        check_same_shape("TuckerTensor::add", &self.shape, &other.shape)?;
         let (r1, r2) = (self.ranks(), other.ranks());
         let shape: Vec<usize> = r1.iter().zip(&r2).map(|(a, b)| a + b).collect();
         let mut core = ArrayD::<T>::zeros(IxDyn(&shape));
@@ -346,7 +336,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// assert!((x.inner(&y).unwrap() - dense).abs() < 1e-12);
     /// ```
     pub fn inner(&self, other: &Self) -> Result<T> {
-        self.check_same_shape(other, "TuckerTensor::inner")?;
+        check_same_shape("TuckerTensor::inner", &self.shape, &other.shape)?;
         let m: Vec<Array2<T>> = self
             .factors
             .iter()
@@ -375,7 +365,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn hadamard(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TuckerTensor::hadamard")?;
+        check_same_shape("TuckerTensor::hadamard", &self.shape, &other.shape)?;
         let d = self.order();
         let (r1, r2) = (self.ranks(), other.ranks());
         // Outer product of the cores with axes (a_1..a_d, a'_1..a'_d), then interleave.
@@ -515,16 +505,6 @@ impl<T: Scalar> TuckerTensor<T> {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         load_json(path.as_ref(), from_file)
     }
-}
-
-pub(crate) fn check_shape(context: &'static str, shape: &[usize]) -> Result<()> {
-    if shape.is_empty() || shape.contains(&0) {
-        return Err(Error::Empty {
-            context,
-            shape: shape.to_vec(),
-        });
-    }
-    Ok(())
 }
 
 impl<T: Scalar> Factorized<T> for TuckerTensor<T> {

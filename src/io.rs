@@ -1,4 +1,4 @@
-//! File helpers shared by every format: atomic writes.
+//! File helpers shared by every format: atomic writes, error paths.
 
 use std::io::Write;
 use std::path::Path;
@@ -42,4 +42,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// Attaches a path to a path-less [`Error::Corrupt`].
+pub(crate) fn with_path(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Corrupt { path: None, reason } => Error::Corrupt {
+            path: Some(path.to_path_buf()),
+            reason,
+        },
+        other => other,
+    }
 }

@@ -826,16 +826,7 @@ pub fn write_safetensors(path: impl AsRef<Path>, file: &SafetensorsFile) -> Resu
     crate::io::write_atomic(path, &bytes)
 }
 
-/// Attaches a path to a path-less [`Error::Corrupt`].
-pub(crate) fn with_path(e: Error, path: &Path) -> Error {
-    match e {
-        Error::Corrupt { path: None, reason } => Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason,
-        },
-        other => other,
-    }
-}
+pub(crate) use crate::io::with_path;
 
 // ---------------------------------------------------------------------------------------
 // by extension

@@ -2,7 +2,7 @@
 //! shapes, bad input and files, in f32 and f64.
 mod common;
 
-use common::{assert_within, roundoff};
+use common::{assert_within, roundoff, shape_strategy};
 use ndarray::{Array3, ArrayD, IxDyn};
 use proptest::prelude::*;
 use tnet::algorithms::tr_als::{TrAlsInit, TrAlsOptions, TrAlsStop, tr_als};
@@ -10,19 +10,6 @@ use tnet::algorithms::tr_round::{TrRoundMethod, tr_round, tr_round_with};
 use tnet::algorithms::tr_svd::{balanced_split, tr_svd};
 use tnet::dense::{random_normal, rel_error};
 use tnet::{Error, Factorized, Scalar, TrTensor, Truncation, TtTensor};
-
-/// Order in `orders`, sizes in `sizes`, total size at most `max_len`.
-fn shape_strategy(
-    orders: std::ops::RangeInclusive<usize>,
-    sizes: std::ops::RangeInclusive<usize>,
-    max_len: usize,
-) -> impl Strategy<Value = Vec<usize>> {
-    orders
-        .prop_flat_map(move |d| proptest::collection::vec(sizes.clone(), d))
-        .prop_filter("small enough to densify", move |s| {
-            s.iter().product::<usize>() <= max_len
-        })
-}
 
 fn exact_recovery<T: Scalar>(shape: &[usize], rank: usize, seed: u64, tol: f64) {
     let x = TrTensor::<T>::random(shape, rank, seed).unwrap();

@@ -2,7 +2,7 @@
 //! degenerate shapes, bad input and files, in f32 and f64.
 mod common;
 
-use common::{assert_within, roundoff};
+use common::{assert_within, roundoff, shape_strategy};
 use ndarray::{Array3, ArrayD, IxDyn};
 use proptest::prelude::*;
 use tnet::algorithms::ht_svd::{Sweep, ht_svd};
@@ -11,19 +11,6 @@ use tnet::algorithms::tt_svd::tt_svd;
 use tnet::dense::{random_normal, rel_error};
 use tnet::linalg::{MatrixTruncation, svd};
 use tnet::{DimTree, Error, Factorized, HtTensor, Scalar, Truncation, TtTensor};
-
-/// Order in `orders`, sizes in `sizes`, total size at most `max_len`.
-fn shape_strategy(
-    orders: std::ops::RangeInclusive<usize>,
-    sizes: std::ops::RangeInclusive<usize>,
-    max_len: usize,
-) -> impl Strategy<Value = Vec<usize>> {
-    orders
-        .prop_flat_map(move |d| proptest::collection::vec(sizes.clone(), d))
-        .prop_filter("small enough to densify", move |s| {
-            s.iter().product::<usize>() <= max_len
-        })
-}
 
 /// Singular values of the sequential unfolding with rows `0..k` of a dense tensor.
 fn unfolding_singular_values(x: &ArrayD<f64>, k: usize) -> Vec<f64> {

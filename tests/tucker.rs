@@ -2,7 +2,7 @@
 //! against dense computation, conversions with HT, degenerate shapes, bad input, files.
 mod common;
 
-use common::{assert_within, roundoff, shape_and_tree};
+use common::{assert_within, roundoff, shape_and_tree, shape_strategy};
 use ndarray::{Array2, ArrayD, IxDyn};
 use proptest::prelude::*;
 use tnet::algorithms::hooi::{AlsOptions, hooi, hooi_refine};
@@ -10,19 +10,6 @@ use tnet::algorithms::hosvd::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_h
 use tnet::dense::{random_normal, rel_error};
 use tnet::linalg::{MatrixTruncation, svd};
 use tnet::{DimTree, Error, Factorized, HtTensor, Scalar, Truncation, TuckerTensor};
-
-/// Shapes of order in `orders` with sizes in `sizes`, at most `max_len` entries.
-fn shape_strategy(
-    orders: std::ops::RangeInclusive<usize>,
-    sizes: std::ops::RangeInclusive<usize>,
-    max_len: usize,
-) -> impl Strategy<Value = Vec<usize>> {
-    orders
-        .prop_flat_map(move |d| proptest::collection::vec(sizes.clone(), d))
-        .prop_filter("small enough to densify", move |s| {
-            s.iter().product::<usize>() <= max_len
-        })
-}
 
 /// A shape with one rank per mode (ranks in `1..=max_rank`).
 fn shape_and_ranks(

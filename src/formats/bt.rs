@@ -38,7 +38,8 @@ use ndarray::{Array2, ArrayD, ArrayViewD};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::formats::tucker::{check_header, check_shape, with_path};
+use crate::formats::checks::{check_same_shape, check_shape};
+use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
 use crate::{Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TuckerTensor, dense};
 
 /// Version of the block-term file format written by this build.
@@ -149,17 +150,6 @@ impl<T: Scalar> BtTensor<T> {
         self.blocks
     }
 
-    fn check_same_shape(&self, other: &Self, context: &'static str) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: self.shape.clone(),
-                got: other.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-
     /// Exact sum: the blocks of both operands.
     ///
     /// # Errors
@@ -176,7 +166,7 @@ impl<T: Scalar> BtTensor<T> {
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-14);
     /// ```
     pub fn add(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "BtTensor::add")?;
+        check_same_shape("BtTensor::add", &self.shape, &other.shape)?;
         let mut blocks = self.blocks.clone();
         blocks.extend(other.blocks.iter().cloned());
         Ok(Self {
@@ -206,7 +196,7 @@ impl<T: Scalar> BtTensor<T> {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn inner(&self, other: &Self) -> Result<T> {
-        self.check_same_shape(other, "BtTensor::inner")?;
+        check_same_shape("BtTensor::inner", &self.shape, &other.shape)?;
         let mut s = T::zero();
         for b in &self.blocks {
             for c in &other.blocks {
@@ -230,8 +220,7 @@ impl<T: Scalar> BtTensor<T> {
     /// assert_eq!(BtTensor::<f32>::load(&path).unwrap(), x);
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::corrupt(e.to_string()))?;
-        crate::io::write_atomic(path.as_ref(), &bytes)
+        save_json(self, path.as_ref())
     }
 
     /// Reads and validates a tensor written by [`save`](Self::save).
@@ -242,16 +231,7 @@ impl<T: Scalar> BtTensor<T> {
     /// version; the errors of [`TuckerTensor::try_new`] and [`try_new`](Self::try_new)
     /// for inconsistent blocks.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let f: BtFile<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason: e.to_string(),
-        })?;
-        from_file(f).map_err(|e| with_path(e, path))
+        load_json(path.as_ref(), from_file)
     }
 }
 
@@ -367,35 +347,34 @@ struct BtFile<T> {
     blocks: Vec<BlockFile<T>>,
 }
 
-impl<T: Scalar> Serialize for BtTensor<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        BtFile {
-            format: MAGIC.into(),
-            version: BT_FORMAT_VERSION,
-            dtype: T::NAME.into(),
-            shape: self.shape.clone(),
-            blocks: self
-                .blocks
-                .iter()
-                .map(|b| BlockFile {
-                    core: b.core().clone(),
-                    factors: b.factors().to_vec(),
-                })
-                .collect(),
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de, T: Scalar> Deserialize<'de> for BtTensor<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let f = BtFile::<T>::deserialize(d)?;
-        from_file(f).map_err(serde::de::Error::custom)
-    }
-}
+serde_via_file!(
+    BtTensor,
+    BtFile,
+    |x| BtFile {
+        format: MAGIC.into(),
+        version: BT_FORMAT_VERSION,
+        dtype: T::NAME.into(),
+        shape: x.shape.clone(),
+        blocks: x
+            .blocks
+            .iter()
+            .map(|b| BlockFile {
+                core: b.core().clone(),
+                factors: b.factors().to_vec(),
+            })
+            .collect(),
+    },
+    from_file
+);
 
 fn from_file<T: Scalar>(f: BtFile<T>) -> Result<BtTensor<T>> {
-    check_header::<T>(&f.format, MAGIC, f.version, BT_FORMAT_VERSION, &f.dtype)?;
+    check_header::<T>(
+        "a tnet-bt",
+        (MAGIC, BT_FORMAT_VERSION),
+        &f.format,
+        f.version,
+        &f.dtype,
+    )?;
     check_shape("BtTensor::load", &f.shape)?;
     let blocks = f
         .blocks

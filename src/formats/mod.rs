@@ -9,7 +9,9 @@
 //!   tensor is a list of such Tucker blocks.
 
 pub mod bt;
+pub(crate) mod checks;
 pub(crate) mod cores;
+pub(crate) mod file;
 pub mod ht;
 pub mod tr;
 pub mod tt;

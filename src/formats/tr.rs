@@ -27,6 +27,7 @@ mod io;
 
 use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, IxDyn, s};
 
+use super::checks::{self, check_index, check_shape};
 use super::cores;
 use crate::dense::{random_normal_with, rng};
 use crate::{Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TtTensor};
@@ -109,12 +110,7 @@ impl<T: Scalar> TrTensor<T> {
     /// [`Error::Empty`] for an empty shape or mode; [`Error::ShapeMismatch`] unless
     /// `ranks.len() == d`; [`Error::InvalidRank`] for a zero rank.
     pub fn random_with_ranks(shape: &[usize], ranks: &[usize], seed: u64) -> Result<Self> {
-        if shape.is_empty() || shape.contains(&0) {
-            return Err(Error::Empty {
-                context: "TrTensor::random",
-                shape: shape.to_vec(),
-            });
-        }
+        check_shape("TrTensor::random", shape)?;
         let d = shape.len();
         if ranks.len() != d {
             return Err(Error::ShapeMismatch {
@@ -249,29 +245,8 @@ impl<T: Scalar> TrTensor<T> {
     /// [`Error::ShapeMismatch`] if `indices` has not `d` columns;
     /// [`Error::IndexOutOfBounds`] for an index outside the tensor.
     pub fn entries(&self, indices: ndarray::ArrayView2<'_, usize>) -> Result<Vec<T>> {
-        if indices.ncols() != self.order() {
-            return Err(Error::ShapeMismatch {
-                context: "TrTensor::entries (one column per mode)",
-                expected: vec![indices.nrows(), self.order()],
-                got: indices.shape().to_vec(),
-            });
-        }
-        indices
-            .rows()
-            .into_iter()
-            .map(|row| self.entry(&row.to_vec()))
-            .collect()
-    }
-
-    fn check_same_shape(&self, other: &Self, context: &'static str) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: self.shape.clone(),
-                got: other.shape.clone(),
-            });
-        }
-        Ok(())
+        let context = "TrTensor::entries (one column per mode)";
+        checks::entries(context, &self.shape, indices, |i| self.entry(i))
     }
 }
 
@@ -329,12 +304,7 @@ impl<T: Scalar> Factorized<T> for TrTensor<T> {
 
     /// `trace(Z_1[:, i_1, :] .. Z_d[:, i_d, :])`, `O(d r^3)`.
     fn entry(&self, index: &[usize]) -> Result<T> {
-        if index.len() != self.order() || index.iter().zip(&self.shape).any(|(&i, &n)| i >= n) {
-            return Err(Error::IndexOutOfBounds {
-                index: index.to_vec(),
-                shape: self.shape.clone(),
-            });
-        }
+        check_index(index, &self.shape)?;
         let m = cores::chain_slice_product(&self.cores, index);
         Ok(m.diag().sum())
     }

@@ -26,6 +26,7 @@ mod io;
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView3, ArrayViewD, IxDyn};
 
+use super::checks::{self, check_index, check_shape};
 use super::cores;
 use crate::dense::{random_normal_with, random_orthonormal, rng};
 use crate::{
@@ -218,18 +219,8 @@ impl<T: Scalar> TtTensor<T> {
     /// [`Error::ShapeMismatch`] if `indices` has not `d` columns;
     /// [`Error::IndexOutOfBounds`] for an index outside the tensor.
     pub fn entries(&self, indices: ndarray::ArrayView2<'_, usize>) -> Result<Vec<T>> {
-        if indices.ncols() != self.order() {
-            return Err(Error::ShapeMismatch {
-                context: "TtTensor::entries (one column per mode)",
-                expected: vec![indices.nrows(), self.order()],
-                got: indices.shape().to_vec(),
-            });
-        }
-        indices
-            .rows()
-            .into_iter()
-            .map(|row| self.entry(&row.to_vec()))
-            .collect()
+        let context = "TtTensor::entries (one column per mode)";
+        checks::entries(context, &self.shape, indices, |i| self.entry(i))
     }
 
     /// Left-orthogonal form of the same tensor: cores `0..d-1` get orthonormal left
@@ -410,37 +401,6 @@ impl<T: Scalar> TtTensor<T> {
         );
         Self::try_new(cores)
     }
-
-    fn check_index(&self, index: &[usize]) -> Result<()> {
-        if index.len() != self.order() || index.iter().zip(&self.shape).any(|(&i, &n)| i >= n) {
-            return Err(Error::IndexOutOfBounds {
-                index: index.to_vec(),
-                shape: self.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    fn check_same_shape(&self, other: &Self, context: &'static str) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: self.shape.clone(),
-                got: other.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-}
-
-fn check_shape(context: &'static str, shape: &[usize]) -> Result<()> {
-    if shape.is_empty() || shape.contains(&0) {
-        return Err(Error::Empty {
-            context,
-            shape: shape.to_vec(),
-        });
-    }
-    Ok(())
 }
 
 impl<T: Scalar> Factorized<T> for TtTensor<T> {
@@ -486,7 +446,7 @@ impl<T: Scalar> Factorized<T> for TtTensor<T> {
 
     /// Product of the `d` slices `G_k[:, i_k, :]`, `O(d r^2)`.
     fn entry(&self, index: &[usize]) -> Result<T> {
-        self.check_index(index)?;
+        check_index(index, &self.shape)?;
         let mut v = self.cores[0]
             .slice(ndarray::s![0usize, index[0], ..])
             .to_owned();

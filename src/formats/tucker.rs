@@ -35,6 +35,8 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{random_normal_with, rng};
+use crate::formats::checks::{check_same_shape, check_shape};
+use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
 use crate::formats::ht::HtNode;
 use crate::{
     DimTree, Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense,
@@ -267,17 +269,6 @@ impl<T: Scalar> TuckerTensor<T> {
         Self::from_parts(core, factors)
     }
 
-    fn check_same_shape(&self, other: &Self, context: &'static str) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: self.shape.clone(),
-                got: other.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-
     /// Exact sum `X + Y`: factors side by side, block-diagonal core (ranks add).
     ///
     /// # Errors
@@ -294,7 +285,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-14);
     /// ```
     pub fn add(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TuckerTensor::add")?;
+        check_same_shape("TuckerTensor::add", &self.shape, &other.shape)?;
         let (r1, r2) = (self.ranks(), other.ranks());
         let shape: Vec<usize> = r1.iter().zip(&r2).map(|(a, b)| a + b).collect();
         let mut core = ArrayD::<T>::zeros(IxDyn(&shape));
@@ -345,7 +336,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// assert!((x.inner(&y).unwrap() - dense).abs() < 1e-12);
     /// ```
     pub fn inner(&self, other: &Self) -> Result<T> {
-        self.check_same_shape(other, "TuckerTensor::inner")?;
+        check_same_shape("TuckerTensor::inner", &self.shape, &other.shape)?;
         let m: Vec<Array2<T>> = self
             .factors
             .iter()
@@ -374,7 +365,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn hadamard(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TuckerTensor::hadamard")?;
+        check_same_shape("TuckerTensor::hadamard", &self.shape, &other.shape)?;
         let d = self.order();
         let (r1, r2) = (self.ranks(), other.ranks());
         // Outer product of the cores with axes (a_1..a_d, a'_1..a'_d), then interleave.
@@ -502,8 +493,7 @@ impl<T: Scalar> TuckerTensor<T> {
     /// assert_eq!(TuckerTensor::<f64>::load(&path).unwrap(), x);
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::corrupt(e.to_string()))?;
-        crate::io::write_atomic(path.as_ref(), &bytes)
+        save_json(self, path.as_ref())
     }
 
     /// Reads and validates a tensor written by [`save`](Self::save).
@@ -513,37 +503,8 @@ impl<T: Scalar> TuckerTensor<T> {
     /// dtype or describing an invalid tensor; [`Error::Version`] for another format
     /// version; the errors of [`try_new`](Self::try_new) for inconsistent contents.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let f: TuckerFile<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason: e.to_string(),
-        })?;
-        from_file(f).map_err(|e| with_path(e, path))
+        load_json(path.as_ref(), from_file)
     }
-}
-
-pub(crate) fn with_path(e: Error, path: &Path) -> Error {
-    match e {
-        Error::Corrupt { path: None, reason } => Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason,
-        },
-        other => other,
-    }
-}
-
-pub(crate) fn check_shape(context: &'static str, shape: &[usize]) -> Result<()> {
-    if shape.is_empty() || shape.contains(&0) {
-        return Err(Error::Empty {
-            context,
-            shape: shape.to_vec(),
-        });
-    }
-    Ok(())
 }
 
 impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
@@ -706,57 +667,28 @@ struct TuckerFile<T> {
     factors: Vec<Array2<T>>,
 }
 
-impl<T: Scalar> Serialize for TuckerTensor<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        TuckerFile {
-            format: MAGIC.into(),
-            version: TUCKER_FORMAT_VERSION,
-            dtype: T::NAME.into(),
-            shape: self.shape.clone(),
-            core: self.core.clone(),
-            factors: self.factors.clone(),
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de, T: Scalar> Deserialize<'de> for TuckerTensor<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let f = TuckerFile::<T>::deserialize(d)?;
-        from_file(f).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Checks a header (`format`, `version`, `dtype`) shared by the Tucker and block-term files.
-pub(crate) fn check_header<T: Scalar>(
-    format: &str,
-    magic: &str,
-    version: u32,
-    supported: u32,
-    dtype: &str,
-) -> Result<()> {
-    if format != magic {
-        return Err(Error::corrupt(format!(
-            "not a {magic} file (format tag {format:?})"
-        )));
-    }
-    if version != supported {
-        return Err(Error::Version {
-            found: version,
-            supported,
-        });
-    }
-    if dtype != T::NAME {
-        return Err(Error::corrupt(format!(
-            "the file holds {dtype} values but {} was asked for",
-            T::NAME
-        )));
-    }
-    Ok(())
-}
+serde_via_file!(
+    TuckerTensor,
+    TuckerFile,
+    |x| TuckerFile {
+        format: MAGIC.into(),
+        version: TUCKER_FORMAT_VERSION,
+        dtype: T::NAME.into(),
+        shape: x.shape.clone(),
+        core: x.core.clone(),
+        factors: x.factors.clone(),
+    },
+    from_file
+);
 
 fn from_file<T: Scalar>(f: TuckerFile<T>) -> Result<TuckerTensor<T>> {
-    check_header::<T>(&f.format, MAGIC, f.version, TUCKER_FORMAT_VERSION, &f.dtype)?;
+    check_header::<T>(
+        "a tnet-tucker",
+        (MAGIC, TUCKER_FORMAT_VERSION),
+        &f.format,
+        f.version,
+        &f.dtype,
+    )?;
     let t = TuckerTensor::try_new(f.core, f.factors)?;
     if t.shape != f.shape {
         return Err(Error::corrupt(format!(

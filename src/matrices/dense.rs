@@ -1,14 +1,9 @@
 //! The dense reference format: `W` stored as is, applied by one GEMM.
 
-use std::sync::Arc;
+use ndarray::{Array2, ArrayD, ArrayView2};
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD};
-
-use super::engine::{Engine, Kind, NetSpec};
-use super::{
-    ContractionPlan, Init, MatrixFormat, MatrixShape, TensorizedMatrix, check_core, check_dense,
-    core_sigma, normal_cores,
-};
+use super::engine::{Engine, NetSpec, delegate_to_engine};
+use super::{Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores};
 use crate::{Result, Scalar, Truncation, TruncationInfo};
 
 /// A dense weight matrix `W` (`M x N`): the baseline every tensorized format is measured
@@ -74,48 +69,12 @@ impl<T: Scalar> DenseMatrix<T> {
     }
 }
 
-impl<T: Scalar> TensorizedMatrix<T> for DenseMatrix<T> {
-    fn shape(&self) -> &MatrixShape {
-        &self.shape
-    }
-
-    /// `2 B M N`.
-    fn flops(&self, batch: usize) -> u64 {
-        self.engine.flops(batch)
-    }
-
-    fn plan(&self, batch: usize) -> Arc<ContractionPlan> {
-        self.engine.plan(Kind::Forward, batch)
-    }
-
-    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply(&self.w, x)
-    }
-
-    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply_transpose(&self.w, dy)
-    }
-
-    fn backward(
-        &self,
-        x: ArrayView2<'_, T>,
-        dy: ArrayView2<'_, T>,
-    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
-        self.engine.backward(&self.w, x, dy)
-    }
-
-    fn to_dense(&self) -> Array2<T> {
-        self.matrix().to_owned()
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
-        self.w.iter().map(|c| c.view()).collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
-        self.w.iter_mut().map(|c| c.view_mut()).collect()
-    }
-}
+delegate_to_engine!(
+    DenseMatrix,
+    w,
+    flops = "`2 B M N`.",
+    to_dense = |m| m.matrix().to_owned()
+);
 
 impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
     type Structure = ();

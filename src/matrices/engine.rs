@@ -289,3 +289,71 @@ impl<T: Scalar> Engine<T> {
         w
     }
 }
+
+/// Implements [`TensorizedMatrix`](super::TensorizedMatrix) for a matrix type
+/// `$ty<T>` with the fields `shape: MatrixShape`, `engine: Engine<T>` and the parameter
+/// arrays `$params: Vec<ArrayD<T>>`, by delegating to the engine. Optional doc lines for
+/// `flops` and `plan`, and a `to_dense` other than the engine's (`fn(&Self) -> Array2<T>`).
+macro_rules! delegate_to_engine {
+    (
+        $ty:ident, $params:ident
+        $(, flops = $flops_doc:literal)?
+        $(, plan = $plan_doc:literal)?
+        $(, to_dense = $to_dense:expr)?
+    ) => {
+        impl<T: $crate::Scalar> $crate::matrices::TensorizedMatrix<T> for $ty<T> {
+            fn shape(&self) -> &$crate::matrices::MatrixShape {
+                &self.shape
+            }
+
+            $(#[doc = $flops_doc])?
+            fn flops(&self, batch: usize) -> u64 {
+                self.engine.flops(batch)
+            }
+
+            $(#[doc = $plan_doc])?
+            fn plan(&self, batch: usize) -> std::sync::Arc<$crate::matrices::ContractionPlan> {
+                self.engine.plan($crate::matrices::engine::Kind::Forward, batch)
+            }
+
+            fn apply(&self, x: ndarray::ArrayView2<'_, T>) -> $crate::Result<ndarray::Array2<T>> {
+                self.engine.apply(&self.$params, x)
+            }
+
+            fn apply_transpose(
+                &self,
+                dy: ndarray::ArrayView2<'_, T>,
+            ) -> $crate::Result<ndarray::Array2<T>> {
+                self.engine.apply_transpose(&self.$params, dy)
+            }
+
+            fn backward(
+                &self,
+                x: ndarray::ArrayView2<'_, T>,
+                dy: ndarray::ArrayView2<'_, T>,
+            ) -> $crate::Result<(ndarray::Array2<T>, Vec<ndarray::ArrayD<T>>)> {
+                self.engine.backward(&self.$params, x, dy)
+            }
+
+            fn to_dense(&self) -> ndarray::Array2<T> {
+                delegate_to_engine!(@to_dense self, $params $(, $to_dense)?)
+            }
+
+            fn params(&self) -> Vec<ndarray::ArrayViewD<'_, T>> {
+                self.$params.iter().map(|c| c.view()).collect()
+            }
+
+            fn params_mut(&mut self) -> Vec<ndarray::ArrayViewMutD<'_, T>> {
+                self.$params.iter_mut().map(|c| c.view_mut()).collect()
+            }
+        }
+    };
+    (@to_dense $m:ident, $params:ident) => {
+        $m.engine.to_dense(&$m.$params)
+    };
+    (@to_dense $m:ident, $params:ident, $to_dense:expr) => {{
+        let to_dense: fn(&Self) -> ndarray::Array2<T> = $to_dense;
+        to_dense($m)
+    }};
+}
+pub(crate) use delegate_to_engine;

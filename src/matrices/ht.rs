@@ -1,14 +1,12 @@
 //! The HT-matrix format: a Hierarchical Tucker network whose leaves pair one input mode
 //! with one output mode.
 
-use std::sync::Arc;
+use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
-
-use super::engine::{Engine, Kind, NetSpec};
+use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
-    ContractionPlan, Init, MatrixFormat, MatrixShape, TensorizedMatrix, check_core, check_dense,
-    core_sigma, normal_cores, paired_tensor,
+    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
+    paired_tensor,
 };
 use crate::algorithms::ht_svd::{Sweep, ht_svd};
 use crate::formats::ht::HtNode;
@@ -197,47 +195,7 @@ impl<T: Scalar> HtMatrix<T> {
     }
 }
 
-impl<T: Scalar> TensorizedMatrix<T> for HtMatrix<T> {
-    fn shape(&self) -> &MatrixShape {
-        &self.shape
-    }
-
-    fn flops(&self, batch: usize) -> u64 {
-        self.engine.flops(batch)
-    }
-
-    fn plan(&self, batch: usize) -> Arc<ContractionPlan> {
-        self.engine.plan(Kind::Forward, batch)
-    }
-
-    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply(&self.cores, x)
-    }
-
-    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply_transpose(&self.cores, dy)
-    }
-
-    fn backward(
-        &self,
-        x: ArrayView2<'_, T>,
-        dy: ArrayView2<'_, T>,
-    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
-        self.engine.backward(&self.cores, x, dy)
-    }
-
-    fn to_dense(&self) -> Array2<T> {
-        self.engine.to_dense(&self.cores)
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
-        self.cores.iter().map(|c| c.view()).collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
-        self.cores.iter_mut().map(|c| c.view_mut()).collect()
-    }
-}
+delegate_to_engine!(HtMatrix, cores);
 
 impl<T: Scalar> MatrixFormat<T> for HtMatrix<T> {
     type Structure = DimTree;

@@ -1,14 +1,12 @@
 //! The TR-matrix format, in the paired layout and in the TR-LSTM layout.
 
-use std::sync::Arc;
-
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
+use ndarray::{ArrayD, ArrayView2, IxDyn};
 
 use super::decompose::tr_svd;
-use super::engine::{Engine, Kind, NetSpec};
+use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
-    ContractionPlan, Init, MatrixFormat, MatrixShape, TensorizedMatrix, check_core, check_dense,
-    core_sigma, normal_cores, paired_tensor, split_tensor,
+    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
+    paired_tensor, split_tensor,
 };
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -209,47 +207,7 @@ impl<T: Scalar> TrMatrix<T> {
     }
 }
 
-impl<T: Scalar> TensorizedMatrix<T> for TrMatrix<T> {
-    fn shape(&self) -> &MatrixShape {
-        &self.shape
-    }
-
-    fn flops(&self, batch: usize) -> u64 {
-        self.engine.flops(batch)
-    }
-
-    fn plan(&self, batch: usize) -> Arc<ContractionPlan> {
-        self.engine.plan(Kind::Forward, batch)
-    }
-
-    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply(&self.cores, x)
-    }
-
-    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply_transpose(&self.cores, dy)
-    }
-
-    fn backward(
-        &self,
-        x: ArrayView2<'_, T>,
-        dy: ArrayView2<'_, T>,
-    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
-        self.engine.backward(&self.cores, x, dy)
-    }
-
-    fn to_dense(&self) -> Array2<T> {
-        self.engine.to_dense(&self.cores)
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
-        self.cores.iter().map(|c| c.view()).collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
-        self.cores.iter_mut().map(|c| c.view_mut()).collect()
-    }
-}
+delegate_to_engine!(TrMatrix, cores);
 
 impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
     type Structure = TrLayout;

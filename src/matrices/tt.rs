@@ -1,14 +1,12 @@
 //! The TT-matrix (matrix product operator) format.
 
-use std::sync::Arc;
-
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
+use ndarray::{ArrayD, ArrayView2, IxDyn};
 
 use super::decompose::tt_svd;
-use super::engine::{Engine, Kind, NetSpec};
+use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
-    ContractionPlan, Init, MatrixFormat, MatrixShape, TensorizedMatrix, check_core, check_dense,
-    core_sigma, normal_cores, paired_tensor,
+    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
+    paired_tensor,
 };
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -196,47 +194,7 @@ impl<T: Scalar> TtMatrix<T> {
     }
 }
 
-impl<T: Scalar> TensorizedMatrix<T> for TtMatrix<T> {
-    fn shape(&self) -> &MatrixShape {
-        &self.shape
-    }
-
-    fn flops(&self, batch: usize) -> u64 {
-        self.engine.flops(batch)
-    }
-
-    fn plan(&self, batch: usize) -> Arc<ContractionPlan> {
-        self.engine.plan(Kind::Forward, batch)
-    }
-
-    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply(&self.cores, x)
-    }
-
-    fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.engine.apply_transpose(&self.cores, dy)
-    }
-
-    fn backward(
-        &self,
-        x: ArrayView2<'_, T>,
-        dy: ArrayView2<'_, T>,
-    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
-        self.engine.backward(&self.cores, x, dy)
-    }
-
-    fn to_dense(&self) -> Array2<T> {
-        self.engine.to_dense(&self.cores)
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, T>> {
-        self.cores.iter().map(|c| c.view()).collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>> {
-        self.cores.iter_mut().map(|c| c.view_mut()).collect()
-    }
-}
+delegate_to_engine!(TtMatrix, cores);
 
 impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
     type Structure = ();

@@ -20,6 +20,19 @@ pub fn assert_within(err: f64, bound: f64, what: &str) {
     );
 }
 
+/// Shapes of order in `orders` with sizes in `sizes`, at most `max_len` entries.
+pub fn shape_strategy(
+    orders: std::ops::RangeInclusive<usize>,
+    sizes: std::ops::RangeInclusive<usize>,
+    max_len: usize,
+) -> impl Strategy<Value = Vec<usize>> {
+    orders
+        .prop_flat_map(move |d| proptest::collection::vec(sizes.clone(), d))
+        .prop_filter("small enough to densify", move |s| {
+            s.iter().product::<usize>() <= max_len
+        })
+}
+
 /// A random tree over `d` modes, from a random mode permutation and random splits.
 pub fn tree_strategy(d: usize) -> impl Strategy<Value = DimTree> {
     (

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{HtNode, HtTensor};
+use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
 use crate::tree::TreeSpec;
 use crate::{DimTree, Error, Result, Scalar};
 
@@ -29,47 +30,28 @@ struct HtFile<T> {
     nodes: Vec<HtNode<T>>,
 }
 
-impl<T: Scalar> Serialize for HtTensor<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        HtFile {
-            format: MAGIC.into(),
-            version: HT_FORMAT_VERSION,
-            dtype: T::NAME.into(),
-            tree: self.tree.spec(),
-            shape: self.shape.clone(),
-            nodes: self.nodes.clone(),
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de, T: Scalar> Deserialize<'de> for HtTensor<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let f = HtFile::<T>::deserialize(d)?;
-        from_file(f).map_err(serde::de::Error::custom)
-    }
-}
+serde_via_file!(
+    HtTensor,
+    HtFile,
+    |x| HtFile {
+        format: MAGIC.into(),
+        version: HT_FORMAT_VERSION,
+        dtype: T::NAME.into(),
+        tree: x.tree.spec(),
+        shape: x.shape.clone(),
+        nodes: x.nodes.clone(),
+    },
+    from_file
+);
 
 fn from_file<T: Scalar>(f: HtFile<T>) -> Result<HtTensor<T>> {
-    if f.format != MAGIC {
-        return Err(Error::corrupt(format!(
-            "not an HT tensor file (format tag {:?})",
-            f.format
-        )));
-    }
-    if f.version != HT_FORMAT_VERSION {
-        return Err(Error::Version {
-            found: f.version,
-            supported: HT_FORMAT_VERSION,
-        });
-    }
-    if f.dtype != T::NAME {
-        return Err(Error::corrupt(format!(
-            "the file holds {} values but {} was asked for",
-            f.dtype,
-            T::NAME
-        )));
-    }
+    check_header::<T>(
+        "an HT tensor",
+        (MAGIC, HT_FORMAT_VERSION),
+        &f.format,
+        f.version,
+        &f.dtype,
+    )?;
     let tree = DimTree::from_spec(&f.tree)?;
     HtTensor::try_new(tree, f.shape, f.nodes)
 }
@@ -89,8 +71,7 @@ impl<T: Scalar> HtTensor<T> {
     /// assert_eq!(HtTensor::<f64>::load(&path).unwrap(), x);
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::corrupt(e.to_string()))?;
-        crate::io::write_atomic(path.as_ref(), &bytes)
+        save_json(self, path.as_ref())
     }
 
     /// Reads and validates a tensor written by [`save`](Self::save).
@@ -99,27 +80,13 @@ impl<T: Scalar> HtTensor<T> {
     /// [`Error::Io`] if unreadable; [`Error::Corrupt`] if truncated, malformed, of another
     /// dtype or describing an invalid tensor; [`Error::Version`] for another format version.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let f: HtFile<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason: e.to_string(),
-        })?;
         // As documented: a file describing an invalid tensor is corrupt, whichever
         // invariant it breaks (the reason keeps the validation error's message).
-        from_file(f).map_err(|e| match e {
-            Error::Version { .. } => e,
-            Error::Corrupt { reason, .. } => Error::Corrupt {
-                path: Some(path.to_path_buf()),
-                reason,
-            },
-            other => Error::Corrupt {
-                path: Some(path.to_path_buf()),
-                reason: other.to_string(),
-            },
+        load_json(path.as_ref(), |f| {
+            from_file(f).map_err(|e| match e {
+                Error::Version { .. } | Error::Corrupt { .. } => e,
+                other => Error::corrupt(other.to_string()),
+            })
         })
     }
 }

@@ -27,6 +27,7 @@ use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis, 
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{random_normal_with, rng};
+use crate::formats::checks::check_index;
 use crate::{DimTree, Error, Factorized, Result, Scalar, Truncation, TruncationInfo};
 
 pub use io::HT_FORMAT_VERSION;
@@ -418,16 +419,6 @@ impl<T: Scalar> HtTensor<T> {
         v[self.tree.root()][0]
     }
 
-    fn check_index(&self, index: &[usize]) -> Result<()> {
-        if index.len() != self.order() || index.iter().zip(&self.shape).any(|(&i, &n)| i >= n) {
-            return Err(Error::IndexOutOfBounds {
-                index: index.to_vec(),
-                shape: self.shape.clone(),
-            });
-        }
-        Ok(())
-    }
-
     fn check_same_structure(&self, other: &Self, context: &'static str) -> Result<()> {
         if self.shape != other.shape {
             return Err(Error::ShapeMismatch {
@@ -614,7 +605,7 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
     }
 
     fn entry(&self, index: &[usize]) -> Result<T> {
-        self.check_index(index)?;
+        check_index(index, &self.shape)?;
         Ok(self.entry_unchecked(index))
     }
 

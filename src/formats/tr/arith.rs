@@ -10,6 +10,7 @@
 //! Sums and products are exact; follow them with [`round`](crate::Factorized::round).
 
 use super::TrTensor;
+use crate::formats::checks::check_same_shape;
 use crate::formats::cores;
 use crate::formats::tt::arith::{block_sum, kron_core};
 use crate::{Factorized, Result, Scalar};
@@ -32,7 +33,7 @@ impl<T: Scalar> TrTensor<T> {
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-13);
     /// ```
     pub fn add(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TrTensor::add")?;
+        check_same_shape("TrTensor::add", &self.shape, &other.shape)?;
         Ok(Self::from_cores(block_sum(&self.cores, &other.cores, true)))
     }
 
@@ -58,7 +59,7 @@ impl<T: Scalar> TrTensor<T> {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn hadamard(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TrTensor::hadamard")?;
+        check_same_shape("TrTensor::hadamard", &self.shape, &other.shape)?;
         Ok(Self::from_cores(
             self.cores
                 .iter()
@@ -85,7 +86,7 @@ impl<T: Scalar> TrTensor<T> {
     /// assert!((x.inner(&y).unwrap() - d).abs() < 1e-12);
     /// ```
     pub fn inner(&self, other: &Self) -> Result<T> {
-        self.check_same_shape(other, "TrTensor::inner")?;
+        check_same_shape("TrTensor::inner", &self.shape, &other.shape)?;
         let m = cores::chain_transfer(&self.cores, &other.cores);
         let (ra, rb) = (self.cores[0].dim().0, other.cores[0].dim().0);
         let mut s = T::zero();

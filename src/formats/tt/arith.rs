@@ -14,6 +14,7 @@
 use ndarray::{Array3, s};
 
 use super::TtTensor;
+use crate::formats::checks::check_same_shape;
 use crate::formats::cores;
 use crate::{Factorized, Result, Scalar};
 
@@ -35,7 +36,7 @@ impl<T: Scalar> TtTensor<T> {
     /// assert!(tnet::dense::rel_error(dense.view(), s.to_dense().view()).unwrap() < 1e-13);
     /// ```
     pub fn add(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TtTensor::add")?;
+        check_same_shape("TtTensor::add", &self.shape, &other.shape)?;
         Ok(Self::from_cores(block_sum(
             &self.cores,
             &other.cores,
@@ -64,7 +65,7 @@ impl<T: Scalar> TtTensor<T> {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn hadamard(&self, other: &Self) -> Result<Self> {
-        self.check_same_shape(other, "TtTensor::hadamard")?;
+        check_same_shape("TtTensor::hadamard", &self.shape, &other.shape)?;
         Ok(Self::from_cores(
             self.cores
                 .iter()
@@ -90,7 +91,7 @@ impl<T: Scalar> TtTensor<T> {
     /// assert!((x.inner(&y).unwrap() - d).abs() < 1e-12);
     /// ```
     pub fn inner(&self, other: &Self) -> Result<T> {
-        self.check_same_shape(other, "TtTensor::inner")?;
+        check_same_shape("TtTensor::inner", &self.shape, &other.shape)?;
         let m = cores::chain_transfer(&self.cores, &other.cores);
         Ok(m[[0, 0, 0]])
     }

@@ -8,81 +8,30 @@
 
 use std::path::Path;
 
-use ndarray::Array3;
-use serde::{Deserialize, Serialize};
-
 use super::TtTensor;
-use crate::{Error, Result, Scalar};
+use crate::formats::file::{CoresFile, load_json, save_json, serde_via_file};
+use crate::{Result, Scalar};
 
 /// Version of the TT file format written by this build.
 pub const TT_FORMAT_VERSION: u32 = 1;
-const MAGIC: &str = "tnet-tt";
+const HEADER: (&str, u32) = ("tnet-tt", TT_FORMAT_VERSION);
 
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "T: Scalar")]
-struct TtFile<T> {
-    format: String,
-    version: u32,
-    dtype: String,
-    shape: Vec<usize>,
-    cores: Vec<Array3<T>>,
-}
+serde_via_file!(
+    TtTensor,
+    CoresFile,
+    |x| CoresFile::new(HEADER, &x.shape, &x.cores),
+    from_file
+);
 
-impl<T: Scalar> Serialize for TtTensor<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        TtFile {
-            format: MAGIC.into(),
-            version: TT_FORMAT_VERSION,
-            dtype: T::NAME.into(),
-            shape: self.shape.clone(),
-            cores: self.cores.clone(),
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de, T: Scalar> Deserialize<'de> for TtTensor<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let f = TtFile::<T>::deserialize(d)?;
-        from_file(f).map_err(serde::de::Error::custom)
-    }
-}
-
-fn from_file<T: Scalar>(f: TtFile<T>) -> Result<TtTensor<T>> {
-    if f.format != MAGIC {
-        return Err(Error::corrupt(format!(
-            "not a TT tensor file (format tag {:?})",
-            f.format
-        )));
-    }
-    if f.version != TT_FORMAT_VERSION {
-        return Err(Error::Version {
-            found: f.version,
-            supported: TT_FORMAT_VERSION,
-        });
-    }
-    if f.dtype != T::NAME {
-        return Err(Error::corrupt(format!(
-            "the file holds {} values but {} was asked for",
-            f.dtype,
-            T::NAME
-        )));
-    }
-    let x = TtTensor::try_new(f.cores)?;
-    if x.shape != f.shape {
-        return Err(Error::corrupt(format!(
-            "the cores have mode sizes {:?} but the header says {:?}",
-            x.shape, f.shape
-        )));
-    }
-    Ok(x)
+fn from_file<T: Scalar>(f: CoresFile<T>) -> Result<TtTensor<T>> {
+    f.into_tensor("a TT tensor", HEADER, TtTensor::try_new, |x| &x.shape)
 }
 
 impl<T: Scalar> TtTensor<T> {
     /// Writes the tensor to `path` atomically (temporary file, fsync, rename).
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be written.
+    /// [`Error::Io`](crate::Error::Io) if the file cannot be written.
     ///
     /// # Example
     /// ```
@@ -93,33 +42,17 @@ impl<T: Scalar> TtTensor<T> {
     /// assert_eq!(TtTensor::<f64>::load(&path).unwrap(), x);
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::corrupt(e.to_string()))?;
-        crate::io::write_atomic(path.as_ref(), &bytes)
+        save_json(self, path.as_ref())
     }
 
     /// Reads and validates a tensor written by [`save`](Self::save).
     ///
     /// # Errors
-    /// [`Error::Io`] if unreadable; [`Error::Corrupt`] if truncated, malformed, of another
-    /// dtype or describing an invalid tensor (the validation error of
-    /// [`try_new`](Self::try_new) is returned as is); [`Error::Version`] for another format
-    /// version.
+    /// [`Error::Io`](crate::Error::Io) if unreadable; [`Error::Corrupt`](crate::Error::Corrupt)
+    /// if truncated, malformed, of another dtype or describing an invalid tensor (the
+    /// validation error of [`try_new`](Self::try_new) is returned as is);
+    /// [`Error::Version`](crate::Error::Version) for another format version.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let f: TtFile<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason: e.to_string(),
-        })?;
-        from_file(f).map_err(|e| match e {
-            Error::Corrupt { path: None, reason } => Error::Corrupt {
-                path: Some(path.to_path_buf()),
-                reason,
-            },
-            other => other,
-        })
+        load_json(path.as_ref(), from_file)
     }
 }

@@ -78,9 +78,9 @@ impl Setting {
             data.clips_per_class = 40;
             ("quick (smoke run: 240 clips, 2 epochs)", 2)
         } else {
-            data.clips_per_class = 1000;
+            data.clips_per_class = 2000;
             (
-                "default: 32x24x3 frames, 6 frames, 6 classes, 6,000 clips",
+                "default: 32x24x3 frames, 6 frames, 6 classes, 12,000 clips",
                 40,
             )
         };

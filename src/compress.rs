@@ -150,7 +150,7 @@ impl std::str::FromStr for FormatKind {
 
 /// Parameters of the block-term format (the other formats ignore them).
 ///
-/// BT-ALS ([`bt_als`](crate::algorithms::bt_als::bt_als)) fits `blocks` Tucker blocks of
+/// BT-ALS ([`bt_als`](fn@crate::algorithms::bt_als::bt_als)) fits `blocks` Tucker blocks of
 /// equal ranks `(R, .., R)` (clipped to
 /// [`TuckerTensor::admissible_ranks`]). The block rank comes from the [`Truncation`] rule:
 /// - a rank cap without a tolerance fixes `R`;

@@ -8,7 +8,7 @@
 //!    `Z_1[a_0, i_1, a_1] = U[i_1, (a_0, a_1)]`;
 //! 2. `C = U^T X_{<1>}` (`R x N/n_1`, rows `(a_0, a_1)`) is formed directly in the
 //!    permuted layout `W[a_1, i_2, .., i_d, a_0]` and factorised in the same pass
-//!    ([`project_and_factor`](crate::linalg::project_and_factor)), and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
+//!    ([`crate::linalg::project_and_factor`]), and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
 //!    left boundary rank `r_1` and right boundary rank `r_0` gives `Z_2, .., Z_d`, the
 //!    last core absorbing `a_0` so that the ring closes:
 //!    `X[i] = Σ_{a_0, a_1} Z_1[a_0, i_1, a_1] W[a_1, i_2.., a_0] = trace(Z_1 .. Z_d)`.
@@ -34,7 +34,7 @@
 //! # Cost
 //! The first step is one streaming QR of the `(N/n_1) x n_1` transposed unfolding
 //! (`≈ 2 N n_1` flops, no copy; see
-//! [`left_svd_streaming`](crate::linalg::left_svd_streaming)) plus the GEMM
+//! [`crate::linalg::left_svd_streaming`]) plus the GEMM
 //! `U^T X_{<1>}` (`2 N R`); then a TT-SVD sweep over `W`, which has `R N / n_1` entries.
 //! Memory: the input (not copied if in standard layout), `W`, and the sweep's next
 //! unfolding, i.e. at most about three times the input for `R ≤ n_1` (measured: 2.6x,

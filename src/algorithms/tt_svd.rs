@@ -11,7 +11,7 @@
 //!
 //! and `G_d = C_{d-1}` reshaped to `(r_{d-1}, n_d, 1)`. Every core but the last has
 //! orthonormal left unfoldings. The left singular vectors come from
-//! [`left_svd_streaming`](crate::linalg::left_svd_streaming) (a blocked Householder QR of the transposed unfolding, read in
+//! [`crate::linalg::left_svd_streaming`] (a blocked Householder QR of the transposed unfolding, read in
 //! place without copying it, then the SVD of the small triangular factor: singular values
 //! accurate to `eps ‖X‖`, never a Gram matrix), and `C_k = U_k^T C_{k-1}` is one GEMM,
 //! which equals `Σ_k V_k^T` on the kept part without forming `V_k`.

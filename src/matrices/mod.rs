@@ -29,7 +29,7 @@
 //! lists of arrays in one fixed order (`backward` returns the gradients in that order, so
 //! an optimiser can zip them). [`MatrixFormat`] adds the constructors that differ only in
 //! their structure argument: [`from_dense`](MatrixFormat::from_dense) (decompose an
-//! existing `W` under the shared [`Truncation`](crate::Truncation) rule) and
+//! existing `W` under the shared [`Truncation`] rule) and
 //! [`random`](MatrixFormat::random) (initialisation with a chosen variance of `W`'s
 //! entries, see [`Init`]).
 //!

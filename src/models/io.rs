@@ -353,7 +353,7 @@ impl<T: Scalar> Lstm<T> {
     }
 
     /// Saves the parameters and the architecture to `path` (atomically; format in the
-    /// [module docs](self)).
+    /// [module docs](crate::models)).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be written.

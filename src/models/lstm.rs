@@ -138,7 +138,7 @@ enum Maps<T: Scalar> {
 /// Build it with [`Lstm::separate`] (input map + recurrent map: the dense LSTM and the
 /// TT-/TR-/BT-/HT-LSTM baselines) or [`Lstm::fused`] (one map on `[x ; h]`: FDHT-LSTM and
 /// the other fully decomposed variants); [`Lstm::dense`] and [`Lstm::dense_fused`] build
-/// the uncompressed references. See the [module docs](self) for the equations.
+/// the uncompressed references. See the [module docs](crate::models) for the equations.
 ///
 /// # Example
 /// ```

@@ -171,7 +171,7 @@ impl RunFingerprint {
     }
 }
 
-/// A training checkpoint (see the [module docs](self)).
+/// A training checkpoint (see the [module docs](crate::train)).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint<T> {
     /// The model's architecture.

@@ -230,7 +230,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Trains `model` on the clips `split.train` of `data` (see the [module docs](self)).
+/// Trains `model` on the clips `split.train` of `data` (see the [module docs](crate::train)).
 ///
 /// Each step: load the batch (frames sampled from a seed derived from the run seed and
 /// the step), [`Lstm::loss_and_grad`] with dropout masks from another derived seed,

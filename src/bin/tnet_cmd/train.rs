@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use tnet::data::{
-    FolderConfig, FolderDataset, SyntheticConfig, SyntheticVideo, VideoDataset, split,
+    FolderConfig, FolderDataset, GroupLevel, SyntheticConfig, SyntheticVideo, VideoDataset, split,
 };
 use tnet::models::zoo::{ModelKind, ModelSpec, build};
 use tnet::models::{Lstm, LstmConfig};
@@ -67,8 +67,8 @@ pub struct TrainArgs {
     /// Seed of the split, the initialisation and every draw of training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Fraction of the clips held out for testing (stratified by class; by group when the
-    /// data has groups).
+    /// Fraction of the clips held out for testing (by group for folder data with a group
+    /// level, so no group is in both parts; stratified by class otherwise).
     #[arg(long, default_value_t = 0.2)]
     test_fraction: f64,
     /// Continue from the run directory's checkpoint (same settings required).
@@ -228,10 +228,19 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize), Failure> {
     ))
 }
 
-/// The seeded, stratified hold-out split of a run.
+/// The seeded hold-out split of a run: group-aware for folder data with a group level (no
+/// group in both parts, UCF11's protocol), stratified by class otherwise.
 fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
-    let labels = tnet::data::labels(data);
-    let parts = split::holdout(data.len(), fraction, seed, Some(&labels))?;
+    let parts = match data {
+        Source::Folder(f) if f.config().groups != GroupLevel::None => {
+            let groups: Vec<usize> = (0..f.len()).map(|i| f.group(i)).collect();
+            split::group_holdout(&groups, fraction, seed)?
+        }
+        _ => {
+            let labels = tnet::data::labels(data);
+            split::holdout(data.len(), fraction, seed, Some(&labels))?
+        }
+    };
     Ok(Split {
         train: parts.train,
         val: parts.test,
@@ -302,14 +311,15 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
             )));
         }
     }
+    // Everything is checked before the run directory is touched.
+    let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
+    let split = test_split(&data, spec.test_fraction, spec.seed)?;
+    let mut model = model_for(&spec, &data)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.clone(),
         source,
     })?;
     write_json(&run_file, &spec)?;
-    let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
-    let split = test_split(&data, spec.test_fraction, spec.seed)?;
-    let mut model = model_for(&spec, &data)?;
     let config = TrainConfig::new(spec.epochs, spec.batch, spec.seed)
         .with_optimizer(OptimizerConfig::adam(spec.lr))
         .with_checkpoint(dir.join(CHECKPOINT), 0)

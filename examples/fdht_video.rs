@@ -81,7 +81,7 @@ impl Setting {
             data.clips_per_class = 2000;
             (
                 "default: 32x24x3 frames, 6 frames, 6 classes, 12,000 clips",
-                40,
+                60,
             )
         };
         Self {

@@ -33,7 +33,8 @@ use ndarray::{ArrayD, IxDyn};
 use tnet::algorithms::bt_als::bt_als;
 use tnet::algorithms::hooi::AlsOptions;
 use tnet::{
-    BtTensor, DimTree, Factorized, HtTensor, TrTensor, Truncation, TtTensor, TuckerTensor, dense,
+    BtTensor, DimTree, Factorized, HtTensor, TrTensor, Truncation, TruncationInfo, TtTensor,
+    TuckerTensor, dense,
 };
 
 /// Sweeps allowed to every block-term ALS fit (it stops earlier when it stalls).
@@ -102,6 +103,23 @@ impl Row {
     }
 }
 
+/// Times one SVD-based decomposition (`fit`) of `x` and measures it: the row, and the
+/// decomposition for further use.
+fn svd_row<F: Factorized<f64>>(
+    format: &'static str,
+    x: &ArrayD<f64>,
+    fit: impl FnOnce() -> tnet::Result<(F, TruncationInfo<f64>)>,
+    max_rank: impl FnOnce(&F) -> usize,
+) -> tnet::Result<(Row, F)> {
+    let t = Instant::now();
+    let (y, info) = fit()?;
+    let rank = max_rank(&y);
+    Ok((
+        Row::new(format, x, &y, Some(info.rel_error_bound()), rank, t)?,
+        y,
+    ))
+}
+
 /// `f(i) = 1 / (1 + Σ_k t_k)` with `t_k = i_k / (n_k − 1)`: smooth, so every format
 /// compresses it with small ranks.
 fn smooth(shape: &[usize]) -> ArrayD<f64> {
@@ -126,46 +144,31 @@ fn noisy_tt(shape: &[usize], rank: usize, noise: f64) -> tnet::Result<ArrayD<f64
 fn at_tolerance(x: &ArrayD<f64>, eps: f64) -> tnet::Result<Vec<Row>> {
     let rule = Truncation::rel(eps);
     let tree = DimTree::balanced(x.ndim())?;
-    let mut rows = Vec::new();
-
-    let t = Instant::now();
-    let (y, info) = HtTensor::from_dense(x.view(), &tree, &rule)?;
-    rows.push(Row::new(
+    let (ht, _) = svd_row(
         "HT",
         x,
-        &y,
-        Some(info.rel_error_bound()),
-        y.max_rank(),
-        t,
-    )?);
-
-    let t = Instant::now();
-    let (y, info) = TtTensor::from_dense(x.view(), &rule)?;
-    rows.push(Row::new(
+        || HtTensor::from_dense(x.view(), &tree, &rule),
+        |y| y.max_rank(),
+    )?;
+    let (tt, _) = svd_row(
         "TT",
         x,
-        &y,
-        Some(info.rel_error_bound()),
-        y.max_rank(),
-        t,
-    )?);
-
-    let t = Instant::now();
-    let (y, info) = TrTensor::from_dense(x.view(), &rule)?;
-    rows.push(Row::new(
+        || TtTensor::from_dense(x.view(), &rule),
+        |y| y.max_rank(),
+    )?;
+    let (tr, _) = svd_row(
         "TR",
         x,
-        &y,
-        Some(info.rel_error_bound()),
-        y.max_rank(),
-        t,
-    )?);
-
-    let t = Instant::now();
-    let (tucker, info) = TuckerTensor::from_dense(x.view(), &rule)?;
-    let tucker_rank = max_of(&tucker.ranks());
-    let bound = Some(info.rel_error_bound());
-    rows.push(Row::new("Tucker", x, &tucker, bound, tucker_rank, t)?);
+        || TrTensor::from_dense(x.view(), &rule),
+        |y| y.max_rank(),
+    )?;
+    let (tk, tucker) = svd_row(
+        "Tucker",
+        x,
+        || TuckerTensor::from_dense(x.view(), &rule),
+        |y| max_of(&y.ranks()),
+    )?;
+    let mut rows = vec![ht, tt, tr, tk];
 
     let t = Instant::now();
     let (y, r) = bt_at_tolerance(x, eps, &tucker.ranks())?;
@@ -212,57 +215,43 @@ fn at_budget(x: &ArrayD<f64>, budget: usize) -> tnet::Result<Vec<Row>> {
     let shape = x.shape().to_vec();
     let d = shape.len();
     let tree = DimTree::balanced(d)?;
-    let mut rows = Vec::new();
-
     let r = largest_cap(budget, |r| {
         Ok(HtTensor::<f64>::random(&tree, &shape, r, 0)?.n_params())
     })?;
-    let t = Instant::now();
-    let (y, info) = HtTensor::from_dense(x.view(), &tree, &Truncation::rank(r))?;
-    rows.push(Row::new(
+    let (ht, _) = svd_row(
         "HT",
         x,
-        &y,
-        Some(info.rel_error_bound()),
-        y.max_rank(),
-        t,
-    )?);
-
+        || HtTensor::from_dense(x.view(), &tree, &Truncation::rank(r)),
+        |y| y.max_rank(),
+    )?;
     let r = largest_cap(budget, |r| {
         Ok(TtTensor::<f64>::random(&shape, r, 0)?.n_params())
     })?;
-    let t = Instant::now();
-    let (y, info) = TtTensor::from_dense(x.view(), &Truncation::rank(r))?;
-    rows.push(Row::new(
+    let (tt, _) = svd_row(
         "TT",
         x,
-        &y,
-        Some(info.rel_error_bound()),
-        y.max_rank(),
-        t,
-    )?);
-
+        || TtTensor::from_dense(x.view(), &Truncation::rank(r)),
+        |y| y.max_rank(),
+    )?;
     let r = largest_cap(budget, |r| {
         Ok(TrTensor::<f64>::random(&shape, r, 0)?.n_params())
     })?;
-    let t = Instant::now();
-    let (y, info) = TrTensor::from_dense(x.view(), &Truncation::rank(r))?;
-    rows.push(Row::new(
+    let (tr, _) = svd_row(
         "TR",
         x,
-        &y,
-        Some(info.rel_error_bound()),
-        y.max_rank(),
-        t,
-    )?);
-
+        || TrTensor::from_dense(x.view(), &Truncation::rank(r)),
+        |y| y.max_rank(),
+    )?;
     let r = largest_cap(budget, |r| {
         Ok(TuckerTensor::<f64>::random(&shape, &vec![r; d], 0)?.n_params())
     })?;
-    let t = Instant::now();
-    let (y, info) = TuckerTensor::from_dense(x.view(), &Truncation::rank(r))?;
-    let bound = Some(info.rel_error_bound());
-    rows.push(Row::new("Tucker", x, &y, bound, max_of(&y.ranks()), t)?);
+    let (tk, _) = svd_row(
+        "Tucker",
+        x,
+        || TuckerTensor::from_dense(x.view(), &Truncation::rank(r)),
+        |y| max_of(&y.ranks()),
+    )?;
+    let mut rows = vec![ht, tt, tr, tk];
 
     let r = largest_cap(budget, |r| {
         Ok(BtTensor::<f64>::random(&shape, &vec![r; d], BT_BLOCKS, 0)?.n_params())

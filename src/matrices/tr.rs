@@ -2,7 +2,6 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use super::decompose::tr_svd;
 use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
@@ -225,9 +224,10 @@ impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
             TrLayout::Paired => paired_tensor(&w, shape, false),
             TrLayout::Split => split_tensor(&w, shape),
         };
-        let (cores, info) = tr_svd(x.view(), rule)?;
+        let (tr, info) = crate::algorithms::tr_svd::tr_svd(x.view(), rule)?;
         let modes = Self::core_modes(shape, *layout);
-        let cores = cores
+        let cores = tr
+            .into_cores()
             .into_iter()
             .zip(&modes)
             .map(|(c, m)| {

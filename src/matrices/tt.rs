@@ -2,7 +2,6 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use super::decompose::tt_svd;
 use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
@@ -208,8 +207,9 @@ impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
     ) -> Result<(Self, TruncationInfo<T>)> {
         check_dense("TtMatrix::from_dense", &w, shape)?;
         let x = paired_tensor(&w, shape, false);
-        let (cores, info) = tt_svd(x.view(), rule)?;
-        let cores = cores
+        let (tt, info) = crate::algorithms::tt_svd::tt_svd(x.view(), rule)?;
+        let cores = tt
+            .into_cores()
             .into_iter()
             .enumerate()
             .map(|(k, c)| {

@@ -111,6 +111,11 @@ struct RunSpec {
     batch: usize,
     seed: u64,
     test_fraction: f64,
+    /// Sizes of the data the run was trained on (`N`, classes, `T`): what the model is
+    /// built from, so describing a run never has to open its data.
+    n_input: usize,
+    n_classes: usize,
+    clip_frames: usize,
 }
 
 const RUN: &str = "run.json";
@@ -247,14 +252,9 @@ fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
     })
 }
 
-fn model_for(spec: &RunSpec, data: &Source) -> Result<Lstm<f32>> {
-    let config = LstmConfig::new(data.frame_len(), spec.hidden);
-    build::<f32>(
-        &spec.model_spec()?,
-        &config,
-        VideoDataset::n_classes(data),
-        spec.seed,
-    )
+fn model_for(spec: &RunSpec) -> Result<Lstm<f32>> {
+    let config = LstmConfig::new(spec.n_input, spec.hidden);
+    build::<f32>(&spec.model_spec()?, &config, spec.n_classes, spec.seed)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -279,6 +279,16 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         .parse()
         .map_err(|e| usage(format!("--model: {e}")))?;
     let size = a.size.as_deref().map(parse_size).transpose()?;
+    let dir = &a.output;
+    let run_file = dir.join(RUN);
+    if run_file.exists() && !a.resume {
+        return Err(usage(format!(
+            "{} already holds a run; pass --resume to continue it or choose another directory",
+            dir.display()
+        )));
+    }
+    // Everything is checked before the run directory is touched.
+    let data = open_data(&a.data, a.frames, size, a.seed)?;
     let spec = RunSpec {
         data: a.data.clone(),
         frames: a.frames,
@@ -293,15 +303,10 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         batch: a.batch,
         seed: a.seed,
         test_fraction: a.test_fraction,
+        n_input: data.frame_len(),
+        n_classes: VideoDataset::n_classes(&data),
+        clip_frames: data.frames(),
     };
-    let dir = &a.output;
-    let run_file = dir.join(RUN);
-    if run_file.exists() && !a.resume {
-        return Err(usage(format!(
-            "{} already holds a run; pass --resume to continue it or choose another directory",
-            dir.display()
-        )));
-    }
     if a.resume && run_file.exists() {
         let old: RunSpec = read_json(&run_file)?;
         if old != spec {
@@ -311,10 +316,8 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
             )));
         }
     }
-    // Everything is checked before the run directory is touched.
-    let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
     let split = test_split(&data, spec.test_fraction, spec.seed)?;
-    let mut model = model_for(&spec, &data)?;
+    let mut model = model_for(&spec)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.clone(),
         source,
@@ -381,7 +384,7 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
             (data, split.val)
         }
     };
-    let mut model = model_for(&spec, &data)?;
+    let mut model = model_for(&spec)?;
     model.load_params(a.run.join(MODEL))?;
     let test = evaluate(&model, &data, &indices, 64)?;
     if a.json {
@@ -395,11 +398,10 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
 /// Describes the model of a run directory: parameters per part, compression, memory.
 pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
     let spec: RunSpec = read_json(&run.join(RUN))?;
-    let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
-    let model = model_for(&spec, &data)?;
+    let model = model_for(&spec)?;
     let p = model.param_count();
     let ratio = model.compression_ratio();
-    let mem = model.memory_report(1, data.frames());
+    let mem = model.memory_report(1, spec.clip_frames);
     if json_out {
         println!(
             "{}",

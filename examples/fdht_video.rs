@@ -27,8 +27,18 @@
 //! cargo run --release --example fdht_video -- --full    # UCF11-sized: 160x120x3, 6 frames, 11 classes
 //! ```
 //! Options: `--epochs N`, `--seed S`, `--models fdht,tt,dense`, `--out DIR` (default
-//! `target/fdht_video`). The run writes `results.json`, `curves.csv`,
-//! `accuracy_curves.svg` and `accuracy_vs_params.svg` there.
+//! `target/fdht_video`). The run writes there:
+//!
+//! | file | content |
+//! |---|---|
+//! | `results.json` | per model: parameters, compression, test accuracy, time per epoch |
+//! | `curves.csv` | per model and epoch: training and validation accuracy |
+//! | `accuracy_curves.svg`, `.png` | validation accuracy (%) per epoch, one line per model |
+//! | `accuracy_vs_params.svg`, `.png` | test accuracy (%) against LSTM parameters (log x) |
+//!
+//! Both plots are 800 x 500, drawn once by one function for both formats with `plotters`
+//! (a dev-dependency, as is the embedded Noto Sans font the PNG text is rendered with); the
+//! FDHT-LSTM is the thick red series and a dashed line marks chance accuracy.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -39,6 +49,23 @@ use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
 use tnet::models::zoo::{ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
 use tnet::train::{EarlyStopping, Monitor, OptimizerConfig, Split, TrainConfig, evaluate, fit};
+
+/// The files a run writes into the output directory, and what each holds.
+const OUTPUTS: [(&str, &str); 4] = [
+    (
+        "results.json",
+        "test accuracy, parameters, compression, s/epoch",
+    ),
+    ("curves.csv", "train and validation accuracy per epoch"),
+    (
+        "accuracy_curves.svg, accuracy_curves.png",
+        "validation accuracy per epoch",
+    ),
+    (
+        "accuracy_vs_params.svg, accuracy_vs_params.png",
+        "test accuracy against LSTM parameters",
+    ),
+];
 
 /// The sizes and schedule of one experiment.
 struct Setting {
@@ -172,11 +199,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("\n{}", table(&rows, &setting, &data));
     std::fs::create_dir_all(&args.out)?;
-    write_outputs(&args.out, &rows)?;
-    println!(
-        "results, curves and plots written to {}",
-        args.out.display()
-    );
+    write_outputs(&args.out, &rows, VideoDataset::n_classes(&data))?;
+    println!("\nwritten to {}:", args.out.display());
+    for (file, what) in OUTPUTS {
+        println!("  {file:<48} {what}");
+    }
     Ok(())
 }
 
@@ -264,8 +291,8 @@ fn display_name(kind: ModelKind) -> String {
     }
 }
 
-/// `results.json`, `curves.csv` and the two SVG plots.
-fn write_outputs(dir: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
+/// `results.json`, `curves.csv` and the two plots, each as SVG and PNG.
+fn write_outputs(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn Error>> {
     let mut csv = String::from("model,epoch,train_accuracy,val_accuracy\n");
     let mut results = Vec::new();
     for r in rows {
@@ -285,190 +312,374 @@ fn write_outputs(dir: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
     let json = serde_json::to_string_pretty(&results)?;
     tnet::io::write_atomic(&dir.join("results.json"), json.as_bytes())?;
     tnet::io::write_atomic(&dir.join("curves.csv"), csv.as_bytes())?;
-    let curves: Vec<Series> = rows
-        .iter()
-        .map(|r| Series {
-            name: display_name(r.kind),
-            points: r.curve.iter().map(|&(e, _, va)| (e as f64, va)).collect(),
-        })
-        .collect();
-    let chart = svg::Chart {
+    write_plots(dir, rows, n_classes)
+}
+
+/// `accuracy_curves.{svg,png}` and `accuracy_vs_params.{svg,png}`.
+fn write_plots(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn Error>> {
+    let chance = 100.0 / n_classes.max(1) as f64;
+    let reference = Some((chance, format!("chance ({chance:.1} %)")));
+    let series = |point: &dyn Fn(&Row) -> Vec<(f64, f64)>| -> Vec<Series> {
+        rows.iter()
+            .map(|r| Series {
+                name: display_name(r.kind),
+                points: point(r),
+                highlight: r.kind == ModelKind::Fdht,
+            })
+            .collect()
+    };
+    let curves = series(&|r| {
+        r.curve
+            .iter()
+            .map(|&(e, _, va)| (e as f64, 100.0 * va))
+            .collect()
+    });
+    plot::Chart {
         title: "Validation accuracy per epoch",
         x_label: "epoch",
-        y_label: "validation accuracy",
+        y_label: "validation accuracy (%)",
         log_x: false,
         lines: true,
-    };
-    tnet::io::write_atomic(
-        &dir.join("accuracy_curves.svg"),
-        chart.render(&curves).as_bytes(),
-    )?;
-    let points: Vec<Series> = rows
-        .iter()
-        .map(|r| Series {
-            name: display_name(r.kind),
-            points: vec![(r.params.lstm() as f64, r.test_accuracy)],
-        })
-        .collect();
-    let chart = svg::Chart {
+        reference: reference.clone(),
+    }
+    .save(&curves, dir, "accuracy_curves")?;
+    let points = series(&|r| vec![(r.params.lstm() as f64, 100.0 * r.test_accuracy)]);
+    plot::Chart {
         title: "Test accuracy against LSTM parameters",
-        x_label: "LSTM parameters (log scale)",
-        y_label: "test accuracy",
+        x_label: "LSTM parameters (count, log scale)",
+        y_label: "test accuracy (%)",
         log_x: true,
         lines: false,
-    };
-    tnet::io::write_atomic(
-        &dir.join("accuracy_vs_params.svg"),
-        chart.render(&points).as_bytes(),
-    )?;
-    Ok(())
+        reference,
+    }
+    .save(&points, dir, "accuracy_vs_params")
 }
 
 /// One named set of points of a chart.
 struct Series {
     name: String,
     points: Vec<(f64, f64)>,
+    /// Drawn thicker, in red and on top of the others (the FDHT-LSTM).
+    highlight: bool,
 }
 
-/// A minimal SVG chart writer: axes with ticks, one colour per series, a legend.
-mod svg {
-    use std::fmt::Write as _;
+/// The two figures, drawn with `plotters` by one function ([`plot::Chart::draw`]) onto
+/// an SVG and a bitmap backend, so `NAME.svg` and `NAME.png` always show the same chart.
+///
+/// Bitmap text needs a font file: the Noto Sans regular and bold faces (SIL Open Font
+/// License 1.1) come embedded from the `notosans` crate and are registered with plotters'
+/// pure-Rust `ab_glyph` renderer, so nothing is read from the system (no fontconfig) or
+/// downloaded. The SVG keeps its text as `<text font-family="sans-serif">`.
+mod plot {
+    use std::error::Error;
+    use std::path::Path;
+    use std::sync::Once;
+
+    use image::ImageEncoder as _;
+    use plotters::coord::Shift;
+    use plotters::coord::combinators::BindKeyPoints as _;
+    use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+    use plotters::prelude::*;
+    use plotters::style::FontStyle;
 
     use super::Series;
 
-    const COLOURS: [&str; 9] = [
-        "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-        "#17becf",
+    /// Image size in pixels (the SVG's user units are the same pixels).
+    pub const SIZE: (u32, u32) = (800, 500);
+    /// Width of the legend panel at the right of the plotting area.
+    const LEGEND_W: u32 = 170;
+    const FONT: &str = "sans-serif";
+    /// The highlighted series (FDHT) and the colours of the others (Tableau 10 without red).
+    const HIGHLIGHT: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+    const COLOURS: [RGBColor; 8] = [
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x94, 0x67, 0xbd),
+        RGBColor(0x8c, 0x56, 0x4b),
+        RGBColor(0xe3, 0x77, 0xc2),
+        RGBColor(0x7f, 0x7f, 0x7f),
+        RGBColor(0x17, 0xbe, 0xcf),
     ];
-    /// Canvas size and margins, in pixels.
-    const W: f64 = 720.0;
-    const H: f64 = 440.0;
-    const LEFT: f64 = 70.0;
-    const RIGHT: f64 = 170.0;
-    const TOP: f64 = 40.0;
-    const BOTTOM: f64 = 50.0;
+    const GREY: RGBColor = RGBColor(0x60, 0x60, 0x60);
 
-    /// Labels and scales of a chart; the y axis is accuracy in `[0, 1]`.
+    /// Labels and scales of a chart; the y axis is accuracy in percent, `[0, 100]`.
     pub struct Chart<'a> {
         pub title: &'a str,
         pub x_label: &'a str,
         pub y_label: &'a str,
+        /// Logarithmic x axis (parameter counts), else linear with integer ticks (epochs).
         pub log_x: bool,
+        /// Join the points of a series by lines (curves), else markers only.
         pub lines: bool,
+        /// A dashed horizontal reference line and its legend label (chance accuracy).
+        pub reference: Option<(f64, String)>,
+    }
+
+    /// Registers the embedded fonts with plotters once per process.
+    fn register_fonts() -> Result<(), Box<dyn Error>> {
+        static ONCE: Once = Once::new();
+        let mut result = Ok(());
+        ONCE.call_once(|| {
+            let faces = [
+                (FontStyle::Normal, notosans::REGULAR_TTF),
+                (FontStyle::Bold, notosans::BOLD_TTF),
+            ];
+            for (style, bytes) in faces {
+                if plotters::style::register_font(FONT, style, bytes).is_err() {
+                    result = Err("the embedded Noto Sans font does not parse");
+                }
+            }
+        });
+        Ok(result?)
     }
 
     impl Chart<'_> {
-        pub fn render(&self, series: &[Series]) -> String {
-            let tx = |x: f64| if self.log_x { x.max(1.0).log10() } else { x };
-            let xs = series.iter().flat_map(|s| s.points.iter().map(|p| tx(p.0)));
-            let (mut x0, mut x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        /// Writes `dir/STEM.svg` and `dir/STEM.png` (both `SIZE`), each atomically.
+        pub fn save(
+            &self,
+            series: &[Series],
+            dir: &Path,
+            stem: &str,
+        ) -> Result<(), Box<dyn Error>> {
+            register_fonts()?;
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                self.draw(&root, series)?;
+                root.present()?;
+            }
+            tnet::io::write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
+            let (w, h) = SIZE;
+            let mut rgb = vec![0u8; 3 * w as usize * h as usize];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                self.draw(&root, series)?;
+                root.present()?;
+            }
+            let mut png = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut png).write_image(
+                &rgb,
+                w,
+                h,
+                image::ExtendedColorType::Rgb8,
+            )?;
+            tnet::io::write_atomic(&dir.join(format!("{stem}.png")), &png)?;
+            Ok(())
+        }
+
+        /// Draws the whole figure (title, axes, series, legend) on any plotters backend.
+        pub fn draw<DB>(
+            &self,
+            root: &DrawingArea<DB, Shift>,
+            series: &[Series],
+        ) -> Result<(), Box<dyn Error>>
+        where
+            DB: DrawingBackend,
+            DB::ErrorType: 'static,
+        {
+            root.fill(&WHITE)?;
+            let area = root.titled(self.title, (FONT, 26, FontStyle::Bold).into_font())?;
+            let (plot_area, legend_area) = area.split_horizontally(SIZE.0 - LEGEND_W);
+            let xs = series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.0))
+                .filter(|x| x.is_finite() && (!self.log_x || *x > 0.0));
+            let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
                 (a.min(x), b.max(x))
             });
-            if !x0.is_finite() {
-                (x0, x1) = (0.0, 1.0);
-            }
+            let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (1.0, 1.0) };
             if self.log_x {
-                (x0, x1) = (x0.floor(), x1.ceil().max(x0.floor() + 1.0));
-            } else if x1 <= x0 {
-                x1 = x0 + 1.0;
-            }
-            let px = |x: f64| LEFT + (tx(x) - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-            let py = |y: f64| H - BOTTOM - y.clamp(0.0, 1.0) * (H - TOP - BOTTOM);
-            let mut s = String::new();
-            let _ = writeln!(
-                s,
-                r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
-            );
-            let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-                (LEFT + W - RIGHT) / 2.0,
-                self.title
-            );
-            for k in 0..=5 {
-                let y = k as f64 / 5.0;
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{LEFT}" x2="{x2}" y1="{yy}" y2="{yy}" stroke="#ddd"/><text x="{tx}" y="{ty}" text-anchor="end">{y:.1}</text>"##,
-                    x2 = W - RIGHT,
-                    yy = py(y),
-                    tx = LEFT - 6.0,
-                    ty = py(y) + 4.0
-                );
-            }
-            let ticks = if self.log_x {
-                ((x0 as i32)..=(x1 as i32))
-                    .map(|e| 10f64.powi(e))
-                    .collect::<Vec<_>>()
-            } else {
-                let step = ((x1 - x0) / 8.0).ceil().max(1.0);
-                (0..)
-                    .map(|k| x0 + k as f64 * step)
-                    .take_while(|&x| x <= x1 + 1e-9)
-                    .collect()
-            };
-            for t in ticks {
-                let label = if self.log_x {
-                    format!("1e{}", t.log10().round())
-                } else {
-                    format!("{t}")
+                // Whole decades with some room, so no marker sits on the frame; labelled
+                // grid lines at 1, 2, 5 x 10^k, light ones at the other integers.
+                let e0 = (lo / 1.5).log10().floor() as i32;
+                let e1 = ((hi * 1.5).log10().ceil() as i32).max(e0 + 1);
+                let (lo, hi) = (10f64.powi(e0), 10f64.powi(e1));
+                let ticks = |mantissas: &[f64]| -> Vec<f64> {
+                    (e0..=e1)
+                        .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+                        .filter(|&x| x <= hi * (1.0 + 1e-9))
+                        .collect()
                 };
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{}" y="{}" text-anchor="middle">{label}</text>"#,
-                    px(t),
-                    H - BOTTOM + 18.0
-                );
+                let x_spec = (lo..hi)
+                    .log_scale()
+                    .with_key_points(ticks(&[1.0, 2.0, 5.0]))
+                    .with_light_points(ticks(&[3.0, 4.0, 6.0, 7.0, 8.0, 9.0]));
+                self.draw_plot(&plot_area, x_spec, (lo, hi), 0, series, count_label)?;
+            } else {
+                // Epochs: integer ticks only (at most 12: steps of 1, 2, 5, 10, ...).
+                let (lo, hi) = (lo.min(1.0) - 0.5, hi.max(lo + 1.0) + 0.5);
+                let ticks = ((hi - lo).floor() as usize).clamp(1, 12);
+                self.draw_plot(&plot_area, lo..hi, (lo, hi), ticks, series, integer_label)?;
             }
-            let _ = writeln!(
-                s,
-                r#"<line x1="{LEFT}" x2="{0}" y1="{1}" y2="{1}" stroke="black"/><line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{1}" stroke="black"/>"#,
-                W - RIGHT,
-                H - BOTTOM
-            );
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{}" text-anchor="middle">{}</text><text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {3})">{}</text>"#,
-                (LEFT + W - RIGHT) / 2.0,
-                H - 10.0,
-                self.x_label,
-                (TOP + H - BOTTOM) / 2.0,
-                self.y_label
-            );
-            for (i, ser) in series.iter().enumerate() {
-                let c = COLOURS[i % COLOURS.len()];
-                let pts: Vec<(f64, f64)> = ser
+            self.draw_legend(&legend_area, series)
+        }
+
+        /// Axes, grid, reference line and series in `area`, with `x_spec` as the x axis
+        /// (`x_ticks`: at most so many x labels, where plotters chooses them).
+        fn draw_plot<DB, XS>(
+            &self,
+            area: &DrawingArea<DB, Shift>,
+            x_spec: XS,
+            (x0, x1): (f64, f64),
+            x_ticks: usize,
+            series: &[Series],
+            x_format: fn(&f64) -> String,
+        ) -> Result<(), Box<dyn Error>>
+        where
+            DB: DrawingBackend,
+            DB::ErrorType: 'static,
+            XS: AsRangedCoord<Value = f64>,
+            XS::CoordDescType: ValueFormatter<f64>,
+        {
+            let mut chart = ChartBuilder::on(area)
+                .margin_top(8)
+                .margin_left(6)
+                .margin_right(12)
+                .x_label_area_size(48)
+                .y_label_area_size(72)
+                .build_cartesian_2d(x_spec, 0f64..100f64)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_label)
+                .y_desc(self.y_label)
+                .x_labels(x_ticks)
+                .y_labels(11)
+                .x_max_light_lines(if self.log_x { 9 } else { 0 })
+                .y_max_light_lines(1)
+                .x_label_formatter(&x_format)
+                .y_label_formatter(&|y| format!("{y:.0}"))
+                .label_style((FONT, 17))
+                .axis_desc_style((FONT, 18))
+                .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
+                .bold_line_style(RGBColor(0xdc, 0xdc, 0xdc))
+                .draw()?;
+            if let Some((y, _)) = &self.reference {
+                chart.draw_series(DashedLineSeries::new(
+                    [(x0, *y), (x1, *y)],
+                    8,
+                    6,
+                    GREY.stroke_width(2),
+                ))?;
+            }
+            // The highlighted series last, so it stays on top.
+            let mut order: Vec<usize> = (0..series.len()).collect();
+            order.sort_by_key(|&i| series[i].highlight);
+            for i in order {
+                let s = &series[i];
+                let (colour, width, radius) = self.style(series, i);
+                let points: Vec<(f64, f64)> = s
                     .points
                     .iter()
-                    .filter(|p| p.1.is_finite())
-                    .map(|&(x, y)| (px(x), py(y)))
+                    .copied()
+                    .filter(|&(x, y)| x.is_finite() && y.is_finite() && (!self.log_x || x > 0.0))
                     .collect();
-                if self.lines && pts.len() > 1 {
-                    let path: Vec<String> =
-                        pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-                    let _ = writeln!(
-                        s,
-                        r#"<polyline fill="none" stroke="{c}" stroke-width="2" points="{}"/>"#,
-                        path.join(" ")
-                    );
+                if self.lines {
+                    chart.draw_series(
+                        LineSeries::new(points.clone(), colour.stroke_width(width))
+                            .point_size(radius),
+                    )?;
+                } else {
+                    chart.draw_series(
+                        points
+                            .iter()
+                            .map(|&p| Circle::new(p, radius, colour.filled())),
+                    )?;
+                    chart.draw_series(
+                        points
+                            .iter()
+                            .map(|&p| Circle::new(p, radius, BLACK.stroke_width(1))),
+                    )?;
                 }
-                for (x, y) in &pts {
-                    let _ = writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{c}"/>"#);
-                }
-                let ly = TOP + 10.0 + 20.0 * i as f64;
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{}" y="{}" width="14" height="4" fill="{c}"/><text x="{}" y="{}">{}</text>"#,
-                    W - RIGHT + 14.0,
-                    ly - 4.0,
-                    W - RIGHT + 34.0,
-                    ly + 1.0,
-                    ser.name
-                );
             }
-            s.push_str("</svg>\n");
-            s
+            Ok(())
+        }
+
+        /// Colour, line width and marker radius of series `i`.
+        fn style(&self, series: &[Series], i: usize) -> (RGBColor, u32, u32) {
+            let (width, radius) = match (self.lines, series[i].highlight) {
+                (true, true) => (4, 4),
+                (true, false) => (2, 3),
+                (false, true) => (1, 9),
+                (false, false) => (1, 6),
+            };
+            if series[i].highlight {
+                return (HIGHLIGHT, width, radius);
+            }
+            let k = series[..i].iter().filter(|s| !s.highlight).count();
+            (COLOURS[k % COLOURS.len()], width, radius)
+        }
+
+        /// The legend panel: one entry per series (the highlighted one in bold) and the
+        /// reference line.
+        fn draw_legend<DB>(
+            &self,
+            area: &DrawingArea<DB, Shift>,
+            series: &[Series],
+        ) -> Result<(), Box<dyn Error>>
+        where
+            DB: DrawingBackend,
+            DB::ErrorType: 'static,
+        {
+            let (x, mut y) = (8, 24);
+            area.draw_text(
+                "model",
+                &(FONT, 18, FontStyle::Bold).into_font().color(&BLACK),
+                (x, y - 8),
+            )?;
+            for i in 0..series.len() {
+                y += 26;
+                let (colour, width, radius) = self.style(series, i);
+                let (mx, my) = (x + 16, y + 9);
+                if self.lines {
+                    area.draw(&PathElement::new(
+                        [(x, my), (x + 32, my)],
+                        colour.stroke_width(width),
+                    ))?;
+                }
+                area.draw(&Circle::new((mx, my), radius.min(7), colour.filled()))?;
+                let font = if series[i].highlight {
+                    (FONT, 17, FontStyle::Bold).into_font()
+                } else {
+                    (FONT, 17).into_font()
+                };
+                area.draw_text(&series[i].name, &font.color(&BLACK), (x + 42, y))?;
+            }
+            if let Some((_, label)) = &self.reference {
+                y += 26;
+                area.draw(&PathElement::new(
+                    [(x, y + 9), (x + 12, y + 9)],
+                    GREY.stroke_width(2),
+                ))?;
+                area.draw(&PathElement::new(
+                    [(x + 20, y + 9), (x + 32, y + 9)],
+                    GREY.stroke_width(2),
+                ))?;
+                area.draw_text(label, &(FONT, 17).into_font().color(&BLACK), (x + 42, y))?;
+            }
+            Ok(())
+        }
+    }
+
+    /// A tick of a log axis of parameter counts, `m x 10^k` for a digit `m`: `500`,
+    /// `2k`, `10k`, `50M`.
+    fn count_label(x: &f64) -> String {
+        let power = 10f64.powf(x.log10().floor());
+        let mantissa = (x / power).round();
+        let (unit, suffix) = match power {
+            p if p >= 1e6 => (1e6, "M"),
+            p if p >= 1e3 => (1e3, "k"),
+            _ => (1.0, ""),
+        };
+        format!("{}{suffix}", mantissa * power / unit)
+    }
+
+    /// A tick of an epoch axis: the integer, nothing between integers.
+    fn integer_label(x: &f64) -> String {
+        if (x - x.round()).abs() < 1e-6 {
+            format!("{}", x.round())
+        } else {
+            String::new()
         }
     }
 }
@@ -535,5 +746,119 @@ impl Args {
             return Err("--quick and --full exclude each other".into());
         }
         Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row of made-up results: `epochs` epochs of rising accuracy ending near `acc`.
+    fn row(kind: ModelKind, lstm_params: usize, acc: f64, epochs: usize) -> Row {
+        Row {
+            kind,
+            params: ParamCount {
+                input_map: lstm_params,
+                recurrent_map: 0,
+                fused_map: 0,
+                bias: 0,
+                classifier: 60,
+            },
+            ratio: 1.0,
+            test_accuracy: acc,
+            secs_per_epoch: 1.0,
+            curve: (1..=epochs)
+                .map(|e| {
+                    let v = acc * e as f64 / epochs as f64;
+                    (e, v, v)
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks that every start tag of `svg` is closed in order (comments, declarations and
+    /// self-closing tags aside): a minimal well-formedness test without an XML parser.
+    fn tags_balanced(svg: &str) -> bool {
+        let mut stack = Vec::new();
+        let mut rest = svg;
+        while let Some(open) = rest.find('<') {
+            let Some(close) = rest[open..].find('>') else {
+                return false;
+            };
+            let tag = &rest[open + 1..open + close];
+            rest = &rest[open + close + 1..];
+            if tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/') {
+                continue;
+            }
+            let name = tag.split_whitespace().next().unwrap_or("");
+            if let Some(name) = name.strip_prefix('/') {
+                if stack.pop() != Some(name) {
+                    return false;
+                }
+            } else {
+                stack.push(name);
+            }
+        }
+        stack.is_empty()
+    }
+
+    /// Both plots of synthetic rows are written as 800x500 PNGs that show the red FDHT
+    /// series and rendered title text, and as balanced SVG naming every series.
+    #[test]
+    fn plots_render_as_png_and_svg() {
+        let rows = vec![
+            row(ModelKind::Fdht, 1_200, 0.81, 12),
+            row(ModelKind::Tt, 2_500, 0.64, 9),
+            row(ModelKind::Dense, 16_000, 0.72, 12),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        write_plots(dir.path(), &rows, 6).unwrap();
+        for stem in ["accuracy_curves", "accuracy_vs_params"] {
+            let png = image::open(dir.path().join(format!("{stem}.png")))
+                .unwrap()
+                .to_rgb8();
+            assert_eq!(png.dimensions(), plot::SIZE, "{stem}.png");
+            let is_white = |p: &image::Rgb<u8>| p.0 == [255, 255, 255];
+            let inked = png.pixels().filter(|p| !is_white(p)).count();
+            let total = png.pixels().len();
+            assert!(
+                inked > total / 100 && inked < total / 2,
+                "{stem}.png: {inked} of {total} pixels not white"
+            );
+            // The FDHT series (pure highlight red).
+            assert!(
+                png.pixels().any(|p| p.0 == [0xd6, 0x27, 0x28]),
+                "{stem}.png has no FDHT series"
+            );
+            // The title (dark text in the top 40 rows), so the embedded font rendered.
+            let dark_in_title = (0..40)
+                .flat_map(|y| (0..plot::SIZE.0).map(move |x| (x, y)))
+                .filter(|&(x, y)| png.get_pixel(x, y).0.iter().all(|&c| c < 100))
+                .count();
+            assert!(dark_in_title > 200, "{stem}.png: title not drawn");
+
+            let svg = std::fs::read_to_string(dir.path().join(format!("{stem}.svg"))).unwrap();
+            assert!(svg.trim_start().starts_with("<svg"), "{stem}.svg");
+            assert!(svg.contains(r#"width="800" height="500""#), "{stem}.svg");
+            assert!(tags_balanced(&svg), "{stem}.svg is not balanced XML");
+            for name in ["FDHT-LSTM", "TT-LSTM", "LSTM (dense)", "chance (16.7 %)"] {
+                assert!(svg.contains(name), "{stem}.svg lacks {name}");
+            }
+        }
+        // Nothing but the four plots (no temporary files left behind).
+        let mut files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "accuracy_curves.png",
+                "accuracy_curves.svg",
+                "accuracy_vs_params.png",
+                "accuracy_vs_params.svg"
+            ]
+        );
     }
 }

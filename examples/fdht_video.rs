@@ -369,11 +369,12 @@ struct Series {
 /// Bitmap text needs a font file: the Noto Sans regular and bold faces (SIL Open Font
 /// License 1.1) come embedded from the `notosans` crate and are registered with plotters'
 /// pure-Rust `ab_glyph` renderer, so nothing is read from the system (no fontconfig) or
-/// downloaded. The SVG keeps its text as `<text font-family="sans-serif">`.
+/// downloaded. The SVG keeps its text as `<text font-family="sans-serif">`. Bold text is
+/// asked for as `(FONT, size, FontStyle::Bold)`: in plotters 0.3.7, `FontDesc::style` changes
+/// the style but keeps the regular face's glyphs.
 mod plot {
     use std::error::Error;
     use std::path::Path;
-    use std::sync::Once;
 
     use image::ImageEncoder as _;
     use plotters::coord::Shift;
@@ -416,22 +417,18 @@ mod plot {
         pub reference: Option<(f64, String)>,
     }
 
-    /// Registers the embedded fonts with plotters once per process.
+    /// Registers the embedded regular and bold faces with plotters as `FONT` (cheap: it
+    /// only reads the font's table directory, so it is simply done before every figure).
     fn register_fonts() -> Result<(), Box<dyn Error>> {
-        static ONCE: Once = Once::new();
-        let mut result = Ok(());
-        ONCE.call_once(|| {
-            let faces = [
-                (FontStyle::Normal, notosans::REGULAR_TTF),
-                (FontStyle::Bold, notosans::BOLD_TTF),
-            ];
-            for (style, bytes) in faces {
-                if plotters::style::register_font(FONT, style, bytes).is_err() {
-                    result = Err("the embedded Noto Sans font does not parse");
-                }
-            }
-        });
-        Ok(result?)
+        let faces = [
+            (FontStyle::Normal, notosans::REGULAR_TTF),
+            (FontStyle::Bold, notosans::BOLD_TTF),
+        ];
+        for (style, bytes) in faces {
+            plotters::style::register_font(FONT, style, bytes)
+                .map_err(|_| "the embedded Noto Sans font does not parse")?;
+        }
+        Ok(())
     }
 
     impl Chart<'_> {

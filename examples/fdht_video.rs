@@ -577,16 +577,15 @@ mod plot {
                             .point_size(radius),
                     )?;
                 } else {
-                    chart.draw_series(
-                        points
-                            .iter()
-                            .map(|&p| Circle::new(p, radius, colour.filled())),
-                    )?;
-                    chart.draw_series(
-                        points
-                            .iter()
-                            .map(|&p| Circle::new(p, radius, BLACK.stroke_width(1))),
-                    )?;
+                    // Outlined, and translucent except the highlighted series (drawn last),
+                    // so overlapping markers stay visible.
+                    let (corners, outline) = marker(self.shape(series, i), radius);
+                    let fill = colour.mix(if s.highlight { 1.0 } else { 0.7 }).filled();
+                    chart.draw_series(points.iter().map(|&p| {
+                        EmptyElement::at(p)
+                            + Polygon::new(corners.clone(), fill)
+                            + PathElement::new(outline.clone(), BLACK.stroke_width(1))
+                    }))?;
                 }
             }
             Ok(())
@@ -605,6 +604,22 @@ mod plot {
             }
             let k = series[..i].iter().filter(|s| !s.highlight).count();
             (COLOURS[k % COLOURS.len()], width, radius)
+        }
+
+        /// Marker shape of series `i` in a scatter chart: a circle for the highlighted
+        /// series, then squares, triangles and diamonds, so nearly equal points of two
+        /// models stay apart (markers are also translucent).
+        fn shape(&self, series: &[Series], i: usize) -> Shape {
+            if series[i].highlight {
+                return Shape::Circle;
+            }
+            let k = series[..i].iter().filter(|s| !s.highlight).count();
+            [
+                Shape::Square,
+                Shape::Triangle,
+                Shape::Diamond,
+                Shape::Circle,
+            ][k % 4]
         }
 
         /// The legend panel: one entry per series (the highlighted one in bold) and the
@@ -634,7 +649,16 @@ mod plot {
                         colour.stroke_width(width),
                     ))?;
                 }
-                area.draw(&Circle::new((mx, my), radius.min(7), colour.filled()))?;
+                if self.lines {
+                    area.draw(&Circle::new((mx, my), radius, colour.filled()))?;
+                } else {
+                    let (corners, outline) = marker(self.shape(series, i), radius.min(7));
+                    area.draw(
+                        &(EmptyElement::at((mx, my))
+                            + Polygon::new(corners, colour.filled())
+                            + PathElement::new(outline, BLACK.stroke_width(1))),
+                    )?;
+                }
                 let font = if series[i].highlight {
                     (FONT, 17, FontStyle::Bold).into_font()
                 } else {
@@ -656,6 +680,43 @@ mod plot {
             }
             Ok(())
         }
+    }
+
+    /// Marker shapes of scatter charts.
+    #[derive(Clone, Copy)]
+    enum Shape {
+        Circle,
+        Square,
+        Triangle,
+        Diamond,
+    }
+
+    /// The corners of a marker of radius `r` pixels around the origin, and the same
+    /// closed as an outline (every shape a polygon, the circle one of 24 corners).
+    fn marker(shape: Shape, r: u32) -> (Vec<(i32, i32)>, Vec<(i32, i32)>) {
+        let r = f64::from(r);
+        let px = |v: f64| v.round() as i32;
+        let corners: Vec<(i32, i32)> = match shape {
+            Shape::Circle => (0..24)
+                .map(|k| std::f64::consts::TAU * f64::from(k) / 24.0)
+                .map(|t| (px(r * t.cos()), px(r * t.sin())))
+                .collect(),
+            Shape::Square => {
+                let a = px(0.85 * r);
+                vec![(-a, -a), (a, -a), (a, a), (-a, a)]
+            }
+            Shape::Triangle => {
+                let (h, w) = (px(1.15 * r), px(1.1 * r));
+                vec![(0, -h), (w, h * 2 / 3), (-w, h * 2 / 3)]
+            }
+            Shape::Diamond => {
+                let h = px(1.15 * r);
+                vec![(0, -h), (h, 0), (0, h), (-h, 0)]
+            }
+        };
+        let mut outline = corners.clone();
+        outline.push(corners[0]);
+        (corners, outline)
     }
 
     /// A tick of a log axis of parameter counts, `m x 10^k` for a digit `m`: `500`,

@@ -691,12 +691,15 @@ mod plot {
         Diamond,
     }
 
+    /// Pixel offsets of the corners of a polygon.
+    type Pixels = Vec<(i32, i32)>;
+
     /// The corners of a marker of radius `r` pixels around the origin, and the same
     /// closed as an outline (every shape a polygon, the circle one of 24 corners).
-    fn marker(shape: Shape, r: u32) -> (Vec<(i32, i32)>, Vec<(i32, i32)>) {
+    fn marker(shape: Shape, r: u32) -> (Pixels, Pixels) {
         let r = f64::from(r);
         let px = |v: f64| v.round() as i32;
-        let corners: Vec<(i32, i32)> = match shape {
+        let corners: Pixels = match shape {
             Shape::Circle => (0..24)
                 .map(|k| std::f64::consts::TAU * f64::from(k) / 24.0)
                 .map(|t| (px(r * t.cos()), px(r * t.sin())))

@@ -36,8 +36,8 @@
 //! | `accuracy_curves.svg`, `.png` | validation accuracy (%) per epoch, one line per model |
 //! | `accuracy_vs_params.svg`, `.png` | test accuracy (%) against LSTM parameters (log x) |
 //!
-//! Both plots are 800 x 500, drawn once by one function for both formats with `plotters`
-//! (a dev-dependency, as is the embedded Noto Sans font the PNG text is rendered with); the
+//! Both plots are 800 x 500 and drawn by one function for both formats with `plotters` (a
+//! dev-dependency, as is the embedded Noto Sans font the PNG text is rendered with); the
 //! FDHT-LSTM is the thick red series and a dashed line marks chance accuracy.
 
 use std::error::Error;

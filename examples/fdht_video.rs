@@ -22,7 +22,7 @@
 //! epoch.
 //!
 //! ```text
-//! cargo run --release --example fdht_video              # default setting, about 3.5 min on 2 cores
+//! cargo run --release --example fdht_video              # default setting, about 6 min on 2 cores
 //! cargo run --release --example fdht_video -- --quick   # a smoke run (CI)
 //! cargo run --release --example fdht_video -- --full    # UCF11-sized: 160x120x3, 6 frames, 11 classes
 //! ```
@@ -31,7 +31,7 @@
 //!
 //! | file | content |
 //! |---|---|
-//! | `results.json` | per model: parameters, compression, test accuracy, time per epoch |
+//! | `results.json` | per model: parameters, compression, test accuracy (overall, per class, confusion matrix), time per epoch |
 //! | `curves.csv` | per model and epoch: training and validation accuracy |
 //! | `accuracy_curves.svg`, `.png` | validation accuracy (%) per epoch, one line per model |
 //! | `accuracy_vs_params.svg`, `.png` | test accuracy (%) against LSTM parameters (log x) |
@@ -85,7 +85,7 @@ struct Setting {
 }
 
 impl Setting {
-    /// The default (about 3.5 minutes on 2 cores), the CI smoke run, or the UCF11-sized one.
+    /// The default (about 6 minutes on 2 cores), the CI smoke run, or the UCF11-sized one.
     fn new(quick: bool, full: bool) -> Self {
         if full {
             return Self {
@@ -114,7 +114,7 @@ impl Setting {
         Self {
             name,
             data,
-            hidden: 32,
+            hidden: 64,
             epochs,
             batch: 16,
             lr: 3e-3,
@@ -141,6 +141,8 @@ struct Row {
     params: ParamCount,
     ratio: f64,
     test_accuracy: f64,
+    /// Test confusion matrix, `confusion[true][predicted]`.
+    confusion: Vec<Vec<usize>>,
     secs_per_epoch: f64,
     /// `(epoch, train accuracy, validation accuracy)` after every epoch.
     curve: Vec<(usize, f64, f64)>,
@@ -244,6 +246,7 @@ fn train_one(
         params: model.param_count(),
         ratio: model.compression_ratio().without_classifier,
         test_accuracy: test.accuracy,
+        confusion: test.confusion,
         secs_per_epoch,
         curve,
     })
@@ -291,6 +294,15 @@ fn display_name(kind: ModelKind) -> String {
     }
 }
 
+/// Accuracy on the clips of each true class (rows of the confusion matrix).
+fn per_class(confusion: &[Vec<usize>]) -> Vec<f64> {
+    confusion
+        .iter()
+        .enumerate()
+        .map(|(k, row)| row[k] as f64 / row.iter().sum::<usize>().max(1) as f64)
+        .collect()
+}
+
 /// `results.json`, `curves.csv` and the two plots, each as SVG and PNG.
 fn write_outputs(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn Error>> {
     let mut csv = String::from("model,epoch,train_accuracy,val_accuracy\n");
@@ -302,6 +314,8 @@ fn write_outputs(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<d
             "total_params": r.params.total(),
             "compression": r.ratio,
             "test_accuracy": r.test_accuracy,
+            "per_class_accuracy": per_class(&r.confusion),
+            "confusion": r.confusion,
             "secs_per_epoch": r.secs_per_epoch,
             "epochs": r.curve.len(),
         }));
@@ -827,6 +841,7 @@ mod tests {
             },
             ratio: 1.0,
             test_accuracy: acc,
+            confusion: vec![vec![1, 0], vec![0, 1]],
             secs_per_epoch: 1.0,
             curve: (1..=epochs)
                 .map(|e| {

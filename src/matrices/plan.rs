@@ -1054,6 +1054,325 @@ impl ContractionPlan {
             });
     }
 
+    /// The gradients of a `<result, d_out>`-linear loss, computed from the operands alone:
+    /// writes the gradient of the input into `d_input` (adding if `accumulate`; skipped
+    /// when `None`, which saves the most expensive contraction) and overwrites `d_cores[i]`
+    /// with the gradient of core `i` (its storage layout).
+    ///
+    /// Runs segment by segment like [`forward_fused`](Self::forward_fused): the steps among
+    /// cores first, then the forward of every segment but the last (keeping only segment
+    /// outputs), then, segment by segment in reverse, chunk by chunk over the segment's
+    /// prefix: the chunk's forward intermediates are recomputed (they stay in cache), and
+    /// the gradient flows back through the chunk's steps, each step `C = A · B` giving
+    /// `dA = dC · B` and `dB = A · dC`. The gradients of the other operands (cores and
+    /// core clusters) are summed per group of consecutive chunks, one group per thread,
+    /// and the groups are added in order, so the result does not depend on scheduling.
+    /// Last, the gradients flow through the steps among cores.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward_fused<T: Scalar>(
+        &self,
+        ops: &Operands<'_, T>,
+        d_out: &[T],
+        mut d_input: Option<&mut [T]>,
+        accumulate: bool,
+        d_cores: &mut [Vec<T>],
+        pool: &Pool<T>,
+    ) {
+        let dims = &self.net.dims;
+        if self.steps.is_empty() || ops.input.is_none() || self.segments.is_empty() {
+            let tmps = self.forward(ops, &mut [], false, true, pool);
+            self.backward(ops, tmps, d_out, d_input, accumulate, d_cores, pool);
+            return;
+        }
+        for g in d_cores.iter_mut() {
+            g.iter_mut().for_each(|v| *v = T::zero());
+        }
+        // Steps among cores.
+        let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
+        for (i, s) in self.steps.iter().enumerate() {
+            if self.chain_a[i].is_none() {
+                let mut buf = pool.take(size_of(&s.layout, dims));
+                let (a, b) = (self.data(s.a, ops, &tmps), self.data(s.b, ops, &tmps));
+                contract(a, b, &mut buf[..], &s.layout, false, dims, pool);
+                tmps[s.out] = Some(buf);
+            }
+        }
+        // Forward of every segment but the last, keeping the segment outputs.
+        let input = ops.input.expect("input data");
+        let n_seg = self.segments.len();
+        let mut seg_out: Vec<Scratch<T>> = Vec::with_capacity(n_seg - 1);
+        for seg in &self.segments[..n_seg - 1] {
+            let last_step = &self.steps[*seg.steps.last().expect("non-empty segment")];
+            let mut next = pool.take(size_of(&last_step.layout, dims));
+            let src = seg_out.last().map(|c| &c[..]).unwrap_or(input);
+            self.run_segment(seg, src, &mut next[..], false, ops, &tmps, pool);
+            seg_out.push(next);
+        }
+        // Gradients of the cluster intermediates (zeroed: chunks add into them).
+        let mut grads: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
+        for (i, s) in self.steps.iter().enumerate() {
+            if self.chain_a[i].is_none() {
+                let mut buf = pool.take(size_of(&s.layout, dims));
+                buf.iter_mut().for_each(|v| *v = T::zero());
+                grads[s.out] = Some(buf);
+            }
+        }
+        // Backward through the segments, last first.
+        let mut d_next: Option<Scratch<T>> = None;
+        for si in (0..n_seg).rev() {
+            let seg = &self.segments[si];
+            let src = if si == 0 { input } else { &seg_out[si - 1][..] };
+            let mut d_src_buf = (si > 0).then(|| pool.take(src.len()));
+            let (d_src, acc_src): (Option<&mut [T]>, bool) = match d_src_buf.as_deref_mut() {
+                Some(b) => (Some(b), false),
+                None => (d_input.take(), accumulate),
+            };
+            let d_dst = d_next.as_deref().unwrap_or(d_out);
+            self.segment_backward(
+                seg, src, d_dst, d_src, acc_src, ops, &tmps, d_cores, &mut grads, pool,
+            );
+            if let Some(b) = d_next.take() {
+                pool.give(b);
+            }
+            d_next = d_src_buf;
+        }
+        if let Some(b) = d_next {
+            pool.give(b);
+        }
+        for b in seg_out {
+            pool.give(b);
+        }
+        // Backward through the steps among cores, last first.
+        for (i, s) in self.steps.iter().enumerate().rev() {
+            if self.chain_a[i].is_some() {
+                continue;
+            }
+            let g_buf = grads[s.out]
+                .take()
+                .expect("internal invariant: gradient set");
+            let g = Tens {
+                labels: &s.layout,
+                data: &g_buf[..],
+            };
+            for (x, y) in [(s.a, s.b), (s.b, s.a)] {
+                let other = self.data(y, ops, &tmps);
+                match x {
+                    Src::Core(c) => {
+                        contract(
+                            g,
+                            other,
+                            &mut d_cores[c],
+                            &self.net.cores[c],
+                            true,
+                            dims,
+                            pool,
+                        );
+                    }
+                    Src::Tmp(t) => {
+                        let layout = &self.steps[t].layout;
+                        let gt = grads[t].as_deref_mut().expect("zeroed above");
+                        contract(g, other, gt, layout, true, dims, pool);
+                    }
+                    Src::Input => unreachable!("a step among cores has no input"),
+                }
+            }
+            pool.give(g_buf);
+        }
+        for v in tmps.into_iter().chain(grads).flatten() {
+            pool.give(v);
+        }
+    }
+
+    /// The backward pass of one segment (see [`backward_fused`](Self::backward_fused)):
+    /// `src` is the segment's input, `d_dst` the gradient of its output; writes the
+    /// gradient of `src` into `d_src` (if asked) and adds the gradients of the other
+    /// operands into `d_cores` and `grads`.
+    #[allow(clippy::too_many_arguments)]
+    fn segment_backward<T: Scalar>(
+        &self,
+        seg: &Segment,
+        src: &[T],
+        d_dst: &[T],
+        d_src: Option<&mut [T]>,
+        acc_src: bool,
+        ops: &Operands<'_, T>,
+        tmps: &[Option<Scratch<T>>],
+        d_cores: &mut [Vec<T>],
+        grads: &mut [Option<Scratch<T>>],
+        pool: &Pool<T>,
+    ) {
+        let dims = &self.net.dims;
+        let n = seg.steps.len();
+        let chain_src = |i: usize| {
+            let s = &self.steps[i];
+            if self.chain_a[i] == Some(true) {
+                (s.a, s.b)
+            } else {
+                (s.b, s.a)
+            }
+        };
+        let in_layout = self.src_labels(chain_src(seg.steps[0]).0);
+        // The other operands, their gradient targets.
+        let others: Vec<Src> = seg.steps.iter().map(|&i| chain_src(i).1).collect();
+        let mut core_refs: Vec<Option<&mut [T]>> =
+            d_cores.iter_mut().map(|v| Some(&mut v[..])).collect();
+        let mut tmp_refs: Vec<Option<&mut [T]>> =
+            grads.iter_mut().map(|g| g.as_deref_mut()).collect();
+        let finals: Vec<&mut [T]> = others
+            .iter()
+            .map(|o| match *o {
+                Src::Core(c) => core_refs[c].take().expect("each core is used once"),
+                Src::Tmp(t) => tmp_refs[t].take().expect("each intermediate is used once"),
+                Src::Input => unreachable!("the input is on the chain"),
+            })
+            .collect();
+        let other_labels = |o: Src| -> &[usize] { self.src_labels(o) };
+        // Chunks over the prefix.
+        let (plen, n_vals) = if seg.prefix.is_empty() {
+            (0, 1)
+        } else {
+            (seg.prefix.len(), size_of(&seg.prefix, dims))
+        };
+        let per_chunk = if plen == 0 { 1 } else { seg.per_chunk };
+        let n_chunks = n_vals.div_ceil(per_chunk);
+        let n_groups = if plen == 0 {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, n_chunks)
+        };
+        let per_group = n_chunks.div_ceil(n_groups);
+        let n_groups = n_chunks.div_ceil(per_group);
+        let in_inner = size_of(&in_layout[plen..], dims);
+        let out_layout = &self.steps[seg.steps[n - 1]].layout;
+        let out_inner = size_of(&out_layout[plen..], dims);
+        let p = seg.prefix.first().copied();
+        let map = |l: &[usize]| -> Vec<usize> {
+            match p {
+                Some(p) => std::iter::once(p)
+                    .chain(l[plen..].iter().copied())
+                    .collect(),
+                None => l.to_vec(),
+            }
+        };
+        // One chunk: values [start, start + v) of the prefix.
+        let run_chunk =
+            |start: usize, v: usize, d_src: Option<&mut [T]>, targets: &mut [&mut [T]]| {
+                let mut dims_c = dims.to_vec();
+                if let Some(p) = p {
+                    dims_c[p] = v;
+                }
+                let x = &src[start * in_inner..(start + v) * in_inner];
+                let dy = &d_dst[start * out_inner..(start + v) * out_inner];
+                // Forward, keeping the chain tensors of the chunk.
+                let mut labels: Vec<Vec<usize>> = vec![map(in_layout)];
+                let mut vals: Vec<Scratch<T>> = Vec::with_capacity(n.saturating_sub(1));
+                for j in 0..n - 1 {
+                    let i = seg.steps[j];
+                    let out_l = map(&self.steps[i].layout);
+                    let mut buf = pool.take(size_of(&out_l, &dims_c));
+                    let a = Tens {
+                        labels: &labels[j],
+                        data: if j == 0 { x } else { &vals[j - 1][..] },
+                    };
+                    let o = self.data(others[j], ops, tmps);
+                    contract(a, o, &mut buf[..], &out_l, false, &dims_c, pool);
+                    vals.push(buf);
+                    labels.push(out_l);
+                }
+                let g_label = map(out_layout);
+                let mut g_buf: Option<Scratch<T>> = None;
+                let mut g_labels = g_label;
+                let mut d_src = d_src;
+                for j in (0..n).rev() {
+                    let g = Tens {
+                        labels: &g_labels,
+                        data: g_buf.as_deref().unwrap_or(dy),
+                    };
+                    let a = Tens {
+                        labels: &labels[j],
+                        data: if j == 0 { x } else { &vals[j - 1][..] },
+                    };
+                    let o = self.data(others[j], ops, tmps);
+                    contract(
+                        a,
+                        g,
+                        targets[j],
+                        other_labels(others[j]),
+                        true,
+                        &dims_c,
+                        pool,
+                    );
+                    if j > 0 {
+                        let mut buf = pool.take(size_of(&labels[j], &dims_c));
+                        contract(g, o, &mut buf[..], &labels[j], false, &dims_c, pool);
+                        if let Some(b) = g_buf.replace(buf) {
+                            pool.give(b);
+                        }
+                        g_labels = labels[j].clone();
+                    } else if let Some(ds) = d_src.take() {
+                        contract(g, o, ds, &labels[0], acc_src, &dims_c, pool);
+                    }
+                }
+                if let Some(b) = g_buf {
+                    pool.give(b);
+                }
+                for b in vals {
+                    pool.give(b);
+                }
+            };
+        // Runs the chunks of one group in order.
+        let run_group = |gi: usize, d_src: Option<&mut [T]>, targets: &mut [&mut [T]]| {
+            let mut d_src = d_src;
+            let first = gi * per_group;
+            let last = ((gi + 1) * per_group).min(n_chunks);
+            let mut offset = 0;
+            for c in first..last {
+                let start = c * per_chunk;
+                let v = per_chunk.min(n_vals - start);
+                let ds = d_src.as_deref_mut().map(|d| {
+                    let piece = &mut d[offset..offset + v * in_inner];
+                    piece
+                });
+                offset += v * in_inner;
+                run_chunk(start, v, ds, targets);
+            }
+        };
+        let mut finals = finals;
+        if n_groups == 1 {
+            run_group(0, d_src, &mut finals);
+            return;
+        }
+        let mut partials: Vec<Vec<Vec<T>>> = (1..n_groups)
+            .map(|_| finals.iter().map(|f| vec![T::zero(); f.len()]).collect())
+            .collect();
+        let group_len = per_group * per_chunk * in_inner;
+        let mut d_pieces: Vec<Option<&mut [T]>> = match d_src {
+            Some(d) => d.chunks_mut(group_len).map(Some).collect(),
+            None => (0..n_groups).map(|_| None).collect(),
+        };
+        let piece0 = d_pieces[0].take();
+        let mut rest: Vec<(usize, Option<&mut [T]>, Vec<&mut [T]>)> =
+            Vec::with_capacity(n_groups - 1);
+        for (gi, part) in partials.iter_mut().enumerate() {
+            let piece = d_pieces[gi + 1].take();
+            rest.push((gi + 1, piece, part.iter_mut().map(|v| &mut v[..]).collect()));
+        }
+        rayon::join(
+            || run_group(0, piece0, &mut finals),
+            || {
+                rest.into_par_iter()
+                    .for_each(|(gi, piece, mut targets)| run_group(gi, piece, &mut targets))
+            },
+        );
+        for part in &partials {
+            for (f, p) in finals.iter_mut().zip(part) {
+                for (a, &b) in f.iter_mut().zip(p) {
+                    *a += b;
+                }
+            }
+        }
+    }
+
     /// Backward pass through the plan: given `d_out` (the gradient of the result, in the
     /// output layout) and the intermediates kept by [`forward`](Self::forward), writes the
     /// gradient of the input into `d_input` (adding if `accumulate`) and of core `i` into

@@ -744,15 +744,18 @@ impl<T: Scalar> Lstm<T> {
                         }
                     }
                 }
+                Maps::Fused { map, .. } if t == 0 => {
+                    // z = [x ; 0]: data only, dz is not needed.
+                    let g = map.backward_params(tape.z[t].view(), da.view())?;
+                    accumulate(&mut map_grads, g, map.as_ref())?;
+                }
                 Maps::Fused { map, .. } => {
                     let (dz, g) = map.backward(tape.z[t].view(), da.view())?;
                     accumulate(&mut map_grads, g, map.as_ref())?;
-                    if t > 0 {
-                        let off = self.fused_h_offset();
-                        dh_rec = dz.slice(s![.., off..off + hn]).to_owned();
-                        if let Some(m) = &masks.h {
-                            dh_rec *= m;
-                        }
+                    let off = self.fused_h_offset();
+                    dh_rec = dz.slice(s![.., off..off + hn]).to_owned();
+                    if let Some(m) = &masks.h {
+                        dh_rec *= m;
                     }
                 }
             }
@@ -774,7 +777,7 @@ impl<T: Scalar> Lstm<T> {
                     .view()
                     .into_shape_with_order((b * tn, 4 * hn))
                     .expect("contiguous");
-                let (_, gin) = input.backward(x2, da2)?;
+                let gin = input.backward_params(x2, da2)?;
                 let mut gin_acc = None;
                 accumulate(&mut gin_acc, gin, input.as_ref())?;
                 grads.extend(gin_acc.expect("set above"));

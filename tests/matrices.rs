@@ -548,8 +548,14 @@ fn plans_are_cached_printable_and_cheap() {
     let text = p.to_string();
     assert_eq!(text.lines().count(), 1 + p.n_steps());
     assert!(text.contains("MFLOP") && text.contains("X[b,"));
-    // Exhaustive DP optimum for this network (computed independently in the design notes).
-    assert_eq!(p.flops(), 1_058_701_312);
+    // Exhaustive DP optimum for this network (computed independently in the design notes);
+    // the plan may spend up to 25% more flops to avoid layout changes.
+    let optimum = 1_058_701_312u64;
+    assert!(
+        p.flops() >= optimum && p.flops() * 4 <= optimum * 5,
+        "{}",
+        p.flops()
+    );
     // Dense: 2 B M N; TT at ranks 4: a tiny fraction.
     let dense = DenseMatrix::<f32>::random(&shape, &(), 1, Init::He, 1).unwrap();
     assert_eq!(dense.flops(96), 2 * 96 * 1024 * 57_600);

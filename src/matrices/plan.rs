@@ -808,6 +808,15 @@ fn segments(net: &Network, steps: &[Step]) -> (Vec<Option<bool>>, Vec<Segment>) 
         out
     };
     let count = |p: &[usize]| size_of(p, dims);
+    // Entries of all chain tensors of the run chain[k..=e] per value of the prefix.
+    let per_value = |k: usize, e: usize, p: &[usize]| {
+        let n = count(p).max(1);
+        let mut v = size_of(layout_of(operands(chain[k]).0), dims) / n;
+        for &i in &chain[k..=e] {
+            v += size_of(&steps[i].layout, dims) / n;
+        }
+        v
+    };
     let mut segs = Vec::new();
     let mut k = 0;
     while k < chain.len() {
@@ -833,12 +842,8 @@ fn segments(net: &Network, steps: &[Step]) -> (Vec<Option<bool>>, Vec<Segment>) 
             1
         } else {
             let n = count(&pre);
-            let mut per_value = size_of(layout_of(operands(chain[k]).0), dims) / n;
-            for &i in &chain[k..=end] {
-                per_value += size_of(&steps[i].layout, dims) / n;
-            }
             let threads = rayon::current_num_threads().max(1);
-            (FUSED_CHUNK_LEN / per_value.max(1)).clamp(1, n.div_ceil(threads))
+            (FUSED_CHUNK_LEN / per_value(k, end, &pre).max(1)).clamp(1, n.div_ceil(threads))
         };
         segs.push(Segment {
             steps: chain[k..=end].to_vec(),

@@ -1403,10 +1403,9 @@ impl ContractionPlan {
             for c in first..last {
                 let start = c * per_chunk;
                 let v = per_chunk.min(n_vals - start);
-                let ds = d_src.as_deref_mut().map(|d| {
-                    let piece = &mut d[offset..offset + v * in_inner];
-                    piece
-                });
+                let ds = d_src
+                    .as_deref_mut()
+                    .map(|d| &mut d[offset..offset + v * in_inner]);
                 offset += v * in_inner;
                 run_chunk(start, v, ds, targets);
             }
@@ -1425,8 +1424,9 @@ impl ContractionPlan {
             None => (0..n_groups).map(|_| None).collect(),
         };
         let piece0 = d_pieces[0].take();
-        let mut rest: Vec<(usize, Option<&mut [T]>, Vec<&mut [T]>)> =
-            Vec::with_capacity(n_groups - 1);
+        // (group, its piece of d_src, its gradient targets)
+        type Job<'a, T> = (usize, Option<&'a mut [T]>, Vec<&'a mut [T]>);
+        let mut rest: Vec<Job<'_, T>> = Vec::with_capacity(n_groups - 1);
         for (gi, part) in partials.iter_mut().enumerate() {
             let piece = d_pieces[gi + 1].take();
             rest.push((gi + 1, piece, part.iter_mut().map(|v| &mut v[..]).collect()));

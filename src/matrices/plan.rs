@@ -1158,9 +1158,6 @@ impl ContractionPlan {
             self.backward(ops, tmps, d_out, d_input, accumulate, d_cores, pool);
             return;
         }
-        for g in d_cores.iter_mut() {
-            g.iter_mut().for_each(|v| *v = T::zero());
-        }
         // Steps among cores.
         let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
         for (i, s) in self.steps.iter().enumerate() {
@@ -1182,13 +1179,12 @@ impl ContractionPlan {
             self.run_segment(seg, src, &mut next[..], false, ops, &tmps, pool);
             seg_out.push(next);
         }
-        // Gradients of the cluster intermediates (zeroed: chunks add into them).
+        // Gradients of the cluster intermediates (each written by its one consumer before
+        // it is read).
         let mut grads: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
         for (i, s) in self.steps.iter().enumerate() {
             if self.chain_a[i].is_none() {
-                let mut buf = pool.take(size_of(&s.layout, dims));
-                buf.iter_mut().for_each(|v| *v = T::zero());
-                grads[s.out] = Some(buf);
+                grads[s.out] = Some(pool.take(size_of(&s.layout, dims)));
             }
         }
         // Backward through the segments, last first.
@@ -1237,15 +1233,15 @@ impl ContractionPlan {
                             other,
                             &mut d_cores[c],
                             &self.net.cores[c],
-                            true,
+                            false,
                             dims,
                             pool,
                         );
                     }
                     Src::Tmp(t) => {
                         let layout = &self.steps[t].layout;
-                        let gt = grads[t].as_deref_mut().expect("zeroed above");
-                        contract(g, other, gt, layout, true, dims, pool);
+                        let gt = grads[t].as_deref_mut().expect("allocated above");
+                        contract(g, other, gt, layout, false, dims, pool);
                     }
                     Src::Input => unreachable!("a step among cores has no input"),
                 }
@@ -1259,8 +1255,8 @@ impl ContractionPlan {
 
     /// The backward pass of one segment (see [`backward_fused`](Self::backward_fused)):
     /// `src` is the segment's input, `d_dst` the gradient of its output; writes the
-    /// gradient of `src` into `d_src` (if asked) and adds the gradients of the other
-    /// operands into `d_cores` and `grads`.
+    /// gradient of `src` into `d_src` (if asked) and the gradients of the other
+    /// operands into `d_cores` and `grads` (overwriting them).
     #[allow(clippy::too_many_arguments)]
     fn segment_backward<T: Scalar>(
         &self,
@@ -1329,71 +1325,75 @@ impl ContractionPlan {
             }
         };
         // One chunk: values [start, start + v) of the prefix.
-        let run_chunk =
-            |start: usize, v: usize, d_src: Option<&mut [T]>, targets: &mut [&mut [T]]| {
-                let mut dims_c = dims.to_vec();
-                if let Some(p) = p {
-                    dims_c[p] = v;
-                }
-                let x = &src[start * in_inner..(start + v) * in_inner];
-                let dy = &d_dst[start * out_inner..(start + v) * out_inner];
-                // Forward, keeping the chain tensors of the chunk.
-                let mut labels: Vec<Vec<usize>> = vec![map(in_layout)];
-                let mut vals: Vec<Scratch<T>> = Vec::with_capacity(n.saturating_sub(1));
-                for j in 0..n - 1 {
-                    let i = seg.steps[j];
-                    let out_l = map(&self.steps[i].layout);
-                    let mut buf = pool.take(size_of(&out_l, &dims_c));
-                    let a = Tens {
-                        labels: &labels[j],
-                        data: if j == 0 { x } else { &vals[j - 1][..] },
-                    };
-                    let o = self.data(others[j], ops, tmps);
-                    contract(a, o, &mut buf[..], &out_l, false, &dims_c, pool);
-                    vals.push(buf);
-                    labels.push(out_l);
-                }
-                let g_label = map(out_layout);
-                let mut g_buf: Option<Scratch<T>> = None;
-                let mut g_labels = g_label;
-                let mut d_src = d_src;
-                for j in (0..n).rev() {
-                    let g = Tens {
-                        labels: &g_labels,
-                        data: g_buf.as_deref().unwrap_or(dy),
-                    };
-                    let a = Tens {
-                        labels: &labels[j],
-                        data: if j == 0 { x } else { &vals[j - 1][..] },
-                    };
-                    let o = self.data(others[j], ops, tmps);
-                    contract(
-                        a,
-                        g,
-                        targets[j],
-                        other_labels(others[j]),
-                        true,
-                        &dims_c,
-                        pool,
-                    );
-                    if j > 0 {
-                        let mut buf = pool.take(size_of(&labels[j], &dims_c));
-                        contract(g, o, &mut buf[..], &labels[j], false, &dims_c, pool);
-                        if let Some(b) = g_buf.replace(buf) {
-                            pool.give(b);
-                        }
-                        g_labels = labels[j].clone();
-                    } else if let Some(ds) = d_src.take() {
-                        contract(g, o, ds, &labels[0], acc_src, &dims_c, pool);
+        // The first chunk of a group overwrites the gradient targets, the others add.
+        let run_chunk = |start: usize,
+                         v: usize,
+                         first: bool,
+                         d_src: Option<&mut [T]>,
+                         targets: &mut [&mut [T]]| {
+            let mut dims_c = dims.to_vec();
+            if let Some(p) = p {
+                dims_c[p] = v;
+            }
+            let x = &src[start * in_inner..(start + v) * in_inner];
+            let dy = &d_dst[start * out_inner..(start + v) * out_inner];
+            // Forward, keeping the chain tensors of the chunk.
+            let mut labels: Vec<Vec<usize>> = vec![map(in_layout)];
+            let mut vals: Vec<Scratch<T>> = Vec::with_capacity(n.saturating_sub(1));
+            for j in 0..n - 1 {
+                let i = seg.steps[j];
+                let out_l = map(&self.steps[i].layout);
+                let mut buf = pool.take(size_of(&out_l, &dims_c));
+                let a = Tens {
+                    labels: &labels[j],
+                    data: if j == 0 { x } else { &vals[j - 1][..] },
+                };
+                let o = self.data(others[j], ops, tmps);
+                contract(a, o, &mut buf[..], &out_l, false, &dims_c, pool);
+                vals.push(buf);
+                labels.push(out_l);
+            }
+            let g_label = map(out_layout);
+            let mut g_buf: Option<Scratch<T>> = None;
+            let mut g_labels = g_label;
+            let mut d_src = d_src;
+            for j in (0..n).rev() {
+                let g = Tens {
+                    labels: &g_labels,
+                    data: g_buf.as_deref().unwrap_or(dy),
+                };
+                let a = Tens {
+                    labels: &labels[j],
+                    data: if j == 0 { x } else { &vals[j - 1][..] },
+                };
+                let o = self.data(others[j], ops, tmps);
+                contract(
+                    a,
+                    g,
+                    targets[j],
+                    other_labels(others[j]),
+                    !first,
+                    &dims_c,
+                    pool,
+                );
+                if j > 0 {
+                    let mut buf = pool.take(size_of(&labels[j], &dims_c));
+                    contract(g, o, &mut buf[..], &labels[j], false, &dims_c, pool);
+                    if let Some(b) = g_buf.replace(buf) {
+                        pool.give(b);
                     }
+                    g_labels = labels[j].clone();
+                } else if let Some(ds) = d_src.take() {
+                    contract(g, o, ds, &labels[0], acc_src, &dims_c, pool);
                 }
-                if let Some(b) = g_buf {
-                    pool.give(b);
-                }
-                for b in vals {
-                    pool.give(b);
-                }
-            };
+            }
+            if let Some(b) = g_buf {
+                pool.give(b);
+            }
+            for b in vals {
+                pool.give(b);
+            }
+        };
         // Runs the chunks of one group in order.
         let run_group = |gi: usize, d_src: Option<&mut [T]>, targets: &mut [&mut [T]]| {
             let mut d_src = d_src;
@@ -1407,7 +1407,7 @@ impl ContractionPlan {
                     .as_deref_mut()
                     .map(|d| &mut d[offset..offset + v * in_inner]);
                 offset += v * in_inner;
-                run_chunk(start, v, ds, targets);
+                run_chunk(start, v, c == first, ds, targets);
             }
         };
         let mut finals = finals;

@@ -548,8 +548,14 @@ fn plans_are_cached_printable_and_cheap() {
     let text = p.to_string();
     assert_eq!(text.lines().count(), 1 + p.n_steps());
     assert!(text.contains("MFLOP") && text.contains("X[b,"));
-    // Exhaustive DP optimum for this network (computed independently in the design notes).
-    assert_eq!(p.flops(), 1_058_701_312);
+    // Exhaustive DP optimum for this network (computed independently in the design notes);
+    // the plan may spend up to 25% more flops to avoid layout changes.
+    let optimum = 1_058_701_312u64;
+    assert!(
+        p.flops() >= optimum && p.flops() * 4 <= optimum * 5,
+        "{}",
+        p.flops()
+    );
     // Dense: 2 B M N; TT at ranks 4: a tiny fraction.
     let dense = DenseMatrix::<f32>::random(&shape, &(), 1, Init::He, 1).unwrap();
     assert_eq!(dense.flops(96), 2 * 96 * 1024 * 57_600);
@@ -670,4 +676,73 @@ fn large_order_uses_greedy_plan() {
         1e-10,
         "order-17 TT apply",
     );
+}
+
+/// The gradient of every core from the (fused, chunked) backward pass is exact at batch
+/// sizes that split the work into several chunks and thread groups: the loss
+/// `<X W^T, dY>` is linear in each core `θ_c`, so `<∂L/∂θ_c, δ> = L(θ_c + δ) - L(θ_c)`
+/// for any direction `δ`, and `dX = dY W`.
+#[test]
+fn backward_matches_directional_derivatives() {
+    let shape = MatrixShape::try_new(vec![4, 3, 4], vec![6, 5, 6]).unwrap();
+    let tree = DimTree::balanced(3).unwrap();
+    for kind in KINDS {
+        let mut w = make::<f64>(kind, &shape, &tree, 3, 31);
+        let dense = w.to_dense();
+        for batch in [1, 24, 97] {
+            let x = matrix::<f64>(batch, shape.n_in(), 32);
+            let dy = matrix::<f64>(batch, shape.n_out(), 33);
+            let (dx, grads) = w.backward(x.view(), dy.view()).unwrap();
+            assert_within(
+                rel(&dx, &dy.dot(&dense)),
+                1e-12,
+                &format!("{kind:?} dX, batch {batch}"),
+            );
+            let loss = |w: &dyn TensorizedMatrix<f64>| (&w.apply(x.view()).unwrap() * &dy).sum();
+            let l0 = loss(w.as_ref());
+            for (c, g) in grads.iter().enumerate() {
+                let delta = tnet::dense::random_normal::<f64>(g.shape(), 34 + c as u64);
+                let original = w.params()[c].to_owned();
+                w.params_mut()[c].assign(&(&original + &delta));
+                let l1 = loss(w.as_ref());
+                w.params_mut()[c].assign(&original);
+                let predicted = (g * &delta).sum();
+                let scale = l0.abs() + l1.abs() + (g.mapv(f64::abs) * delta.mapv(f64::abs)).sum();
+                assert!(
+                    (predicted - (l1 - l0)).abs() <= 1e-11 * scale,
+                    "{kind:?} core {c}, batch {batch}: {predicted} vs {}",
+                    l1 - l0
+                );
+            }
+        }
+    }
+}
+
+fn params_only_equals_full<T: Scalar>() {
+    let shape = MatrixShape::try_new(vec![4, 3, 4], vec![6, 5, 6]).unwrap();
+    let tree = DimTree::balanced(3).unwrap();
+    for kind in KINDS {
+        let w = make::<T>(kind, &shape, &tree, 3, 41);
+        for batch in [0, 1, 24, 97] {
+            let x = matrix::<T>(batch, shape.n_in(), 42);
+            let dy = matrix::<T>(batch, shape.n_out(), 43);
+            let (_, full) = w.backward(x.view(), dy.view()).unwrap();
+            let params = w.backward_params(x.view(), dy.view()).unwrap();
+            assert_eq!(params, full, "{kind:?} {} batch {batch}", T::NAME);
+        }
+        let bad = matrix::<T>(2, shape.n_in() + 1, 44);
+        let dy = matrix::<T>(2, shape.n_out(), 45);
+        assert!(matches!(
+            w.backward_params(bad.view(), dy.view()),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    }
+}
+
+/// `backward_params` returns exactly (bitwise) the parameter gradients of `backward`, for
+/// every format, batch sizes 0 to 97, in f64 and f32, and checks shapes as `backward`.
+#[test]
+fn params_only_backward_equals_full_backward() {
+    params_only_equals_full::<f64>();
+    params_only_equals_full::<f32>();
 }

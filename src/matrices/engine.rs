@@ -234,6 +234,28 @@ impl<T: Scalar> Engine<T> {
         x: ArrayView2<'_, T>,
         dy: ArrayView2<'_, T>,
     ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
+        let (dx, grads) = self.gradients(cores, x, dy, true)?;
+        Ok((dx.expect("asked for dX"), grads))
+    }
+
+    /// The gradient of every core only (`dX` is not computed).
+    pub fn backward_params(
+        &self,
+        cores: &[ArrayD<T>],
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        Ok(self.gradients(cores, x, dy, false)?.1)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn gradients(
+        &self,
+        cores: &[ArrayD<T>],
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+        want_dx: bool,
+    ) -> Result<(Option<Array2<T>>, Vec<ArrayD<T>>)> {
         self.check_rows(&x, self.n_in, "backward (X must be B x N)")?;
         self.check_rows(&dy, self.n_out, "backward (dY must be B x M)")?;
         if x.nrows() != dy.nrows() {
@@ -244,7 +266,7 @@ impl<T: Scalar> Engine<T> {
             });
         }
         let batch = x.nrows();
-        let mut dx = Array2::<T>::zeros((batch, self.n_in));
+        let mut dx = want_dx.then(|| Array2::<T>::zeros((batch, self.n_in)));
         let mut grads: Vec<Vec<T>> = cores.iter().map(|c| vec![T::zero(); c.len()]).collect();
         if batch > 0 {
             let plan = self.plan(Kind::Forward, batch);
@@ -254,14 +276,13 @@ impl<T: Scalar> Engine<T> {
             let d_out = dys.as_slice().expect("standard layout");
             let all = Self::slices(cores);
             let per = all.len() / self.n_blocks;
-            let dx_s = dx.as_slice_mut().expect("fresh array");
+            let mut dx_s = dx.as_mut().map(|d| d.as_slice_mut().expect("fresh array"));
             for (bi, (block, g)) in all.chunks(per).zip(grads.chunks_mut(per)).enumerate() {
                 let ops = Operands {
                     input: Some(input),
                     cores: block,
                 };
-                let tmps = plan.forward(&ops, &mut [], false, true, &self.pool);
-                plan.backward(&ops, tmps, d_out, Some(&mut *dx_s), bi > 0, g, &self.pool);
+                plan.backward_fused(&ops, d_out, dx_s.as_deref_mut(), bi > 0, g, &self.pool);
             }
         }
         let grads = grads
@@ -333,6 +354,14 @@ macro_rules! delegate_to_engine {
                 dy: ndarray::ArrayView2<'_, T>,
             ) -> $crate::Result<(ndarray::Array2<T>, Vec<ndarray::ArrayD<T>>)> {
                 self.engine.backward(&self.$params, x, dy)
+            }
+
+            fn backward_params(
+                &self,
+                x: ndarray::ArrayView2<'_, T>,
+                dy: ndarray::ArrayView2<'_, T>,
+            ) -> $crate::Result<Vec<ndarray::ArrayD<T>>> {
+                self.engine.backward_params(&self.$params, x, dy)
             }
 
             fn to_dense(&self) -> ndarray::Array2<T> {

@@ -365,6 +365,18 @@ pub(crate) fn copy_strided<T: Scalar>(
     }
 }
 
+/// `dst (+)= src` for two slices of the same length.
+#[inline(always)]
+fn copy_run<T: Scalar>(dst: &mut [T], src: &[T], acc: bool) {
+    if acc {
+        for (x, &y) in dst.iter_mut().zip(src) {
+            *x += y;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 #[inline(always)]
 fn put<T: Scalar>(d: &mut T, s: T, accumulate: bool) {
     if accumulate {
@@ -386,16 +398,23 @@ fn copy_merged<T: Scalar>(src: &[T], sh: &[usize], ss: &[usize], dst: &mut [T], 
     let nd = sh.len();
     let q = nd - 1;
     if ss[q] == 1 {
-        // Same contiguous axis: copy runs.
+        // Same contiguous axis: copy runs, a block of `sh[q - 1]` runs per step of the
+        // outer axes (short runs are frequent: a rank-sized last axis).
         let run = sh[q];
-        let outer = &sh[..q];
-        let mut idx = vec![0usize; q];
+        if q == 0 {
+            copy_run(&mut dst[..run], &src[..run], acc);
+            return;
+        }
+        let (inner_n, inner_s) = (sh[q - 1], ss[q - 1]);
+        let outer = &sh[..q - 1];
+        let mut idx = vec![0usize; q - 1];
         let mut so = 0usize;
-        for d in dst.chunks_exact_mut(run) {
-            for (x, &y) in d.iter_mut().zip(&src[so..so + run]) {
-                put(x, y, acc);
+        for block in dst.chunks_exact_mut(run * inner_n) {
+            for (i, d) in block.chunks_exact_mut(run).enumerate() {
+                let o = so + i * inner_s;
+                copy_run(d, &src[o..o + run], acc);
             }
-            let mut a = q;
+            let mut a = q - 1;
             while a > 0 {
                 a -= 1;
                 idx[a] += 1;

@@ -55,6 +55,20 @@ pub trait LinearMap<T: Scalar>: Send + Sync {
         dy: ArrayView2<'_, T>,
     ) -> Result<(Array2<T>, Vec<ArrayD<T>>)>;
 
+    /// The parameter gradients of [`backward`](Self::backward) without `dX`, for a map
+    /// whose input is data (an LSTM's input-to-hidden map): the same arrays, bitwise.
+    /// The default calls `backward` and drops `dX`; implementations skip computing it.
+    ///
+    /// # Errors
+    /// As [`backward`](Self::backward).
+    fn backward_params(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        self.backward(x, dy).map(|(_, g)| g)
+    }
+
     /// Views of the parameter tensors, in a fixed order.
     fn params(&self) -> Vec<ArrayViewD<'_, T>>;
 
@@ -227,9 +241,27 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
             false,
             gemm_par(b, n, m),
         );
+        Ok((dx, self.backward_params(x, dy)?))
+    }
+
+    fn backward_params(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        self.check_batch("DenseLinear::backward input", &x, self.n_in())?;
+        self.check_batch("DenseLinear::backward output gradient", &dy, self.n_out())?;
+        if x.nrows() != dy.nrows() {
+            return Err(Error::ShapeMismatch {
+                context: "DenseLinear::backward batch sizes",
+                expected: vec![x.nrows(), self.n_out()],
+                got: dy.shape().to_vec(),
+            });
+        }
+        let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
         let mut dw = Array2::zeros((m, n));
         matmul_into(dw.view_mut(), dy.t(), x, T::one(), false, gemm_par(m, n, b));
-        Ok((dx, vec![dw.into_dyn()]))
+        Ok(vec![dw.into_dyn()])
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, T>> {

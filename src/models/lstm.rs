@@ -169,8 +169,6 @@ struct Tape<T> {
     xd: Option<Array3<T>>,
     /// Separate wiring: `h~_{t-1}` for `t = 1..T-1`.
     hd: Vec<Array2<T>>,
-    /// Fused wiring: `z_t` for every step.
-    z: Vec<Array2<T>>,
     gates: Vec<Array2<T>>,
     c: Vec<Array2<T>>,
     h: Vec<Array2<T>>,
@@ -583,7 +581,6 @@ impl<T: Scalar> Lstm<T> {
         let mut tape = Tape {
             xd: None,
             hd: Vec::new(),
-            z: Vec::new(),
             gates: Vec::with_capacity(tn),
             c: Vec::with_capacity(tn),
             h: Vec::with_capacity(tn),
@@ -629,26 +626,12 @@ impl<T: Scalar> Lstm<T> {
                 }
             }
             Maps::Fused { map, .. } => {
-                let off = self.fused_h_offset();
+                // One buffer for every step (the backward pass rebuilds z_t from x and h).
+                let mut z = Array2::zeros((b, map.n_in()));
                 for t in 0..tn {
-                    let mut z = Array2::zeros((b, map.n_in()));
-                    {
-                        let mut zx = z.slice_mut(s![.., 0..n]);
-                        zx.assign(&x.slice(s![.., t, ..]));
-                        if let Some(m) = &masks.x {
-                            zx *= m;
-                        }
-                    }
-                    if t > 0 {
-                        let mut zh = z.slice_mut(s![.., off..off + hn]);
-                        zh.assign(&tape.h[t - 1]);
-                        if let Some(m) = &masks.h {
-                            zh *= m;
-                        }
-                    }
+                    self.fill_z(&mut z, x, masks, &tape, t);
                     let mut a = map.apply(z.view())?;
                     a += &self.bias;
-                    tape.z.push(z);
                     self.cell_step(&mut tape, a, &zeros, t, kind);
                 }
             }
@@ -664,6 +647,35 @@ impl<T: Scalar> Lstm<T> {
             }
         };
         Ok(tape)
+    }
+
+    /// Writes `z_t = [x~_t ; h~_{t-1}]` (with dropout, `h~_{-1} = 0`) into `z`, whose
+    /// padding columns are zero.
+    fn fill_z(
+        &self,
+        z: &mut Array2<T>,
+        x: ArrayView3<'_, T>,
+        masks: &Masks<T>,
+        tape: &Tape<T>,
+        t: usize,
+    ) {
+        let n = x.dim().2;
+        let hn = self.config.hidden;
+        let off = self.fused_h_offset();
+        let mut zx = z.slice_mut(s![.., 0..n]);
+        zx.assign(&x.slice(s![.., t, ..]));
+        if let Some(m) = &masks.x {
+            zx *= m;
+        }
+        let mut zh = z.slice_mut(s![.., off..off + hn]);
+        if t > 0 {
+            zh.assign(&tape.h[t - 1]);
+            if let Some(m) = &masks.h {
+                zh *= m;
+            }
+        } else {
+            zh.fill(T::zero());
+        }
     }
 
     fn cell_step(
@@ -709,6 +721,10 @@ impl<T: Scalar> Lstm<T> {
             Maps::Fused { .. } => None,
         };
         let mut map_grads: Option<Vec<ArrayD<T>>> = None;
+        let mut z = match &self.maps {
+            Maps::Fused { map, .. } => Some(Array2::<T>::zeros((b, map.n_in()))),
+            Maps::Separate { .. } => None,
+        };
         for t in (0..tn).rev() {
             let mut dh = std::mem::replace(&mut dh_rec, Array2::zeros((b, hn)));
             match self.config.pooling {
@@ -744,15 +760,22 @@ impl<T: Scalar> Lstm<T> {
                         }
                     }
                 }
-                Maps::Fused { map, .. } => {
-                    let (dz, g) = map.backward(tape.z[t].view(), da.view())?;
+                Maps::Fused { map, .. } if t == 0 => {
+                    // z = [x ; 0]: data only, dz is not needed.
+                    let z = z.as_mut().expect("fused wiring");
+                    self.fill_z(z, x, masks, tape, t);
+                    let g = map.backward_params(z.view(), da.view())?;
                     accumulate(&mut map_grads, g, map.as_ref())?;
-                    if t > 0 {
-                        let off = self.fused_h_offset();
-                        dh_rec = dz.slice(s![.., off..off + hn]).to_owned();
-                        if let Some(m) = &masks.h {
-                            dh_rec *= m;
-                        }
+                }
+                Maps::Fused { map, .. } => {
+                    let z = z.as_mut().expect("fused wiring");
+                    self.fill_z(z, x, masks, tape, t);
+                    let (dz, g) = map.backward(z.view(), da.view())?;
+                    accumulate(&mut map_grads, g, map.as_ref())?;
+                    let off = self.fused_h_offset();
+                    dh_rec = dz.slice(s![.., off..off + hn]).to_owned();
+                    if let Some(m) = &masks.h {
+                        dh_rec *= m;
                     }
                 }
             }
@@ -774,7 +797,7 @@ impl<T: Scalar> Lstm<T> {
                     .view()
                     .into_shape_with_order((b * tn, 4 * hn))
                     .expect("contiguous");
-                let (_, gin) = input.backward(x2, da2)?;
+                let gin = input.backward_params(x2, da2)?;
                 let mut gin_acc = None;
                 accumulate(&mut gin_acc, gin, input.as_ref())?;
                 grads.extend(gin_acc.expect("set above"));

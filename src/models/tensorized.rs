@@ -207,6 +207,18 @@ where
         }
     }
 
+    fn backward_params(
+        &self,
+        x: ArrayView2<'_, T>,
+        dy: ArrayView2<'_, T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        Self::check_cols("TensorizedLinear::backward input", &x, self.n_in)?;
+        match self.pad(&x, self.matrix.n_in()) {
+            Some(xp) => self.matrix.backward_params(xp.view(), dy),
+            None => self.matrix.backward_params(x, dy),
+        }
+    }
+
     fn params(&self) -> Vec<ArrayViewD<'_, T>> {
         self.matrix.params()
     }

@@ -913,6 +913,28 @@ pub(crate) struct Operands<'a, T> {
 }
 
 impl ContractionPlan {
+    /// Writes the gradient of core `c`: the contraction of the step's output gradient `g`
+    /// with the step's other operand, laid out as the core.
+    fn core_grad<T: Scalar>(
+        &self,
+        c: usize,
+        g: Tens<'_, T>,
+        other: Tens<'_, T>,
+        d_cores: &mut [Vec<T>],
+        pool: &Pool<T>,
+    ) {
+        let dims = &self.net.dims;
+        contract(
+            g,
+            other,
+            &mut d_cores[c],
+            &self.net.cores[c],
+            false,
+            dims,
+            pool,
+        );
+    }
+
     fn data<'a, T>(
         &'a self,
         s: Src,
@@ -1227,17 +1249,7 @@ impl ContractionPlan {
             for (x, y) in [(s.a, s.b), (s.b, s.a)] {
                 let other = self.data(y, ops, &tmps);
                 match x {
-                    Src::Core(c) => {
-                        contract(
-                            g,
-                            other,
-                            &mut d_cores[c],
-                            &self.net.cores[c],
-                            false,
-                            dims,
-                            pool,
-                        );
-                    }
+                    Src::Core(c) => self.core_grad(c, g, other, d_cores, pool),
                     Src::Tmp(t) => {
                         let layout = &self.steps[t].layout;
                         let gt = grads[t].as_deref_mut().expect("allocated above");
@@ -1480,17 +1492,7 @@ impl ContractionPlan {
                             contract(g, other, dx, labels, accumulate, dims, pool);
                         }
                     }
-                    Src::Core(c) => {
-                        contract(
-                            g,
-                            other,
-                            &mut d_cores[c],
-                            &self.net.cores[c],
-                            false,
-                            dims,
-                            pool,
-                        );
-                    }
+                    Src::Core(c) => self.core_grad(c, g, other, d_cores, pool),
                     Src::Tmp(t) => {
                         let layout = &self.steps[t].layout;
                         let mut buf = pool.take(size_of(layout, dims));

@@ -177,6 +177,20 @@ impl<T: Scalar> DenseLinear<T> {
         self.w.view()
     }
 
+    /// Checks `X` (`B x N`) and `dY` (`B x M`) of a backward pass.
+    fn check_backward(&self, x: &ArrayView2<'_, T>, dy: &ArrayView2<'_, T>) -> Result<()> {
+        self.check_batch("DenseLinear::backward input", x, self.n_in())?;
+        self.check_batch("DenseLinear::backward output gradient", dy, self.n_out())?;
+        if x.nrows() != dy.nrows() {
+            return Err(Error::ShapeMismatch {
+                context: "DenseLinear::backward batch sizes",
+                expected: vec![x.nrows(), self.n_out()],
+                got: dy.shape().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
     fn check_batch(&self, context: &'static str, x: &ArrayView2<'_, T>, cols: usize) -> Result<()> {
         if x.ncols() != cols {
             return Err(Error::ShapeMismatch {
@@ -222,15 +236,7 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
         x: ArrayView2<'_, T>,
         dy: ArrayView2<'_, T>,
     ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
-        self.check_batch("DenseLinear::backward input", &x, self.n_in())?;
-        self.check_batch("DenseLinear::backward output gradient", &dy, self.n_out())?;
-        if x.nrows() != dy.nrows() {
-            return Err(Error::ShapeMismatch {
-                context: "DenseLinear::backward batch sizes",
-                expected: vec![x.nrows(), self.n_out()],
-                got: dy.shape().to_vec(),
-            });
-        }
+        self.check_backward(&x, &dy)?;
         let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
         let mut dx = Array2::zeros((b, n));
         matmul_into(
@@ -249,15 +255,7 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
         x: ArrayView2<'_, T>,
         dy: ArrayView2<'_, T>,
     ) -> Result<Vec<ArrayD<T>>> {
-        self.check_batch("DenseLinear::backward input", &x, self.n_in())?;
-        self.check_batch("DenseLinear::backward output gradient", &dy, self.n_out())?;
-        if x.nrows() != dy.nrows() {
-            return Err(Error::ShapeMismatch {
-                context: "DenseLinear::backward batch sizes",
-                expected: vec![x.nrows(), self.n_out()],
-                got: dy.shape().to_vec(),
-            });
-        }
+        self.check_backward(&x, &dy)?;
         let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
         let mut dw = Array2::zeros((m, n));
         matmul_into(dw.view_mut(), dy.t(), x, T::one(), false, gemm_par(m, n, b));

@@ -913,6 +913,26 @@ pub(crate) struct Operands<'a, T> {
 }
 
 impl ContractionPlan {
+    /// Runs the steps that involve only cores (not on the input chain) and returns the
+    /// intermediates, indexed by step; the chain steps' slots are `None`.
+    fn core_steps<T: Scalar>(
+        &self,
+        ops: &Operands<'_, T>,
+        pool: &Pool<T>,
+    ) -> Vec<Option<Scratch<T>>> {
+        let dims = &self.net.dims;
+        let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
+        for (i, s) in self.steps.iter().enumerate() {
+            if self.chain_a[i].is_none() {
+                let mut buf = pool.take(size_of(&s.layout, dims));
+                let (a, b) = (self.data(s.a, ops, &tmps), self.data(s.b, ops, &tmps));
+                contract(a, b, &mut buf[..], &s.layout, false, dims, pool);
+                tmps[s.out] = Some(buf);
+            }
+        }
+        tmps
+    }
+
     /// Writes the gradient of core `c`: the contraction of the step's output gradient `g`
     /// with the step's other operand, laid out as the core.
     fn core_grad<T: Scalar>(
@@ -1029,15 +1049,7 @@ impl ContractionPlan {
         pool: &Pool<T>,
     ) {
         let dims = &self.net.dims;
-        let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
-        for (i, s) in self.steps.iter().enumerate() {
-            if self.chain_a[i].is_none() {
-                let mut buf = pool.take(size_of(&s.layout, dims));
-                let (a, b) = (self.data(s.a, ops, &tmps), self.data(s.b, ops, &tmps));
-                contract(a, b, &mut buf[..], &s.layout, false, dims, pool);
-                tmps[s.out] = Some(buf);
-            }
-        }
+        let tmps = self.core_steps(ops, pool);
         let input = ops.input.expect("input data");
         let mut cur: Option<Scratch<T>> = None;
         let n_seg = self.segments.len();
@@ -1181,15 +1193,7 @@ impl ContractionPlan {
             return;
         }
         // Steps among cores.
-        let mut tmps: Vec<Option<Scratch<T>>> = (0..self.steps.len()).map(|_| None).collect();
-        for (i, s) in self.steps.iter().enumerate() {
-            if self.chain_a[i].is_none() {
-                let mut buf = pool.take(size_of(&s.layout, dims));
-                let (a, b) = (self.data(s.a, ops, &tmps), self.data(s.b, ops, &tmps));
-                contract(a, b, &mut buf[..], &s.layout, false, dims, pool);
-                tmps[s.out] = Some(buf);
-            }
-        }
+        let tmps = self.core_steps(ops, pool);
         // Forward of every segment but the last, keeping the segment outputs.
         let input = ops.input.expect("input data");
         let n_seg = self.segments.len();

@@ -49,6 +49,43 @@ pub(crate) fn standard_copy<T: Scalar>(view: ArrayViewD<'_, T>) -> ArrayD<T> {
     unsafe { buf.assume_init() }
 }
 
+/// Checks that a batch `x` (`B x cols`) has `cols` columns.
+pub(crate) fn check_cols<T>(
+    context: &'static str,
+    x: &ArrayView2<'_, T>,
+    cols: usize,
+) -> Result<()> {
+    if x.ncols() != cols {
+        return Err(Error::ShapeMismatch {
+            context,
+            expected: vec![x.nrows(), cols],
+            got: x.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the operands of the backward pass of a map from `n_in` to `n_out` values: `x` is
+/// `B x n_in`, `dy` is `B x n_out`, with the same `B`. `contexts` name the three checks.
+pub(crate) fn check_backward<T>(
+    contexts: [&'static str; 3],
+    x: &ArrayView2<'_, T>,
+    dy: &ArrayView2<'_, T>,
+    n_in: usize,
+    n_out: usize,
+) -> Result<()> {
+    check_cols(contexts[0], x, n_in)?;
+    check_cols(contexts[1], dy, n_out)?;
+    if x.nrows() != dy.nrows() {
+        return Err(Error::ShapeMismatch {
+            context: contexts[2],
+            expected: vec![x.nrows(), n_out],
+            got: dy.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
 /// Rejects tensors that no decomposition can take: no modes, an empty mode, or a NaN/Inf.
 ///
 /// # Errors

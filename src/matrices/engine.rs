@@ -10,6 +10,7 @@ use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 
 use super::kernel::Pool;
 use super::plan::{ContractionPlan, Network, Operands, make_plan};
+use crate::dense::{check_backward, check_cols};
 use crate::{Error, Result, Scalar};
 
 /// Builder of a network template: labels with sizes and names, cores with their labels in
@@ -182,17 +183,6 @@ impl<T: Scalar> Engine<T> {
             .collect()
     }
 
-    fn check_rows(&self, x: &ArrayView2<'_, T>, cols: usize, context: &'static str) -> Result<()> {
-        if x.ncols() != cols {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: vec![x.nrows(), cols],
-                got: x.shape().to_vec(),
-            });
-        }
-        Ok(())
-    }
-
     fn run(&self, kind: Kind, cores: &[ArrayD<T>], x: ArrayView2<'_, T>, cols: usize) -> Array2<T> {
         let batch = x.nrows();
         let mut out = Array2::<T>::zeros((batch, cols));
@@ -217,13 +207,13 @@ impl<T: Scalar> Engine<T> {
 
     /// `Y = X W^T` (`B x N` to `B x M`).
     pub fn apply(&self, cores: &[ArrayD<T>], x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.check_rows(&x, self.n_in, "apply (X must be B x N)")?;
+        check_cols("apply (X must be B x N)", &x, self.n_in)?;
         Ok(self.run(Kind::Forward, cores, x, self.n_out))
     }
 
     /// `dX = dY W` (`B x M` to `B x N`).
     pub fn apply_transpose(&self, cores: &[ArrayD<T>], dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.check_rows(&dy, self.n_out, "apply_transpose (dY must be B x M)")?;
+        check_cols("apply_transpose (dY must be B x M)", &dy, self.n_out)?;
         Ok(self.run(Kind::Transpose, cores, dy, self.n_in))
     }
 
@@ -256,15 +246,17 @@ impl<T: Scalar> Engine<T> {
         dy: ArrayView2<'_, T>,
         want_dx: bool,
     ) -> Result<(Option<Array2<T>>, Vec<ArrayD<T>>)> {
-        self.check_rows(&x, self.n_in, "backward (X must be B x N)")?;
-        self.check_rows(&dy, self.n_out, "backward (dY must be B x M)")?;
-        if x.nrows() != dy.nrows() {
-            return Err(Error::ShapeMismatch {
-                context: "backward (X and dY must have the same batch size)",
-                expected: vec![x.nrows(), self.n_out],
-                got: dy.shape().to_vec(),
-            });
-        }
+        check_backward(
+            [
+                "backward (X must be B x N)",
+                "backward (dY must be B x M)",
+                "backward (X and dY must have the same batch size)",
+            ],
+            &x,
+            &dy,
+            self.n_in,
+            self.n_out,
+        )?;
         let batch = x.nrows();
         let mut dx = want_dx.then(|| Array2::<T>::zeros((batch, self.n_in)));
         let mut grads: Vec<Vec<T>> = cores.iter().map(|c| vec![T::zero(); c.len()]).collect();

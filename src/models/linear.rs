@@ -18,6 +18,7 @@
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD};
 use rand::Rng;
 
+use crate::dense::{check_backward, check_cols};
 use crate::linalg::{Parallelism, matmul_into};
 use crate::{Error, Result, Scalar};
 
@@ -179,27 +180,17 @@ impl<T: Scalar> DenseLinear<T> {
 
     /// Checks `X` (`B x N`) and `dY` (`B x M`) of a backward pass.
     fn check_backward(&self, x: &ArrayView2<'_, T>, dy: &ArrayView2<'_, T>) -> Result<()> {
-        self.check_batch("DenseLinear::backward input", x, self.n_in())?;
-        self.check_batch("DenseLinear::backward output gradient", dy, self.n_out())?;
-        if x.nrows() != dy.nrows() {
-            return Err(Error::ShapeMismatch {
-                context: "DenseLinear::backward batch sizes",
-                expected: vec![x.nrows(), self.n_out()],
-                got: dy.shape().to_vec(),
-            });
-        }
-        Ok(())
-    }
-
-    fn check_batch(&self, context: &'static str, x: &ArrayView2<'_, T>, cols: usize) -> Result<()> {
-        if x.ncols() != cols {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: vec![x.nrows(), cols],
-                got: x.shape().to_vec(),
-            });
-        }
-        Ok(())
+        check_backward(
+            [
+                "DenseLinear::backward input",
+                "DenseLinear::backward output gradient",
+                "DenseLinear::backward batch sizes",
+            ],
+            x,
+            dy,
+            self.n_in(),
+            self.n_out(),
+        )
     }
 }
 
@@ -217,7 +208,7 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
     }
 
     fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        self.check_batch("DenseLinear::apply input", &x, self.n_in())?;
+        check_cols("DenseLinear::apply input", &x, self.n_in())?;
         let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
         let mut y = Array2::zeros((b, m));
         matmul_into(

@@ -14,6 +14,7 @@
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, s};
 
 use super::linear::LinearMap;
+use crate::dense::check_cols;
 use crate::matrices::{
     BtMatrix, DenseMatrix, HtMatrix, TensorizedMatrix, TrLayout, TrMatrix, TtMatrix,
 };
@@ -142,21 +143,6 @@ impl<M: FormatDescription> TensorizedLinear<M> {
 }
 
 impl<M> TensorizedLinear<M> {
-    fn check_cols<T: Scalar>(
-        context: &'static str,
-        x: &ArrayView2<'_, T>,
-        cols: usize,
-    ) -> Result<()> {
-        if x.ncols() != cols {
-            return Err(Error::ShapeMismatch {
-                context,
-                expected: vec![x.nrows(), cols],
-                got: x.shape().to_vec(),
-            });
-        }
-        Ok(())
-    }
-
     /// `X` zero-padded to `p` columns (a copy), or `None` if no padding is needed.
     fn pad<T: Scalar>(&self, x: &ArrayView2<'_, T>, p: usize) -> Option<Array2<T>> {
         (self.n_in < p).then(|| {
@@ -185,7 +171,7 @@ where
     }
 
     fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>> {
-        Self::check_cols("TensorizedLinear::apply input", &x, self.n_in)?;
+        check_cols("TensorizedLinear::apply input", &x, self.n_in)?;
         match self.pad(&x, self.matrix.n_in()) {
             Some(xp) => self.matrix.apply(xp.view()),
             None => self.matrix.apply(x),
@@ -197,7 +183,7 @@ where
         x: ArrayView2<'_, T>,
         dy: ArrayView2<'_, T>,
     ) -> Result<(Array2<T>, Vec<ArrayD<T>>)> {
-        Self::check_cols("TensorizedLinear::backward input", &x, self.n_in)?;
+        check_cols("TensorizedLinear::backward input", &x, self.n_in)?;
         match self.pad(&x, self.matrix.n_in()) {
             Some(xp) => {
                 let (dx, grads) = self.matrix.backward(xp.view(), dy)?;
@@ -212,7 +198,7 @@ where
         x: ArrayView2<'_, T>,
         dy: ArrayView2<'_, T>,
     ) -> Result<Vec<ArrayD<T>>> {
-        Self::check_cols("TensorizedLinear::backward input", &x, self.n_in)?;
+        check_cols("TensorizedLinear::backward input", &x, self.n_in)?;
         match self.pad(&x, self.matrix.n_in()) {
             Some(xp) => self.matrix.backward_params(xp.view(), dy),
             None => self.matrix.backward_params(x, dy),

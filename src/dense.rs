@@ -65,6 +65,42 @@ pub(crate) fn check_cols<T>(
     Ok(())
 }
 
+/// Checks that the column range `start..start + len` lies inside `0..n` columns.
+pub(crate) fn check_col_range(
+    context: &'static str,
+    start: usize,
+    len: usize,
+    n: usize,
+) -> Result<()> {
+    if start.checked_add(len).is_none_or(|end| end > n) {
+        return Err(Error::param(
+            "columns",
+            format!("{context}: columns {start}..{start}+{len} do not lie inside the {n} columns"),
+        ));
+    }
+    Ok(())
+}
+
+/// The columns `start..start + len` of the `M x n_in` matrix of a linear map given by its
+/// row-batched product `apply(X) = X W^T`: applies it to the `len` unit rows
+/// `e_start, .., e_{start+len-1}` and transposes. Cost: one product with a batch of `len`;
+/// memory `len * n_in`. The range must have been checked.
+pub(crate) fn columns_by_apply<T: Scalar>(
+    n_in: usize,
+    start: usize,
+    len: usize,
+    apply: impl FnOnce(ArrayView2<'_, T>) -> Result<Array2<T>>,
+) -> Result<Array2<T>> {
+    let mut unit = Array2::<T>::zeros((len, n_in));
+    for j in 0..len {
+        unit[[j, start + j]] = T::one();
+    }
+    Ok(apply(unit.view())?
+        .reversed_axes()
+        .as_standard_layout()
+        .into_owned())
+}
+
 /// Checks the operands of the backward pass of a map from `n_in` to `n_out` values: `x` is
 /// `B x n_in`, `dy` is `B x n_out`, with the same `B`. `contexts` name the three checks.
 pub(crate) fn check_backward<T>(

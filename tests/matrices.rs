@@ -105,6 +105,34 @@ proptest! {
         }
     }
 
+    /// For every format, shape, tree and column range (any start and length, aligned to
+    /// the modes or not), `column_block(start, len)` equals the columns `start..start+len`
+    /// of `to_dense()` (f64 to 1e-12 relative, f32 to round-off); a range past the last
+    /// column is an `InvalidParameter` error.
+    #[test]
+    fn column_blocks_match_dense((shape, tree) in shape_strategy(), kind in kind_strategy(), rank in 1usize..=3, a in 0.0f64..1.0, b in 0.0f64..1.0, seed in any::<u64>()) {
+        let n = shape.n_in();
+        let start = ((a * n as f64) as usize).min(n);
+        let len = ((b * (n - start + 1) as f64) as usize).min(n - start);
+        let w = make::<f64>(kind, &shape, &tree, rank, seed);
+        let block = w.column_block(start, len).unwrap();
+        prop_assert_eq!(block.dim(), (shape.n_out(), len));
+        let want = w.to_dense().slice(ndarray::s![.., start..start + len]).to_owned();
+        if len > 0 {
+            assert_within(rel(&block, &want), 1e-12, &format!("{kind:?} columns {start}+{len} of {shape} {tree}"));
+        }
+        let w32 = make::<f32>(kind, &shape, &tree, rank, seed);
+        let want32 = w32.to_dense().slice(ndarray::s![.., start..start + len]).to_owned();
+        let got32 = w32.column_block(start, len).unwrap();
+        for (g, e) in got32.iter().zip(&want32) {
+            prop_assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()), "{kind:?} f32 {g} vs {e}");
+        }
+        let past = matches!(w.column_block(start, n - start + 1), Err(Error::InvalidParameter { .. }));
+        prop_assert!(past, "range past the end accepted");
+        let overflow = matches!(w.column_block(usize::MAX, 2), Err(Error::InvalidParameter { .. }));
+        prop_assert!(overflow, "overflowing range accepted");
+    }
+
     /// The backward pass returns `dX = dY W` and gradients shaped like the parameters, and
     /// the gradient of `<Y, G>` agrees with central finite differences for every parameter
     /// entry and every input entry (the loss is linear in each, so the differences are exact

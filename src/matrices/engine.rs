@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn, Slice};
 
 use super::kernel::Pool;
 use super::plan::{ContractionPlan, Network, Operands, make_plan};
-use crate::dense::{check_backward, check_cols};
+use crate::dense::{check_backward, check_col_range, check_cols};
 use crate::{Error, Result, Scalar};
 
 /// Builder of a network template: labels with sizes and names, cores with their labels in
@@ -54,6 +54,8 @@ pub(crate) struct Engine<T> {
     n_out: usize,
     n_blocks: usize,
     plans: Mutex<HashMap<(Kind, usize), Arc<ContractionPlan>>>,
+    /// Plans of [`column_block`](Self::column_block), per column range.
+    blocks: Mutex<HashMap<(usize, usize), Arc<ContractionPlan>>>,
     pool: Pool<T>,
 }
 
@@ -78,6 +80,7 @@ impl<T: Scalar> Clone for Engine<T> {
             n_out: self.n_out,
             n_blocks: self.n_blocks,
             plans: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(HashMap::new()),
             pool: Pool::new(),
         }
     }
@@ -138,6 +141,7 @@ impl<T: Scalar> Engine<T> {
             n_out,
             n_blocks,
             plans: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(HashMap::new()),
             pool: Pool::new(),
         })
     }
@@ -285,6 +289,92 @@ impl<T: Scalar> Engine<T> {
         Ok((dx, grads))
     }
 
+    /// The columns `start..start + len` of `W` (`M x len`): every core is sliced along
+    /// the input labels to the box of digits the columns use (row-major multi-index, the
+    /// first input label most significant), the sliced network is contracted like
+    /// [`to_dense`](Self::to_dense) (its plan cached per range) and the wanted columns
+    /// are picked out of the box.
+    pub fn column_block(&self, cores: &[ArrayD<T>], start: usize, len: usize) -> Result<Array2<T>> {
+        check_col_range("column_block", start, len, self.n_in)?;
+        let mut out = Array2::<T>::zeros((self.n_out, len));
+        if len == 0 {
+            return Ok(out);
+        }
+        let in_labels = &self.forward.input.as_ref().expect("forward has an input")[1..];
+        let sizes: Vec<usize> = in_labels.iter().map(|&l| self.dense.dims[l]).collect();
+        let strides = row_major_strides(&sizes);
+        // Digit box [lo_k, hi_k) of each input mode over the range.
+        let (first, last) = (start, start + len - 1);
+        let bounds: Vec<(usize, usize)> = sizes
+            .iter()
+            .zip(&strides)
+            .map(|(&n, &s)| {
+                let (p0, p1) = (first / s, last / s);
+                if p1 - p0 + 1 >= n || p0 / n != p1 / n {
+                    (0, n)
+                } else {
+                    (p0 % n, p1 % n + 1)
+                }
+            })
+            .collect();
+        let box_sizes: Vec<usize> = bounds.iter().map(|&(lo, hi)| hi - lo).collect();
+        let box_strides = row_major_strides(&box_sizes);
+        let box_cols: usize = box_sizes.iter().product();
+        let plan = {
+            let mut cache = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .entry((start, len))
+                .or_insert_with(|| {
+                    let mut net = self.dense.clone();
+                    for (&l, &n) in in_labels.iter().zip(&box_sizes) {
+                        net.dims[l] = n;
+                    }
+                    Arc::new(make_plan(&net, None, 1, "column block"))
+                })
+                .clone()
+        };
+        let per = cores.len() / self.n_blocks;
+        let sliced: Vec<ArrayD<T>> = cores
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| {
+                // A core may be stored with merged axes (BT's (n_k m_k, R_k)): view it
+                // with one axis per label first.
+                let labels = &self.dense.cores[ci % per];
+                let label_dims: Vec<usize> = labels.iter().map(|&l| self.dense.dims[l]).collect();
+                let mut v = c
+                    .view()
+                    .into_shape_with_order(IxDyn(&label_dims))
+                    .expect("internal invariant: a core holds the product of its label sizes");
+                for (axis, l) in labels.iter().enumerate() {
+                    if let Some(k) = in_labels.iter().position(|m| m == l) {
+                        let (lo, hi) = bounds[k];
+                        v.slice_axis_inplace(Axis(axis), Slice::from(lo..hi));
+                    }
+                }
+                v.as_standard_layout().into_owned()
+            })
+            .collect();
+        let mut w = Array2::<T>::zeros((self.n_out, box_cols));
+        let all = Self::slices(&sliced);
+        let ws = w.as_slice_mut().expect("fresh array");
+        for (bi, block) in all.chunks(per).enumerate() {
+            let ops = Operands {
+                input: None,
+                cores: block,
+            };
+            plan.forward(&ops, ws, bi > 0, false, &self.pool);
+        }
+        for (j, mut col) in out.columns_mut().into_iter().enumerate() {
+            let global = start + j;
+            let local: usize = (0..sizes.len())
+                .map(|k| ((global / strides[k]) % sizes[k] - bounds[k].0) * box_strides[k])
+                .sum();
+            col.assign(&w.column(local));
+        }
+        Ok(out)
+    }
+
     /// The dense `M x N` matrix.
     pub fn to_dense(&self, cores: &[ArrayD<T>]) -> Array2<T> {
         let mut w = Array2::<T>::zeros((self.n_out, self.n_in));
@@ -356,6 +446,14 @@ macro_rules! delegate_to_engine {
                 self.engine.backward_params(&self.$params, x, dy)
             }
 
+            fn column_block(
+                &self,
+                start: usize,
+                len: usize,
+            ) -> $crate::Result<ndarray::Array2<T>> {
+                self.engine.column_block(&self.$params, start, len)
+            }
+
             fn to_dense(&self) -> ndarray::Array2<T> {
                 delegate_to_engine!(@to_dense self, $params $(, $to_dense)?)
             }
@@ -378,3 +476,12 @@ macro_rules! delegate_to_engine {
     }};
 }
 pub(crate) use delegate_to_engine;
+
+/// Row-major strides of a multi-index with the given sizes (the last index fastest).
+fn row_major_strides(sizes: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1; sizes.len()];
+    for k in (0..sizes.len().saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * sizes[k + 1];
+    }
+    strides
+}

@@ -151,6 +151,39 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
         self.backward(x, dy).map(|(_, g)| g)
     }
 
+    /// The columns `start..start + len` of `W`, as a dense `M x len` block, without
+    /// forming `W`: `W[:, start..start + len]`.
+    ///
+    /// This is what a model needs when only a few of the inputs change between products:
+    /// the fully decomposed LSTM applies `W [x_t ; h_{t-1}] = W [x_t ; 0] + W_h h_{t-1}`
+    /// with the `4H x H` block `W_h` formed once per batch.
+    ///
+    /// Cost: the engine formats (all of this crate's) slice every core along the input
+    /// modes to the smallest box of multi-indices `J_1 x .. x J_d` holding the columns
+    /// and contract that sub-network alone, `O(M * prod_k |J_k| * r^2)`-ish, the cost of
+    /// `to_dense` of an `M x prod_k |J_k|` matrix (a contiguous block aligned to the
+    /// trailing modes, such as the last `H` inputs, gives `prod_k |J_k| = len`). The
+    /// default implementation applies the map to the `len` unit vectors (one
+    /// [`apply`](Self::apply) to a batch of `len`, memory `len * N`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the range does not lie inside `0..N`.
+    ///
+    /// # Example
+    /// ```
+    /// use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// let shape = MatrixShape::try_new(vec![2, 3], vec![4, 5]).unwrap();
+    /// let tree = tnet::DimTree::balanced(2).unwrap();
+    /// let w = HtMatrix::<f64>::random(&shape, &tree, 2, Init::Glorot, 0).unwrap();
+    /// let block = w.column_block(15, 5).unwrap();
+    /// let dense = w.to_dense();
+    /// assert!((&block - &dense.slice(ndarray::s![.., 15..20])).iter().all(|d| d.abs() < 1e-12));
+    /// ```
+    fn column_block(&self, start: usize, len: usize) -> Result<Array2<T>> {
+        crate::dense::check_col_range("column_block", start, len, self.n_in())?;
+        crate::dense::columns_by_apply(self.n_in(), start, len, |x| self.apply(x))
+    }
+
     /// The dense matrix `W` (`M x N`). Memory `M N`.
     fn to_dense(&self) -> Array2<T>;
 

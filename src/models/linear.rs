@@ -70,6 +70,19 @@ pub trait LinearMap<T: Scalar>: Send + Sync {
         self.backward(x, dy).map(|(_, g)| g)
     }
 
+    /// The columns `start..start + len` of `W` as a dense `n_out x len` block, e.g. the
+    /// recurrent block `W_h` of a fully decomposed LSTM, formed once per batch. The
+    /// default applies the map to the `len` unit vectors (one [`apply`](Self::apply) to
+    /// a batch of `len`); the dense and tensorized maps slice their weights instead (see
+    /// [`TensorizedMatrix::column_block`](crate::matrices::TensorizedMatrix::column_block)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the range does not lie inside `0..n_in`.
+    fn column_block(&self, start: usize, len: usize) -> Result<Array2<T>> {
+        crate::dense::check_col_range("LinearMap::column_block", start, len, self.n_in())?;
+        crate::dense::columns_by_apply(self.n_in(), start, len, |x| self.apply(x))
+    }
+
     /// Views of the parameter tensors, in a fixed order.
     fn params(&self) -> Vec<ArrayViewD<'_, T>>;
 
@@ -251,6 +264,11 @@ impl<T: Scalar> LinearMap<T> for DenseLinear<T> {
         let mut dw = Array2::zeros((m, n));
         matmul_into(dw.view_mut(), dy.t(), x, T::one(), false, gemm_par(m, n, b));
         Ok(vec![dw.into_dyn()])
+    }
+
+    fn column_block(&self, start: usize, len: usize) -> Result<Array2<T>> {
+        crate::dense::check_col_range("DenseLinear::column_block", start, len, self.n_in())?;
+        Ok(self.w.slice(ndarray::s![.., start..start + len]).to_owned())
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, T>> {

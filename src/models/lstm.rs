@@ -42,7 +42,8 @@ use serde::{Deserialize, Serialize};
 use super::cell;
 use super::config::{LstmConfig, PadPosition, Pooling, Wiring};
 use super::head::{Classifier, argmax, softmax_cross_entropy, sum_rows};
-use super::linear::{DenseLinear, LinearMap};
+use super::linear::{DenseLinear, LinearMap, gemm_par};
+use crate::linalg::matmul_into;
 use crate::{Error, Result, Scalar};
 
 /// Which part of the model a parameter tensor belongs to.
@@ -167,8 +168,13 @@ struct Masks<T> {
 struct Tape<T> {
     /// Separate wiring: the input after dropout (`B x T x N`), when dropout is on.
     xd: Option<Array3<T>>,
-    /// Separate wiring: `h~_{t-1}` for `t = 1..T-1`.
+    /// `h~_{t-1}` (after dropout) for `t = 1..T-1`.
     hd: Vec<Array2<T>>,
+    /// Fused wiring: `Z` (`B T x P`, row `b T + t`) holding `x~_t` in the data columns
+    /// and zeros elsewhere; the backward pass writes `h~_{t-1}` into it.
+    z: Option<Array2<T>>,
+    /// Fused wiring: the recurrent block `W_h = W[:, off..off + H]` (`4H x H`).
+    wh: Option<Array2<T>>,
     gates: Vec<Array2<T>>,
     c: Vec<Array2<T>>,
     h: Vec<Array2<T>>,
@@ -581,6 +587,8 @@ impl<T: Scalar> Lstm<T> {
         let mut tape = Tape {
             xd: None,
             hd: Vec::new(),
+            z: None,
+            wh: None,
             gates: Vec::with_capacity(tn),
             c: Vec::with_capacity(tn),
             h: Vec::with_capacity(tn),
@@ -626,14 +634,46 @@ impl<T: Scalar> Lstm<T> {
                 }
             }
             Maps::Fused { map, .. } => {
-                // One buffer for every step (the backward pass rebuilds z_t from x and h).
-                let mut z = Array2::zeros((b, map.n_in()));
+                // W z_t = W [x~_t ; 0] + W_h h~_{t-1}: the data part of every step in one
+                // product with a batch of B T rows, the recurrent part with the 4H x H
+                // block W_h formed once.
+                let off = self.fused_h_offset();
+                let mut z = Array2::<T>::zeros((b * tn, map.n_in()));
+                for (row, mut zr) in z.rows_mut().into_iter().enumerate() {
+                    let (bi, t) = (row / tn, row % tn);
+                    let mut zx = zr.slice_mut(s![0..n]);
+                    zx.assign(&x.slice(s![bi, t, ..]));
+                    if let Some(m) = &masks.x {
+                        zx *= &m.row(bi);
+                    }
+                }
+                let ax = map
+                    .apply(z.view())?
+                    .into_shape_with_order((b, tn, 4 * hn))
+                    .expect("B*T rows of 4H");
+                let wh = map.column_block(off, hn)?;
                 for t in 0..tn {
-                    self.fill_z(&mut z, x, masks, &tape, t);
-                    let mut a = map.apply(z.view())?;
+                    let mut a = ax.slice(s![.., t, ..]).to_owned();
                     a += &self.bias;
+                    if t > 0 {
+                        let hd = match &masks.h {
+                            Some(m) => &tape.h[t - 1] * m,
+                            None => tape.h[t - 1].clone(),
+                        };
+                        matmul_into(
+                            a.view_mut(),
+                            hd.view(),
+                            wh.t(),
+                            T::one(),
+                            true,
+                            gemm_par(b, 4 * hn, hn),
+                        );
+                        tape.hd.push(hd);
+                    }
                     self.cell_step(&mut tape, a, &zeros, t, kind);
                 }
+                tape.z = Some(z);
+                tape.wh = Some(wh);
             }
         }
         tape.feature = match self.config.pooling {
@@ -647,35 +687,6 @@ impl<T: Scalar> Lstm<T> {
             }
         };
         Ok(tape)
-    }
-
-    /// Writes `z_t = [x~_t ; h~_{t-1}]` (with dropout, `h~_{-1} = 0`) into `z`, whose
-    /// padding columns are zero.
-    fn fill_z(
-        &self,
-        z: &mut Array2<T>,
-        x: ArrayView3<'_, T>,
-        masks: &Masks<T>,
-        tape: &Tape<T>,
-        t: usize,
-    ) {
-        let n = x.dim().2;
-        let hn = self.config.hidden;
-        let off = self.fused_h_offset();
-        let mut zx = z.slice_mut(s![.., 0..n]);
-        zx.assign(&x.slice(s![.., t, ..]));
-        if let Some(m) = &masks.x {
-            zx *= m;
-        }
-        let mut zh = z.slice_mut(s![.., off..off + hn]);
-        if t > 0 {
-            zh.assign(&tape.h[t - 1]);
-            if let Some(m) = &masks.h {
-                zh *= m;
-            }
-        } else {
-            zh.fill(T::zero());
-        }
     }
 
     fn cell_step(
@@ -700,12 +711,12 @@ impl<T: Scalar> Lstm<T> {
     }
 
     /// Gradients of the maps (in parameter order) and of the gate bias, given
-    /// `dL/dfeature`.
+    /// `dL/dfeature`. Consumes the tape (the fused wiring reuses its `Z` buffer).
     fn backward_tape(
         &self,
         x: ArrayView3<'_, T>,
         masks: &Masks<T>,
-        tape: &Tape<T>,
+        mut tape: Tape<T>,
         dfeature: ArrayView2<'_, T>,
     ) -> Result<Vec<ArrayD<T>>> {
         let (b, tn, n) = x.dim();
@@ -716,15 +727,8 @@ impl<T: Scalar> Lstm<T> {
         let mut dc = Array2::<T>::zeros((b, hn));
         let mut dbias = Array1::<T>::zeros(4 * hn);
         let inv_t = T::cast(1.0 / tn as f64);
-        let mut da_all = match self.maps {
-            Maps::Separate { .. } => Some(Array3::<T>::zeros((b, tn, 4 * hn))),
-            Maps::Fused { .. } => None,
-        };
-        let mut map_grads: Option<Vec<ArrayD<T>>> = None;
-        let mut z = match &self.maps {
-            Maps::Fused { map, .. } => Some(Array2::<T>::zeros((b, map.n_in()))),
-            Maps::Separate { .. } => None,
-        };
+        let mut da_all = Array3::<T>::zeros((b, tn, 4 * hn));
+        let mut rec_grads: Option<Vec<ArrayD<T>>> = None;
         for t in (0..tn).rev() {
             let mut dh = std::mem::replace(&mut dh_rec, Array2::zeros((b, hn)));
             match self.config.pooling {
@@ -746,44 +750,43 @@ impl<T: Scalar> Lstm<T> {
                 dc.view_mut(),
             );
             dbias += &sum_rows(da.view());
-            match &self.maps {
+            da_all.slice_mut(s![.., t, ..]).assign(&da);
+            if t == 0 {
+                continue;
+            }
+            dh_rec = match &self.maps {
                 Maps::Separate { recurrent, .. } => {
-                    if let Some(all) = &mut da_all {
-                        all.slice_mut(s![.., t, ..]).assign(&da);
-                    }
-                    if t > 0 {
-                        let (dhd, g) = recurrent.backward(tape.hd[t - 1].view(), da.view())?;
-                        accumulate(&mut map_grads, g, recurrent.as_ref())?;
-                        dh_rec = dhd;
-                        if let Some(m) = &masks.h {
-                            dh_rec *= m;
-                        }
-                    }
+                    let (dhd, g) = recurrent.backward(tape.hd[t - 1].view(), da.view())?;
+                    accumulate(&mut rec_grads, g, recurrent.as_ref())?;
+                    dhd
                 }
-                Maps::Fused { map, .. } if t == 0 => {
-                    // z = [x ; 0]: data only, dz is not needed.
-                    let z = z.as_mut().expect("fused wiring");
-                    self.fill_z(z, x, masks, tape, t);
-                    let g = map.backward_params(z.view(), da.view())?;
-                    accumulate(&mut map_grads, g, map.as_ref())?;
+                Maps::Fused { .. } => {
+                    // dh~_{t-1} = da_t W_h.
+                    let wh = tape.wh.as_ref().expect("fused wiring keeps W_h");
+                    let mut dhd = Array2::zeros((b, hn));
+                    matmul_into(
+                        dhd.view_mut(),
+                        da.view(),
+                        wh.view(),
+                        T::one(),
+                        false,
+                        gemm_par(b, hn, 4 * hn),
+                    );
+                    dhd
                 }
-                Maps::Fused { map, .. } => {
-                    let z = z.as_mut().expect("fused wiring");
-                    self.fill_z(z, x, masks, tape, t);
-                    let (dz, g) = map.backward(z.view(), da.view())?;
-                    accumulate(&mut map_grads, g, map.as_ref())?;
-                    let off = self.fused_h_offset();
-                    dh_rec = dz.slice(s![.., off..off + hn]).to_owned();
-                    if let Some(m) = &masks.h {
-                        dh_rec *= m;
-                    }
-                }
+            };
+            if let Some(m) = &masks.h {
+                dh_rec *= m;
             }
         }
+        // The map gradients need every da_t: one product with a batch of B T rows.
+        let da2 = da_all
+            .view()
+            .into_shape_with_order((b * tn, 4 * hn))
+            .expect("contiguous");
         let mut grads = Vec::new();
         match &self.maps {
             Maps::Separate { input, recurrent } => {
-                let da_all = da_all.expect("separate wiring");
                 let xin = match &tape.xd {
                     Some(a) => a.view(),
                     None => x.view(),
@@ -793,18 +796,26 @@ impl<T: Scalar> Lstm<T> {
                     .view()
                     .into_shape_with_order((b * tn, n))
                     .expect("contiguous");
-                let da2 = da_all
-                    .view()
-                    .into_shape_with_order((b * tn, 4 * hn))
-                    .expect("contiguous");
-                let gin = input.backward_params(x2, da2)?;
-                let mut gin_acc = None;
-                accumulate(&mut gin_acc, gin, input.as_ref())?;
-                grads.extend(gin_acc.expect("set above"));
+                let mut gin = None;
+                accumulate(&mut gin, input.backward_params(x2, da2)?, input.as_ref())?;
+                grads.extend(gin.expect("set above"));
                 // With T = 1 the recurrent map never acts: its gradient is zero.
-                grads.extend(map_grads.unwrap_or_else(|| zeros_like(recurrent.as_ref())));
+                grads.extend(rec_grads.unwrap_or_else(|| zeros_like(recurrent.as_ref())));
             }
-            Maps::Fused { .. } => grads.extend(map_grads.expect("T >= 1 steps")),
+            Maps::Fused { map, .. } => {
+                // dL/dW = sum_t da_t^T z_t with z_t = [x~_t ; h~_{t-1}]: complete Z with
+                // the recurrent inputs and take the parameter gradients in one pass.
+                let mut z = tape.z.take().expect("fused wiring keeps Z");
+                let off = self.fused_h_offset();
+                for (t, hd) in tape.hd.iter().enumerate() {
+                    for (bi, h) in hd.rows().into_iter().enumerate() {
+                        z.slice_mut(s![bi * tn + t + 1, off..off + hn]).assign(&h);
+                    }
+                }
+                let mut g = None;
+                accumulate(&mut g, map.backward_params(z.view(), da2)?, map.as_ref())?;
+                grads.extend(g.expect("set above"));
+            }
         }
         grads.push(dbias.into_dyn());
         Ok(grads)
@@ -837,7 +848,7 @@ impl<T: Scalar> Lstm<T> {
         let logits = self.head.forward(tape.feature.view())?;
         let (loss, correct, dlogits) = softmax_cross_entropy(logits.view(), labels);
         let (dfeature, head_grads) = self.head.backward(tape.feature.view(), dlogits.view())?;
-        let mut tensors = self.backward_tape(x, &masks, &tape, dfeature.view())?;
+        let mut tensors = self.backward_tape(x, &masks, tape, dfeature.view())?;
         tensors.extend(head_grads);
         Ok(StepOutput {
             loss,

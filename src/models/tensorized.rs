@@ -205,6 +205,11 @@ where
         }
     }
 
+    fn column_block(&self, start: usize, len: usize) -> Result<Array2<T>> {
+        crate::dense::check_col_range("TensorizedLinear::column_block", start, len, self.n_in)?;
+        self.matrix.column_block(start, len)
+    }
+
     fn params(&self) -> Vec<ArrayViewD<'_, T>> {
         self.matrix.params()
     }

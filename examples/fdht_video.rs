@@ -160,6 +160,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(lr) = args.lr {
         setting.lr = lr;
     }
+    if let Some(c) = args.clips_per_class {
+        setting.data.clips_per_class = c;
+    }
     setting.data.seed = args.seed;
     let data = SyntheticVideo::new(setting.data.clone())?;
     let labels = tnet::data::labels(&data);
@@ -766,6 +769,7 @@ struct Args {
     epochs: Option<usize>,
     fdht_rank: Option<usize>,
     lr: Option<f64>,
+    clips_per_class: Option<usize>,
     seed: u64,
     models: Vec<ModelKind>,
     out: PathBuf,
@@ -779,6 +783,7 @@ impl Args {
             epochs: None,
             fdht_rank: None,
             lr: None,
+            clips_per_class: None,
             seed: 0,
             models: vec![
                 ModelKind::Fdht,
@@ -800,6 +805,7 @@ impl Args {
                 "--seed" => a.seed = value()?.parse()?,
                 "--fdht-rank" => a.fdht_rank = Some(value()?.parse()?),
                 "--lr" => a.lr = Some(value()?.parse()?),
+                "--clips-per-class" => a.clips_per_class = Some(value()?.parse()?),
                 "--out" => a.out = value()?.into(),
                 "--models" => {
                     a.models = value()?
@@ -810,7 +816,7 @@ impl Args {
                 "-h" | "--help" => {
                     println!(
                         "usage: fdht_video [--quick | --full] [--epochs N] [--lr LR] [--fdht-rank R] \
-                         [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
+                         [--clips-per-class C] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );
                     std::process::exit(0);
                 }

@@ -36,6 +36,10 @@ impl NetSpec {
     }
 }
 
+/// Column-block plans kept per matrix (a model uses one or two ranges; the cache is
+/// emptied when a caller cycles through more).
+const MAX_BLOCK_PLANS: usize = 16;
+
 /// Which network a plan is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
@@ -322,6 +326,9 @@ impl<T: Scalar> Engine<T> {
         let box_cols: usize = box_sizes.iter().product();
         let plan = {
             let mut cache = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= MAX_BLOCK_PLANS && !cache.contains_key(&(start, len)) {
+                cache.clear();
+            }
             cache
                 .entry((start, len))
                 .or_insert_with(|| {

@@ -37,6 +37,7 @@ use ndarray::{
     Array1, Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD, Axis, s,
 };
 use rand::Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::cell;
@@ -91,12 +92,23 @@ pub struct Gradients<T> {
 
 impl<T: Scalar> Gradients<T> {
     /// The global Euclidean norm `sqrt(sum of all squared entries)`, accumulated in `f64`
-    /// in a fixed order.
+    /// in a fixed order: partial sums over fixed blocks of 2^16 entries (computed in
+    /// parallel), added block by block, so the result does not depend on the thread count.
     pub fn global_norm(&self) -> f64 {
+        const BLOCK: usize = 1 << 16;
+        let block_sum = |b: &[T]| b.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
         self.tensors
             .iter()
-            .flat_map(|t| t.iter())
-            .map(|v| v.as_f64() * v.as_f64())
+            .map(|t| match t.as_slice_memory_order() {
+                Some(s) if s.len() > BLOCK => s
+                    .par_chunks(BLOCK)
+                    .map(block_sum)
+                    .collect::<Vec<f64>>()
+                    .into_iter()
+                    .sum::<f64>(),
+                Some(s) => block_sum(s),
+                None => t.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>(),
+            })
             .sum::<f64>()
             .sqrt()
     }

@@ -29,6 +29,8 @@ use rayon::prelude::*;
 use crate::Scalar;
 use crate::linalg::{Parallelism, matmul_into};
 
+mod gett;
+
 /// GEMMs below this many flops run on one thread (rayon's split does not pay).
 const PAR_GEMM_FLOPS: f64 = 4.0e6;
 /// Permutations below this many elements run on one thread.
@@ -141,6 +143,12 @@ pub(crate) struct Decision {
     pub c_permute: bool,
     /// Elements moved by permutations (the cost beyond the GEMM).
     pub moved: usize,
+    /// Executed by the strided kernel [`gett`](gett::gett) (no permutation, no GEMM;
+    /// the layout fields above are unused).
+    pub gett: bool,
+    /// The cost beyond the flops, in entries moved: `moved`, or the strided kernel's
+    /// equivalent.
+    pub cost: usize,
 }
 
 fn sub_in_order(layout: &[usize], mask: u64) -> Vec<usize> {
@@ -158,10 +166,49 @@ fn split_prefix(layout: &[usize], mask: u64) -> Option<(&[usize], &[usize])> {
     (mask_of(&layout[..n]) == mask).then(|| layout.split_at(n))
 }
 
+/// The strided kernel is considered when the smaller operand has at most this many
+/// entries ...
+const GETT_MAX_B: usize = 1 << 14;
+/// ... and the contracted labels at most this many values.
+const GETT_MAX_K: usize = 4096;
+
 /// Decides how to contract `a` with `b` into the layout `out` (which must hold exactly the
 /// free labels of both). Deterministic: the planner and the executor call it with the same
 /// arguments and get the same decision.
+///
+/// When the smaller operand is small (a core, a cluster of cores), the contraction can run
+/// in the strided kernel [`gett`](gett::gett), which needs no layout change but has a
+/// larger cost per output entry than a GEMM (measured at the UCF11 shapes: about half the
+/// cost of moving an entry with vector stores, when `C` stores the smaller operand's free
+/// labels last; a whole move with scalar stores). It is chosen when that cost is below the
+/// entries the GEMM path would move.
 pub(crate) fn decide(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) -> Decision {
+    let mut d = decide_gemm(a, b, out, dims);
+    if d.moved == 0 {
+        return d;
+    }
+    let small = if d.swapped { a } else { b };
+    let big = if d.swapped { b } else { a };
+    let kmask = mask_of(big) & mask_of(small);
+    let bf = mask_of(small) & !kmask;
+    if size_of(small, dims) <= GETT_MAX_B && d.k <= GETT_MAX_K {
+        let n_beta = bf.count_ones() as usize;
+        let vector_stores = out.len() >= n_beta && mask_of(&out[out.len() - n_beta..]) == bf;
+        let c_len = size_of(out, dims);
+        let cost = if vector_stores { c_len / 2 } else { c_len };
+        if cost < d.cost {
+            d.gett = true;
+            d.a_permute = false;
+            d.b_permute = false;
+            d.c_permute = false;
+            d.moved = 0;
+            d.cost = cost;
+        }
+    }
+    d
+}
+
+fn decide_gemm(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) -> Decision {
     let (sa, sb) = (size_of(a, dims), size_of(b, dims));
     // The larger operand plays A (the one that may be chunked).
     let swapped = sb > sa;
@@ -242,6 +289,8 @@ pub(crate) fn decide(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) ->
             c_rows_first,
             c_permute,
             moved,
+            gett: false,
+            cost: moved,
         };
         if best.as_ref().is_none_or(|b| d.moved < b.moved) {
             best = Some(d);
@@ -253,7 +302,8 @@ pub(crate) fn decide(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) ->
 impl Decision {
     /// True when `A` (of `a_len` entries) is permuted chunk by chunk, fused with the GEMM.
     pub fn chunked(&self, a_len: usize) -> bool {
-        self.a_permute
+        !self.gett
+            && self.a_permute
             && a_len >= CHUNK_MIN_LEN
             && self.n_sigma < self.a_layout.len()
             && self.m >= self.k.max(CHUNK_MIN_ROWS)
@@ -272,7 +322,9 @@ impl Decision {
         } else {
             0
         };
-        a + usize::from(self.b_permute) * b_len + usize::from(self.c_permute) * c_len
+        // The strided kernel packs the smaller operand (padded to whole panels).
+        a + usize::from(self.b_permute || self.gett) * b_len
+            + usize::from(self.c_permute) * c_len
     }
 }
 
@@ -583,10 +635,29 @@ pub(crate) fn contract<T: Scalar>(
     pool: &Pool<T>,
 ) {
     let d = decide(x.labels, y.labels, out_layout, dims);
+    contract_as(&d, x, y, out, out_layout, accumulate, dims, pool);
+}
+
+/// [`contract`] with a given decision (of `decide` or, in tests, `decide_gemm`).
+#[allow(clippy::too_many_arguments)]
+fn contract_as<T: Scalar>(
+    d: &Decision,
+    x: Tens<'_, T>,
+    y: Tens<'_, T>,
+    out: &mut [T],
+    out_layout: &[usize],
+    accumulate: bool,
+    dims: &[usize],
+    pool: &Pool<T>,
+) {
     let (a, b) = if d.swapped { (y, x) } else { (x, y) };
     debug_assert_eq!(a.data.len(), size_of(a.labels, dims));
     debug_assert_eq!(b.data.len(), size_of(b.labels, dims));
     debug_assert_eq!(out.len(), size_of(out_layout, dims));
+    if d.gett {
+        contract_gett(a, b, out, out_layout, accumulate, dims);
+        return;
+    }
     // B: permute whole (it is the smaller operand).
     let b_buf = d.b_permute.then(|| {
         let mut buf = pool.take(b.data.len());
@@ -597,15 +668,74 @@ pub(crate) fn contract<T: Scalar>(
     let b_mat = mat(b_data, d.k, d.n, d.b_k_first);
     if d.c_permute {
         let mut cb = pool.take(out.len());
-        run_gemm(&d, a, b_mat, &mut cb, false, dims, pool);
+        run_gemm(d, a, b_mat, &mut cb, false, dims, pool);
         permute_into(&cb, &d.gemm_layout, out, out_layout, dims, accumulate);
         pool.give(cb);
     } else {
-        run_gemm(&d, a, b_mat, out, accumulate, dims, pool);
+        run_gemm(d, a, b_mat, out, accumulate, dims, pool);
     }
     if let Some(bb) = b_buf {
         pool.give(bb);
     }
+}
+
+/// Offsets of every assignment of `labels` (row-major, the last label fastest) in a
+/// tensor with these label strides.
+fn offsets(labels: &[usize], st: &[(usize, isize)], dims: &[usize]) -> Vec<usize> {
+    let stride = |l: usize| st.iter().find(|(x, _)| *x == l).expect("label").1 as usize;
+    let mut out = Vec::with_capacity(size_of(labels, dims));
+    out.push(0usize);
+    for &l in labels {
+        let (n, s) = (dims[l], stride(l));
+        let len = out.len();
+        out.resize(len * n, 0);
+        // Expand in place from the back: entry (o, i) goes to o n + i.
+        for o in (0..len).rev() {
+            let base = out[o];
+            for i in (0..n).rev() {
+                out[o * n + i] = base + i * s;
+            }
+        }
+    }
+    out
+}
+
+/// `out (+)= a · b` in the strided kernel: rows are the free labels of `a` in its storage
+/// order, the sum runs over the shared labels in `a`'s order, columns are the free labels
+/// of `b` in the order of `out`.
+fn contract_gett<T: Scalar>(
+    a: Tens<'_, T>,
+    b: Tens<'_, T>,
+    out: &mut [T],
+    out_layout: &[usize],
+    accumulate: bool,
+    dims: &[usize],
+) {
+    let (ma, mb) = (mask_of(a.labels), mask_of(b.labels));
+    let k = ma & mb;
+    let alpha = sub_in_order(a.labels, ma & !k);
+    let sigma = sub_in_order(a.labels, k);
+    let beta = sub_in_order(out_layout, mb & !k);
+    let (sa, sb, sc) = (
+        strides_of(a.labels, dims),
+        strides_of(b.labels, dims),
+        strides_of(out_layout, dims),
+    );
+    let a_row = offsets(&alpha, &sa, dims);
+    let a_k = offsets(&sigma, &sa, dims);
+    let b_k = offsets(&sigma, &sb, dims);
+    let b_col = offsets(&beta, &sb, dims);
+    let c_row = offsets(&alpha, &sc, dims);
+    let c_col = offsets(&beta, &sc, dims);
+    let t = gett::Tables {
+        a_row: &a_row,
+        a_k: &a_k,
+        b_k: &b_k,
+        b_col: &b_col,
+        c_row: &c_row,
+        c_col: &c_col,
+    };
+    gett::gett(a.data, b.data, out, &t, accumulate);
 }
 
 /// The GEMM of a decision, with `A` permuted (whole or chunk by chunk) if needed.

@@ -169,8 +169,10 @@ fn split_prefix(layout: &[usize], mask: u64) -> Option<(&[usize], &[usize])> {
 /// The strided kernel is considered when the smaller operand has at most this many
 /// entries ...
 const GETT_MAX_B: usize = 1 << 14;
-/// ... and the contracted labels at most this many values.
+/// ... the contracted labels at most this many values ...
 const GETT_MAX_K: usize = 4096;
+/// ... and its free labels at least this many (the kernel's vectors run along them).
+const GETT_MIN_N: usize = 8;
 
 /// Decides how to contract `a` with `b` into the layout `out` (which must hold exactly the
 /// free labels of both). Deterministic: the planner and the executor call it with the same
@@ -191,7 +193,7 @@ pub(crate) fn decide(a: &[usize], b: &[usize], out: &[usize], dims: &[usize]) ->
     let big = if d.swapped { b } else { a };
     let kmask = mask_of(big) & mask_of(small);
     let bf = mask_of(small) & !kmask;
-    if size_of(small, dims) <= GETT_MAX_B && d.k <= GETT_MAX_K {
+    if size_of(small, dims) <= GETT_MAX_B && d.k <= GETT_MAX_K && d.n >= GETT_MIN_N {
         let n_beta = bf.count_ones() as usize;
         let vector_stores = out.len() >= n_beta && mask_of(&out[out.len() - n_beta..]) == bf;
         let c_len = size_of(out, dims);

@@ -29,6 +29,10 @@
 //!                     written whole to memory, i.e. outside fused segments)
 //! ```
 //!
+//! (a contraction run by the strided kernel, which moves nothing, counts half its result,
+//! or all of it with scalar stores, as its measured overhead over a GEMM; see
+//! [`decide`])
+//!
 //! and the lowest score wins (ties: the smaller peak memory, counted in entries: the
 //! largest total of live intermediates, the step's result and its scratch buffers at any
 //! step, the input `X` counted throughout). The layout of every intermediate is chosen when

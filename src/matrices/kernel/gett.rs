@@ -263,13 +263,41 @@ fn same_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
 /// # Panics
 /// If an offset table addresses an entry outside its buffer or the tables' lengths
 /// disagree (internal invariants of the caller).
-pub(crate) fn gett<T: Scalar>(a: &[T], b: &[T], c: &mut [T], t: &Tables<'_>, accumulate: bool) {
-    gett_on(isa(), a, b, c, t, accumulate);
+///
+/// `packed` is scratch space of at least [`packed_len`] entries.
+pub(crate) fn gett<T: Scalar>(
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    t: &Tables<'_>,
+    accumulate: bool,
+    packed: &mut [T],
+) {
+    gett_on(isa(), a, b, c, t, accumulate, packed);
+}
+
+/// Entries of scratch space [`gett`] needs for `k` contracted values and `n` columns (the
+/// packed small operand, padded to whole panels of the widest variant).
+pub(crate) fn packed_len<T>(k: usize, n: usize) -> usize {
+    let nr = 128 / std::mem::size_of::<T>().max(1);
+    k * n.div_ceil(nr) * nr
 }
 
 /// [`gett`] on a given instruction set (which the CPU must support).
-fn gett_on<T: Scalar>(isa: Isa, a: &[T], b: &[T], c: &mut [T], t: &Tables<'_>, accumulate: bool) {
+fn gett_on<T: Scalar>(
+    isa: Isa,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    t: &Tables<'_>,
+    accumulate: bool,
+    packed: &mut [T],
+) {
     let (m, n, k) = (t.a_row.len(), t.b_col.len(), t.a_k.len());
+    assert!(
+        packed.len() >= packed_len::<T>(k, n),
+        "gett: scratch length"
+    );
     assert!(
         t.c_row.len() == m && t.c_col.len() == n && t.b_k.len() == k,
         "gett: table lengths"
@@ -306,10 +334,40 @@ fn gett_on<T: Scalar>(isa: Isa, a: &[T], b: &[T], c: &mut [T], t: &Tables<'_>, a
         {
             match isa {
                 #[cfg(tnet_avx512)]
-                Isa::Avx512 if n > 16 => return run::<F32x16, 8, 2>(isa, a, b, c, t, accumulate),
+                Isa::Avx512 if n > 16 => {
+                    return run::<F32x16, 8, 2>(
+                        isa,
+                        a,
+                        b,
+                        c,
+                        t,
+                        accumulate,
+                        same_mut(packed).expect("same type"),
+                    );
+                }
                 #[cfg(tnet_avx512)]
-                Isa::Avx512 => return run::<F32x16, 8, 1>(isa, a, b, c, t, accumulate),
-                Isa::Avx2 => return run::<F32x8, 6, 2>(isa, a, b, c, t, accumulate),
+                Isa::Avx512 => {
+                    return run::<F32x16, 8, 1>(
+                        isa,
+                        a,
+                        b,
+                        c,
+                        t,
+                        accumulate,
+                        same_mut(packed).expect("same type"),
+                    );
+                }
+                Isa::Avx2 => {
+                    return run::<F32x8, 6, 2>(
+                        isa,
+                        a,
+                        b,
+                        c,
+                        t,
+                        accumulate,
+                        same_mut(packed).expect("same type"),
+                    );
+                }
                 Isa::Portable => {}
             }
         }
@@ -318,15 +376,45 @@ fn gett_on<T: Scalar>(isa: Isa, a: &[T], b: &[T], c: &mut [T], t: &Tables<'_>, a
         {
             match isa {
                 #[cfg(tnet_avx512)]
-                Isa::Avx512 if n > 8 => return run::<F64x8, 8, 2>(isa, a, b, c, t, accumulate),
+                Isa::Avx512 if n > 8 => {
+                    return run::<F64x8, 8, 2>(
+                        isa,
+                        a,
+                        b,
+                        c,
+                        t,
+                        accumulate,
+                        same_mut(packed).expect("same type"),
+                    );
+                }
                 #[cfg(tnet_avx512)]
-                Isa::Avx512 => return run::<F64x8, 8, 1>(isa, a, b, c, t, accumulate),
-                Isa::Avx2 => return run::<F64x4, 6, 2>(isa, a, b, c, t, accumulate),
+                Isa::Avx512 => {
+                    return run::<F64x8, 8, 1>(
+                        isa,
+                        a,
+                        b,
+                        c,
+                        t,
+                        accumulate,
+                        same_mut(packed).expect("same type"),
+                    );
+                }
+                Isa::Avx2 => {
+                    return run::<F64x4, 6, 2>(
+                        isa,
+                        a,
+                        b,
+                        c,
+                        t,
+                        accumulate,
+                        same_mut(packed).expect("same type"),
+                    );
+                }
                 Isa::Portable => {}
             }
         }
     }
-    run::<Portable<T>, 4, 2>(Isa::Portable, a, b, c, t, accumulate);
+    run::<Portable<T>, 4, 2>(Isa::Portable, a, b, c, t, accumulate, packed);
 }
 
 fn run<V: Simd, const MR: usize, const NV: usize>(
@@ -336,12 +424,14 @@ fn run<V: Simd, const MR: usize, const NV: usize>(
     c: &mut [V::E],
     t: &Tables<'_>,
     accumulate: bool,
+    packed: &mut [V::E],
 ) {
     let (m, n, k) = (t.a_row.len(), t.b_col.len(), t.a_k.len());
     let nr = NV * V::LANES;
     let n_panels = n.div_ceil(nr);
     // Pack B: panel p holds columns [p nr, (p + 1) nr) as k rows of nr entries, zero-padded.
-    let mut packed = vec![V::E::zero(); n_panels * k * nr];
+    let packed = &mut packed[..n_panels * k * nr];
+    packed.fill(V::E::zero());
     for (p, panel) in packed.chunks_exact_mut(k * nr).enumerate() {
         for (row, &bk) in panel.chunks_exact_mut(nr).zip(t.b_k) {
             for (x, &bc) in row.iter_mut().zip(&t.b_col[p * nr..]) {
@@ -355,7 +445,7 @@ fn run<V: Simd, const MR: usize, const NV: usize>(
     let rows = |r0: usize, r1: usize| {
         let args = Args {
             a: a.as_ptr(),
-            packed: &packed,
+            packed: &*packed,
             c: out.get(),
             t,
             c_contig,
@@ -580,7 +670,8 @@ mod tests {
                 c_row: &c_row,
                 c_col: &c_col,
             };
-            gett_on(isa, &a, &b, &mut c, &t, acc);
+            let mut packed = vec![T::zero(); packed_len::<T>(k, n)];
+            gett_on(isa, &a, &b, &mut c, &t, acc, &mut packed);
             let mut err = 0.0f64;
             for r in 0..m {
                 for j in 0..n {

@@ -29,6 +29,10 @@
 //!                     written whole to memory, i.e. outside fused segments)
 //! ```
 //!
+//! (a contraction run by the strided kernel, which moves nothing, counts half its result,
+//! or all of it with scalar stores, as its measured overhead over a GEMM; see
+//! [`decide`])
+//!
 //! and the lowest score wins (ties: the smaller peak memory, counted in entries: the
 //! largest total of live intermediates, the step's result and its scratch buffers at any
 //! step, the input `X` counted throughout). The layout of every intermediate is chosen when
@@ -134,6 +138,9 @@ pub(crate) struct Step {
     pub flops: f64,
     /// Entries moved by layout changes in this step.
     pub moved: usize,
+    /// The cost beyond the flops in entries moved (`moved`, or the equivalent for the
+    /// strided kernel, see [`decide`]).
+    pub cost: usize,
     /// Entries of scratch buffers this step needs.
     pub scratch: usize,
 }
@@ -152,6 +159,8 @@ pub struct ContractionPlan {
     flops: f64,
     peak: usize,
     moved: usize,
+    /// Sum of the steps' costs beyond the flops (in entries moved).
+    cost: usize,
     exact: bool,
     /// The minimum flops over all pairwise orders (the exact search's optimum).
     min_flops: f64,
@@ -507,7 +516,7 @@ pub(crate) fn make_plan(
 /// What the choice among candidate orders minimises: flops plus the cost of layout
 /// changes.
 fn score(p: &ContractionPlan) -> f64 {
-    p.flops + MOVE_COST * (p.moved + p.traffic) as f64
+    p.flops + MOVE_COST * (p.cost + p.traffic) as f64
 }
 
 /// Candidate chain orders (sequences of absorbed clusters): every order within
@@ -697,6 +706,7 @@ fn finish(
             layout,
             flops: d.flops,
             moved: dec.moved,
+            cost: dec.cost,
             scratch,
         });
     }
@@ -705,6 +715,7 @@ fn finish(
     let mut live = vec![0usize; steps.len()];
     let mut peak = input_len;
     let mut moved = 0;
+    let mut cost = 0;
     for s in &steps {
         let lc = size_of(&s.layout, dims);
         let now: usize = live.iter().sum::<usize>() + input_len + lc + s.scratch;
@@ -716,6 +727,7 @@ fn finish(
         }
         live[s.out] = lc;
         moved += s.moved;
+        cost += s.cost;
     }
     let flops = steps.iter().map(|s| s.flops).sum();
     let (chain_a, segments) = segments(net, &steps);
@@ -739,6 +751,7 @@ fn finish(
         flops,
         peak,
         moved,
+        cost,
         exact,
         min_flops: flops,
         traffic,
@@ -896,7 +909,7 @@ fn choose_layout(la: &[usize], lb: &[usize], hint: u64, dims: &[usize]) -> Vec<u
                 } else {
                     b.iter().chain(a).copied().collect()
                 };
-                let cost = decide(la, lb, &l, dims).moved + if hint_ok(&l) { 0 } else { size_c };
+                let cost = decide(la, lb, &l, dims).cost + if hint_ok(&l) { 0 } else { size_c };
                 if best.as_ref().is_none_or(|(c, _)| cost < *c) {
                     best = Some((cost, l));
                 }

@@ -650,15 +650,26 @@ impl<T: Scalar> Lstm<T> {
                 // product with a batch of B T rows, the recurrent part with the 4H x H
                 // block W_h formed once.
                 let off = self.fused_h_offset();
-                let mut z = Array2::<T>::zeros((b * tn, map.n_in()));
-                for (row, mut zr) in z.rows_mut().into_iter().enumerate() {
-                    let (bi, t) = (row / tn, row % tn);
-                    let mut zx = zr.slice_mut(s![0..n]);
-                    zx.assign(&x.slice(s![bi, t, ..]));
-                    if let Some(m) = &masks.x {
-                        zx *= &m.row(bi);
-                    }
-                }
+                let p = map.n_in();
+                let mut z = Array2::<T>::zeros((b * tn, p));
+                z.as_slice_mut()
+                    .expect("fresh array")
+                    .par_chunks_mut(p)
+                    .enumerate()
+                    .for_each(|(row, zr)| {
+                        let (bi, t) = (row / tn, row % tn);
+                        let zx = &mut zr[..n];
+                        let xr = x.slice(s![bi, t, ..]);
+                        match (&masks.x, xr.as_slice()) {
+                            (None, Some(xs)) => zx.copy_from_slice(xs),
+                            (None, None) => zx.iter_mut().zip(xr).for_each(|(v, &a)| *v = a),
+                            (Some(m), _) => zx
+                                .iter_mut()
+                                .zip(xr)
+                                .zip(m.row(bi))
+                                .for_each(|((v, &a), &k)| *v = a * k),
+                        }
+                    });
                 let ax = map
                     .apply(z.view())?
                     .into_shape_with_order((b, tn, 4 * hn))

@@ -22,7 +22,7 @@
 //! epoch.
 //!
 //! ```text
-//! cargo run --release --example fdht_video              # default setting, about 6 min on 2 cores
+//! cargo run --release --example fdht_video              # default setting, about 3.5 min on 2 cores
 //! cargo run --release --example fdht_video -- --quick   # a smoke run (CI)
 //! cargo run --release --example fdht_video -- --full    # UCF11-sized: 160x120x3, 6 frames, 11 classes
 //! ```
@@ -101,7 +101,7 @@ struct Modes {
 }
 
 impl Setting {
-    /// The default (about 6 minutes on 2 cores), the CI smoke run, or the UCF11-sized one.
+    /// The default (about 3.5 minutes on 2 cores), the CI smoke run, or the UCF11-sized one.
     fn new(quick: bool, full: bool) -> Self {
         if full {
             return Self {

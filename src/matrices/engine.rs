@@ -362,16 +362,7 @@ impl<T: Scalar> Engine<T> {
                 v.as_standard_layout().into_owned()
             })
             .collect();
-        let mut w = Array2::<T>::zeros((self.n_out, box_cols));
-        let all = Self::slices(&sliced);
-        let ws = w.as_slice_mut().expect("fresh array");
-        for (bi, block) in all.chunks(per).enumerate() {
-            let ops = Operands {
-                input: None,
-                cores: block,
-            };
-            plan.forward(&ops, ws, bi > 0, false, &self.pool);
-        }
+        let w = self.contract_cores(&plan, &sliced, box_cols);
         for (j, mut col) in out.columns_mut().into_iter().enumerate() {
             let global = start + j;
             let local: usize = (0..sizes.len())
@@ -384,8 +375,18 @@ impl<T: Scalar> Engine<T> {
 
     /// The dense `M x N` matrix.
     pub fn to_dense(&self, cores: &[ArrayD<T>]) -> Array2<T> {
-        let mut w = Array2::<T>::zeros((self.n_out, self.n_in));
-        let plan = self.plan(Kind::Dense, 1);
+        self.contract_cores(&self.plan(Kind::Dense, 1), cores, self.n_in)
+    }
+
+    /// The `M x cols` matrix of a plan that contracts the cores alone (of the dense network
+    /// or a column box of it), summed over the blocks.
+    fn contract_cores(
+        &self,
+        plan: &ContractionPlan,
+        cores: &[ArrayD<T>],
+        cols: usize,
+    ) -> Array2<T> {
+        let mut w = Array2::<T>::zeros((self.n_out, cols));
         let all = Self::slices(cores);
         let per = all.len() / self.n_blocks;
         let ws = w.as_slice_mut().expect("fresh array");

@@ -329,90 +329,33 @@ fn gett_on<T: Scalar>(
     #[cfg(target_arch = "x86_64")]
     {
         use x86::*;
-        if let (Some(a), Some(b), Some(c)) =
-            (same::<T, f32>(a), same::<T, f32>(b), same_mut::<T, f32>(c))
-        {
-            match isa {
-                #[cfg(tnet_avx512)]
-                Isa::Avx512 if n > 16 => {
-                    return run::<F32x16, 8, 2>(
-                        isa,
-                        a,
-                        b,
-                        c,
-                        t,
-                        accumulate,
-                        same_mut(packed).expect("same type"),
-                    );
+        // One dispatch per precision: `$wide` lanes of AVX-512 (two vectors per row when
+        // `n` exceeds one), `$narrow` of AVX2.
+        macro_rules! dispatch {
+            ($s:ty, $wide:ty, $narrow:ty, $lanes:expr) => {
+                if let (Some(a), Some(b), Some(c)) =
+                    (same::<T, $s>(a), same::<T, $s>(b), same_mut::<T, $s>(c))
+                {
+                    let packed = same_mut(packed).expect("same type");
+                    match isa {
+                        #[cfg(tnet_avx512)]
+                        Isa::Avx512 if n > $lanes => {
+                            return run::<$wide, 8, 2>(isa, a, b, c, t, accumulate, packed);
+                        }
+                        #[cfg(tnet_avx512)]
+                        Isa::Avx512 => {
+                            return run::<$wide, 8, 1>(isa, a, b, c, t, accumulate, packed);
+                        }
+                        Isa::Avx2 => {
+                            return run::<$narrow, 6, 2>(isa, a, b, c, t, accumulate, packed);
+                        }
+                        Isa::Portable => {}
+                    }
                 }
-                #[cfg(tnet_avx512)]
-                Isa::Avx512 => {
-                    return run::<F32x16, 8, 1>(
-                        isa,
-                        a,
-                        b,
-                        c,
-                        t,
-                        accumulate,
-                        same_mut(packed).expect("same type"),
-                    );
-                }
-                Isa::Avx2 => {
-                    return run::<F32x8, 6, 2>(
-                        isa,
-                        a,
-                        b,
-                        c,
-                        t,
-                        accumulate,
-                        same_mut(packed).expect("same type"),
-                    );
-                }
-                Isa::Portable => {}
-            }
+            };
         }
-        if let (Some(a), Some(b), Some(c)) =
-            (same::<T, f64>(a), same::<T, f64>(b), same_mut::<T, f64>(c))
-        {
-            match isa {
-                #[cfg(tnet_avx512)]
-                Isa::Avx512 if n > 8 => {
-                    return run::<F64x8, 8, 2>(
-                        isa,
-                        a,
-                        b,
-                        c,
-                        t,
-                        accumulate,
-                        same_mut(packed).expect("same type"),
-                    );
-                }
-                #[cfg(tnet_avx512)]
-                Isa::Avx512 => {
-                    return run::<F64x8, 8, 1>(
-                        isa,
-                        a,
-                        b,
-                        c,
-                        t,
-                        accumulate,
-                        same_mut(packed).expect("same type"),
-                    );
-                }
-                Isa::Avx2 => {
-                    return run::<F64x4, 6, 2>(
-                        isa,
-                        a,
-                        b,
-                        c,
-                        t,
-                        accumulate,
-                        same_mut(packed).expect("same type"),
-                    );
-                }
-                Isa::Portable => {}
-            }
-        }
+        dispatch!(f32, F32x16, F32x8, 16);
+        dispatch!(f64, F64x8, F64x4, 8);
     }
     run::<Portable<T>, 4, 2>(Isa::Portable, a, b, c, t, accumulate, packed);
 }

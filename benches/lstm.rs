@@ -14,10 +14,12 @@
 //!
 //! `cargo bench --bench lstm` (add `-- --quick` for a short run).
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use ndarray::{Array3, Ix3};
@@ -154,15 +156,6 @@ fn bench(c: &mut Criterion, runs: &mut [Run]) {
     group.finish();
 }
 
-/// CPU time of this process (all threads), from `/proc/self/stat` (Linux; `None`
-/// elsewhere).
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10)) // USER_HZ = 100 on Linux
-}
-
 fn summary(runs: &mut [Run]) {
     let (x, labels) = inputs();
     println!(
@@ -182,20 +175,9 @@ fn summary(runs: &mut [Run]) {
         PEAK.store(before, Ordering::Relaxed);
         run.step(&x, &labels);
         let peak = PEAK.load(Ordering::Relaxed) - before;
-        let mut walls = Vec::new();
-        let cpu0 = cpu_time();
-        let start = Instant::now();
-        while walls.len() < 5 || (start.elapsed() < Duration::from_secs(2) && walls.len() < 50) {
-            let t = Instant::now();
-            run.step(&x, &labels);
-            walls.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let cpu = cpu0
-            .zip(cpu_time())
-            .map(|(a, b)| format!("{:.1}", (b - a).as_secs_f64() * 1e3 / walls.len() as f64))
-            .unwrap_or_else(|| "-".into());
-        walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let ms = walls[walls.len() / 2];
+        let (secs, cpu) = common::measure(|| run.step(&x, &labels));
+        let ms = secs * 1e3;
+        let cpu = cpu.map_or_else(|| "-".into(), |c| format!("{:.1}", c * 1e3));
         if run.name == "dense" {
             dense_ms = Some(ms);
         }

@@ -635,10 +635,7 @@ impl<T: Scalar> Lstm<T> {
                     let mut a = ax.slice(s![.., t, ..]).to_owned();
                     a += &self.bias;
                     if t > 0 {
-                        let hd = match &masks.h {
-                            Some(m) => &tape.h[t - 1] * m,
-                            None => tape.h[t - 1].clone(),
-                        };
+                        let hd = dropped(&tape.h[t - 1], &masks.h);
                         a += &recurrent.apply(hd.view())?;
                         tape.hd.push(hd);
                     }
@@ -679,10 +676,7 @@ impl<T: Scalar> Lstm<T> {
                     let mut a = ax.slice(s![.., t, ..]).to_owned();
                     a += &self.bias;
                     if t > 0 {
-                        let hd = match &masks.h {
-                            Some(m) => &tape.h[t - 1] * m,
-                            None => tape.h[t - 1].clone(),
-                        };
+                        let hd = dropped(&tape.h[t - 1], &masks.h);
                         matmul_into(
                             a.view_mut(),
                             hd.view(),
@@ -928,6 +922,14 @@ pub(crate) fn h_offset(n: usize, h: usize, p: usize, pad: PadPosition) -> usize 
     match pad {
         PadPosition::End => n,
         PadPosition::AfterInput => p - h,
+    }
+}
+
+/// `h ⊙ mask` (recurrent dropout), or a copy of `h` without dropout.
+fn dropped<T: Scalar>(h: &Array2<T>, mask: &Option<Array2<T>>) -> Array2<T> {
+    match mask {
+        Some(m) => h * m,
+        None => h.clone(),
     }
 }
 

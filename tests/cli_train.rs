@@ -117,6 +117,17 @@ fn train_kill_resume_eval_info() {
         p["lstm"].as_u64().unwrap() + p["classifier"].as_u64().unwrap()
     );
     assert!(info["compression"]["lstm"].as_f64().unwrap() > 10.0);
+    // A run directory written before `--recurrent-gain` existed (no such field in its
+    // run.json) evaluates as trained, with gain 1.
+    let run_json = straight.join("run.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
+    assert_eq!(spec["recurrent_gain"], 1.0);
+    spec.as_object_mut().unwrap().remove("recurrent_gain");
+    std::fs::write(&run_json, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let legacy = json(&run(&["eval", &s, "--json"]));
+    assert_eq!(legacy["accuracy"], result["accuracy"]);
+
     // Human-readable output too.
     let text = String::from_utf8(run(&["eval", &s]).stdout).unwrap();
     assert!(text.contains("accuracy") && text.contains("right"));

@@ -55,9 +55,12 @@ fn configs() -> Vec<LstmConfig> {
         base.clone().with_pooling(Pooling::Mean),
         base.clone().with_gate(GateActivation::HardSigmoid),
         base.clone().with_dropout(0.3, 0.4),
-        base.with_pooling(Pooling::Mean)
+        base.clone()
+            .with_pooling(Pooling::Mean)
             .with_dropout(0.25, 0.25)
             .with_forget_bias(0.5),
+        base.clone().with_recurrent_gain(2.5),
+        base.with_dropout(0.2, 0.3).with_recurrent_gain(0.5),
     ]
 }
 
@@ -201,7 +204,9 @@ fn custom_map_plugs_in_with_exact_gradients() {
 fn fused_dense_equals_separate_dense() {
     let (n, h, p) = (5, 4, 12);
     for pad in [PadPosition::End, PadPosition::AfterInput] {
-        let cfg = LstmConfig::new(n, h).with_dropout(0.3, 0.3);
+        let cfg = LstmConfig::new(n, h)
+            .with_dropout(0.3, 0.3)
+            .with_recurrent_gain(1.7);
         let sep = Lstm::<f64>::dense(&cfg, 3, 8).unwrap();
         let fus = Lstm::<f64>::dense_fused(&cfg, 3, p, pad, 8).unwrap();
         let x = clip::<f64>(4, 5, n, 9);
@@ -342,8 +347,14 @@ fn dropout_is_seeded_and_training_only() {
 /// both wirings and both poolings; the memory report follows its closed form.
 #[test]
 fn streaming_matches_batch_forward() {
-    for pooling in [Pooling::Last, Pooling::Mean] {
-        let cfg = LstmConfig::new(7, 5).with_pooling(pooling);
+    for (pooling, gain) in [
+        (Pooling::Last, 1.0),
+        (Pooling::Mean, 1.0),
+        (Pooling::Last, 1.7),
+    ] {
+        let cfg = LstmConfig::new(7, 5)
+            .with_pooling(pooling)
+            .with_recurrent_gain(gain);
         let models = [
             Lstm::<f64>::dense(&cfg, 4, 3).unwrap(),
             Lstm::<f64>::dense_fused(&cfg, 4, 13, PadPosition::AfterInput, 3).unwrap(),
@@ -439,6 +450,16 @@ fn model_save_load_and_mismatches() {
         msg.contains("hidden size H is 4 in the file but 3"),
         "{msg}"
     );
+    let mut gained = Lstm::<f32>::dense_fused(
+        &cfg.clone().with_recurrent_gain(2.0),
+        3,
+        10,
+        PadPosition::End,
+        1,
+    )
+    .unwrap();
+    let msg = gained.load_params(&path).unwrap_err().to_string();
+    assert!(msg.contains("recurrent gain"), "{msg}");
     let mut sep = Lstm::<f32>::dense(&cfg, 3, 1).unwrap();
     let msg = sep.load_params(&path).unwrap_err().to_string();
     assert!(msg.contains("wiring"), "{msg}");
@@ -473,6 +494,20 @@ fn bad_configurations_are_rejected() {
     assert!(Lstm::<f64>::dense(&LstmConfig::new(0, 3), 2, 0).is_err());
     assert!(Lstm::<f64>::dense(&LstmConfig::new(5, 3).with_dropout(1.0, 0.0), 2, 0).is_err());
     assert!(Lstm::<f64>::dense(&LstmConfig::new(5, 3), 1, 0).is_err());
+    for g in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let cfg = LstmConfig::new(5, 3).with_recurrent_gain(g);
+        let e = Lstm::<f64>::dense_fused(&cfg, 2, 8, PadPosition::End, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "recurrent_gain",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 
     let cfg = LstmConfig::new(5, 3);
     let head = || Classifier::<f64>::dense(3, 2, 0).unwrap();
@@ -570,4 +605,67 @@ fn linear_params_only<T: Scalar>() {
 fn linear_params_only_backward_equals_full_backward() {
     linear_params_only::<f64>();
     linear_params_only::<f32>();
+}
+
+/// The recurrent gain `γ`: the fused model computes `z_t = [x_t ; γ h_{t-1} ; 0]` (checked
+/// against the recurrence written out by hand), and configurations saved before the field
+/// existed read back with gain 1, the gain they were trained with.
+#[test]
+fn recurrent_gain_scales_the_recurrent_input_and_legacy_configs_read_back() {
+    let (n, h, p) = (9, 4, 16);
+    let cfg = LstmConfig::new(n, h).with_recurrent_gain(1.5);
+    let fused = Lstm::<f64>::dense_fused(&cfg, 3, p, PadPosition::End, 5).unwrap();
+    assert_eq!(fused.recurrent_gain(), 1.5);
+
+    // Two steps by hand: a_t = W [x_t ; γ h_{t-1} ; 0] + b.
+    let x = clip::<f64>(2, 2, n, 6);
+    let w = fused.fused_map().unwrap().column_block(0, p).unwrap();
+    let mut hs = Array2::<f64>::zeros((2, h));
+    let mut cs = Array2::<f64>::zeros((2, h));
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    for t in 0..2 {
+        let mut z = Array2::<f64>::zeros((2, p));
+        z.slice_mut(s![.., 0..n]).assign(&x.slice(s![.., t, ..]));
+        z.slice_mut(s![.., n..n + h]).assign(&(&hs * 1.5));
+        let a = z.dot(&w.t()) + fused.bias();
+        for b in 0..2 {
+            for j in 0..h {
+                let (f, i, g, o) = (
+                    sig(a[[b, j]]),
+                    sig(a[[b, h + j]]),
+                    a[[b, 2 * h + j]].tanh(),
+                    sig(a[[b, 3 * h + j]]),
+                );
+                cs[[b, j]] = f * cs[[b, j]] + i * g;
+                hs[[b, j]] = o * cs[[b, j]].tanh();
+            }
+        }
+    }
+    let mut st = fused.zero_state(2);
+    for t in 0..2 {
+        fused.step(&mut st, x.slice(s![.., t, ..])).unwrap();
+    }
+    let d = (&st.h - &hs).iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    common::assert_within(d, 1e-13, "h_T against the hand-written recurrence");
+    // And the gain matters: the same weights with gain 1 compute something else.
+    let mut plain =
+        Lstm::<f64>::dense_fused(&LstmConfig::new(n, h), 3, p, PadPosition::End, 5).unwrap();
+    for (q, v) in plain.params_mut().into_iter().zip(fused.params()) {
+        let mut q = q;
+        q.assign(&v);
+    }
+    let x3 = clip::<f64>(2, 3, n, 7);
+    let d = (&plain.logits(x3.view()).unwrap() - &fused.logits(x3.view()).unwrap())
+        .iter()
+        .fold(0.0_f64, |m, v| m.max(v.abs()));
+    assert!(d > 1e-6, "gain 1.5 and gain 1 gave the same logits");
+
+    let json = serde_json::to_value(&cfg).unwrap();
+    assert_eq!(json["recurrent_gain"], 1.5);
+    let mut legacy = json.clone();
+    legacy.as_object_mut().unwrap().remove("recurrent_gain");
+    let old: LstmConfig = serde_json::from_value(legacy).unwrap();
+    assert_eq!(old.recurrent_gain, 1.0);
+    let back: LstmConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(back, cfg);
 }

@@ -88,6 +88,19 @@ pub struct LstmConfig {
     pub input_dropout: f64,
     /// Dropout probability on the recurrent path `h_{t-1}` (training only).
     pub recurrent_dropout: f64,
+    /// Gain `γ` on the recurrent input: the maps see `γ h~_{t-1}` in place of `h~_{t-1}`
+    /// (1 by default). For the fused wiring it sets how much `h_{t-1}` weighs against
+    /// `x_t` in `z_t = [x_t ; γ h_{t-1}]`, a balance a fully decomposed `W` cannot learn
+    /// by scaling its recurrent block alone (that block shares its factors with the input
+    /// columns); for the separate wiring it only rescales `U`. Model files written before
+    /// this field existed load with 1, the gain they were trained with.
+    #[serde(default = "unit_gain")]
+    pub recurrent_gain: f64,
+}
+
+/// The recurrent gain of configurations saved before the field existed.
+fn unit_gain() -> f64 {
+    1.0
 }
 
 impl LstmConfig {
@@ -102,7 +115,24 @@ impl LstmConfig {
             forget_bias: 1.0,
             input_dropout: 0.0,
             recurrent_dropout: 0.0,
+            recurrent_gain: 1.0,
         }
+    }
+
+    /// Sets the gain `γ` on the recurrent input (see [`recurrent_gain`](Self::recurrent_gain)).
+    ///
+    /// ```
+    /// use tnet::models::LstmConfig;
+    /// let c = LstmConfig::new(57_600, 256);
+    /// assert_eq!(c.recurrent_gain, 1.0);
+    /// // Both parts of z_t = [x_t ; γ h_{t-1}] on the same norm scale: γ = sqrt(N / H).
+    /// let balanced = c.with_recurrent_gain((57_600.0_f64 / 256.0).sqrt());
+    /// assert_eq!(balanced.recurrent_gain, 15.0);
+    /// assert!(balanced.with_recurrent_gain(0.0).check().is_err());
+    /// ```
+    pub fn with_recurrent_gain(mut self, gain: f64) -> Self {
+        self.recurrent_gain = gain;
+        self
     }
 
     /// Sets the gate nonlinearity.
@@ -152,6 +182,13 @@ impl LstmConfig {
                     format!("a dropout probability must lie in [0, 1), got {p}"),
                 ));
             }
+        }
+        let g = self.recurrent_gain;
+        if !(g.is_finite() && g > 0.0) {
+            return Err(Error::param(
+                "recurrent_gain",
+                format!("must be finite and positive, got {g}"),
+            ));
         }
         if !self.forget_bias.is_finite() {
             return Err(Error::param(

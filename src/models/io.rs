@@ -68,7 +68,7 @@ impl Architecture {
             )
         };
         let (a, b) = (&self.config, &model.config);
-        let fields: [(&str, String, String); 7] = [
+        let fields: [(&str, String, String); 8] = [
             (
                 "the input size N",
                 a.n_input.to_string(),
@@ -103,6 +103,11 @@ impl Architecture {
                 "the recurrent dropout",
                 a.recurrent_dropout.to_string(),
                 b.recurrent_dropout.to_string(),
+            ),
+            (
+                "the recurrent gain",
+                a.recurrent_gain.to_string(),
+                b.recurrent_gain.to_string(),
             ),
         ];
         for (what, f, m) in fields {

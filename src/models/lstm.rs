@@ -15,23 +15,28 @@
 //! `x~` and `h~` are the inputs after dropout (training only): one Bernoulli mask per
 //! sequence and path, shared by all time steps (Gal & Ghahramani's variational dropout,
 //! Keras' `dropout`/`recurrent_dropout`), scaled by `1/(1-p)` so that evaluation needs no
-//! rescaling. The state `h_t` itself (what the classifier and the next step's cell see
-//! outside the recurrent product) is not dropped.
+//! rescaling. `h~` also carries the recurrent gain `γ` ([`LstmConfig::recurrent_gain`], 1 by
+//! default): `h~_{t-1} = γ (h_{t-1} ⊙ m)`. The state `h_t` itself
+//! (what the classifier and the next step's cell see outside the recurrent product) is not
+//! dropped or scaled.
 //!
 //! # Gradients
 //! [`Lstm::loss_and_grad`] runs backpropagation through time: the forward pass stores
-//! per step the gate values, `c_t`, `h_t` and the map inputs (`h~_{t-1}` or `z_t`); the
-//! backward pass walks the steps in reverse through the cell (see the cell kernel's
-//! formulas in the module source), calls [`LinearMap::backward`] for the recurrent or
-//! fused map at every step and, in the separate wiring, once for the input map on all
-//! `B*T` rows stacked. Gradients are exact (checked against central finite differences
-//! in `tests/lstm.rs`).
+//! per step the gate values, `c_t`, `h_t` and the map inputs; the backward pass walks the
+//! steps in reverse through the cell (see the cell kernel's formulas in the module
+//! source). Separate wiring: the recurrent map's backward at every step, and one
+//! parameter backward of the input map on all `B*T` rows stacked. Fused wiring, by
+//! linearity `W z_t = W [x~_t ; 0] + W_h h~_{t-1}` with the `4H x H` block `W_h` formed once
+//! per batch ([`LinearMap::column_block`]): `dh~_{t-1} = da_t W_h` per step, and one
+//! parameter backward of `W` on the `B*T` rows `z_t`. Gradients are exact (checked against
+//! central finite differences in `tests/lstm.rs`).
 //!
 //! # Cost
-//! Forward, per batch: one input-map product on `B*T` rows plus `T` recurrent products on
-//! `B` rows (separate), or `T` fused products on `B` rows (fused), plus `O(B T H)`
-//! elementwise work. Backward: the same products' backward passes. Memory for training:
-//! `O(B T (6H + P))` stored activations (`P = N` for the separate wiring).
+//! Forward, per batch: one product of the input map (or of `W`) on `B*T` rows, plus `T`
+//! recurrent products on `B` rows (`U`, or the dense `W_h`), plus `O(B T H)` elementwise
+//! work. Backward: one parameter backward of the input map (or `W`) on `B*T` rows and the
+//! recurrent steps' products. Memory for training: `O(B T (6H + P))` stored activations
+//! (`P = N` for the separate wiring).
 
 use ndarray::{
     Array1, Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD, Axis, s,
@@ -379,6 +384,11 @@ impl<T: Scalar> Lstm<T> {
         }
     }
 
+    /// The gain `γ` on the recurrent input ([`LstmConfig::recurrent_gain`]).
+    pub fn recurrent_gain(&self) -> f64 {
+        self.config.recurrent_gain
+    }
+
     /// Number of classes.
     pub fn n_classes(&self) -> usize {
         self.head.n_classes()
@@ -570,25 +580,37 @@ impl<T: Scalar> Lstm<T> {
         Ok(())
     }
 
+    /// The dropout masks of a pass (`dropout_seed: None` for evaluation), with the
+    /// recurrent gain folded into the recurrent one: `h~ = γ (h ⊙ m)`, so the forward
+    /// and backward passes apply both with one product.
     fn masks(&self, b: usize, dropout_seed: Option<u64>) -> Masks<T> {
-        let Some(seed) = dropout_seed else {
-            return Masks { x: None, h: None };
+        let (x, h) = match dropout_seed {
+            None => (None, None),
+            Some(seed) => {
+                let mut g = crate::dense::rng(seed);
+                let mut mask = |cols: usize, p: f64| {
+                    (p > 0.0).then(|| {
+                        let keep = T::cast(1.0 / (1.0 - p));
+                        Array2::from_shape_simple_fn((b, cols), || {
+                            if g.random::<f64>() < p {
+                                T::zero()
+                            } else {
+                                keep
+                            }
+                        })
+                    })
+                };
+                let x = mask(self.config.n_input, self.config.input_dropout);
+                let h = mask(self.config.hidden, self.config.recurrent_dropout);
+                (x, h)
+            }
         };
-        let mut g = crate::dense::rng(seed);
-        let mut mask = |cols: usize, p: f64| {
-            (p > 0.0).then(|| {
-                let keep = T::cast(1.0 / (1.0 - p));
-                Array2::from_shape_simple_fn((b, cols), || {
-                    if g.random::<f64>() < p {
-                        T::zero()
-                    } else {
-                        keep
-                    }
-                })
-            })
+        let gain = self.recurrent_gain();
+        let h = match h {
+            _ if gain == 1.0 => h,
+            Some(m) => Some(m * T::cast(gain)),
+            None => Some(Array2::from_elem((b, self.config.hidden), T::cast(gain))),
         };
-        let x = mask(self.config.n_input, self.config.input_dropout);
-        let h = mask(self.config.hidden, self.config.recurrent_dropout);
         Masks { x, h }
     }
 
@@ -899,7 +921,7 @@ impl<T: Scalar> Lstm<T> {
     /// As [`loss_and_grad`](Self::loss_and_grad) for the input.
     pub fn logits(&self, x: ArrayView3<'_, T>) -> Result<Array2<T>> {
         self.check_input(&x)?;
-        let masks = Masks { x: None, h: None };
+        let masks = self.masks(x.dim().0, None);
         let tape = self.forward_tape(x, &masks)?;
         self.head.forward(tape.feature.view())
     }

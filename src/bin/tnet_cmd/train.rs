@@ -61,6 +61,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// Gain on the recurrent input `h_{t-1}` (see `LstmConfig::recurrent_gain`).
+    #[arg(long, value_name = "GAIN", default_value_t = 1.0)]
+    recurrent_gain: f64,
     /// Clips per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -111,11 +114,18 @@ struct RunSpec {
     batch: usize,
     seed: u64,
     test_fraction: f64,
+    /// The recurrent gain. Runs written before the option existed were trained with 1.
+    #[serde(default = "unit_gain")]
+    recurrent_gain: f64,
     /// Sizes of the data the run was trained on (`N`, classes, `T`): what the model is
     /// built from, so describing a run never has to open its data.
     n_input: usize,
     n_classes: usize,
     clip_frames: usize,
+}
+
+fn unit_gain() -> f64 {
+    1.0
 }
 
 const RUN: &str = "run.json";
@@ -253,7 +263,8 @@ fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
 }
 
 fn model_for(spec: &RunSpec) -> Result<Lstm<f32>> {
-    let config = LstmConfig::new(spec.n_input, spec.hidden);
+    let config =
+        LstmConfig::new(spec.n_input, spec.hidden).with_recurrent_gain(spec.recurrent_gain);
     build::<f32>(&spec.model_spec()?, &config, spec.n_classes, spec.seed)
 }
 
@@ -303,6 +314,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         batch: a.batch,
         seed: a.seed,
         test_fraction: a.test_fraction,
+        recurrent_gain: a.recurrent_gain,
         n_input: data.frame_len(),
         n_classes: VideoDataset::n_classes(&data),
         clip_frames: data.frames(),

@@ -650,8 +650,7 @@ fn recurrent_gain_scales_the_recurrent_input_and_legacy_configs_read_back() {
     // And the gain matters: the same weights with gain 1 compute something else.
     let mut plain =
         Lstm::<f64>::dense_fused(&LstmConfig::new(n, h), 3, p, PadPosition::End, 5).unwrap();
-    for (q, v) in plain.params_mut().into_iter().zip(fused.params()) {
-        let mut q = q;
+    for (mut q, v) in plain.params_mut().into_iter().zip(fused.params()) {
         q.assign(&v);
     }
     let x3 = clip::<f64>(2, 3, n, 7);

@@ -87,16 +87,18 @@ impl<T: Scalar> Lstm<T> {
         }
         let gain = T::cast(self.recurrent_gain());
         let mut a = if let (Some(input), Some(rec)) = (self.input_map(), self.recurrent_map()) {
+            // U (γ h) = γ (U h): no scaled copy of the state.
             let mut a = input.apply(x_t)?;
-            a += &rec.apply((&state.h * gain).view())?;
+            a.scaled_add(gain, &rec.apply(state.h.view())?);
             a
         } else {
             let map = self.fused_map().expect("fused wiring");
             let off = self.fused_h_offset();
             let mut z = Array2::zeros((b, map.n_in()));
             z.slice_mut(s![.., 0..n]).assign(&x_t);
-            z.slice_mut(s![.., off..off + hn])
-                .assign(&(&state.h * gain));
+            let mut zh = z.slice_mut(s![.., off..off + hn]);
+            zh.assign(&state.h);
+            zh *= gain;
             map.apply(z.view())?
         };
         a += self.bias();

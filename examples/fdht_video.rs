@@ -27,12 +27,16 @@
 //! cargo run --release --example fdht_video -- --full    # UCF11-like: 160x120x3, 6 frames, 11 classes, 16,500 clips
 //! ```
 //! Options: `--epochs N`, `--seed S`, `--models fdht,tt,dense`, `--lr LR`, `--fdht-rank R`,
+//! `--fdht-modes AxBxCxD` (the input modes of the FDHT map, multiplying to at least
+//! `N + H`; the output modes are the setting's),
 //! `--clips-per-class C`, `--recurrent-gain G` (the gain on `h_{t-1}`, 1 by default, see
-//! `LstmConfig::recurrent_gain`), `--out DIR` (default
+//! `LstmConfig::recurrent_gain`), `--dropout P` (dropout on the input and the recurrent
+//! path while training, 0 by default), `--out DIR` (default
 //! `target/fdht_video`). The run writes there:
 //!
 //! | file | content |
 //! |---|---|
+//! | `<model>.jsonl` | per model, one line of metrics per epoch (loss, accuracies, time), appended as training runs: `tail -f` it to follow a long run |
 //! | `results.json` | per model: parameters, compression, test accuracy (overall, per class, confusion matrix), time per epoch |
 //! | `curves.csv` | per model and epoch: training and validation accuracy |
 //! | `accuracy_curves.svg`, `.png` | validation accuracy (%) per epoch, one line per model |
@@ -48,12 +52,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
+use tnet::matrices::factorize;
 use tnet::models::zoo::{ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
 use tnet::train::{EarlyStopping, Monitor, OptimizerConfig, Split, TrainConfig, evaluate, fit};
 
 /// The files a run writes into the output directory, and what each holds.
-const OUTPUTS: [(&str, &str); 4] = [
+const OUTPUTS: [(&str, &str); 5] = [
+    (
+        "<model>.jsonl",
+        "one line of metrics per epoch, written as training runs (tail -f it)",
+    ),
     (
         "results.json",
         "test accuracy, parameters, compression, s/epoch",
@@ -89,6 +98,8 @@ struct Setting {
     modes: Option<Modes>,
     /// Gain on the recurrent input of every model.
     recurrent_gain: f64,
+    /// Input modes of the fused maps, overriding `modes` (`--fdht-modes`).
+    fdht_modes: Option<Vec<usize>>,
 }
 
 /// The tensorized shapes of the UCF11 setting.
@@ -129,6 +140,7 @@ impl Setting {
                     fused: vec![11, 12, 20, 22],
                 }),
                 recurrent_gain: 1.0,
+                fdht_modes: None,
             };
         }
         let mut data = SyntheticConfig::quick();
@@ -154,22 +166,35 @@ impl Setting {
             patience: 8,
             modes: None,
             recurrent_gain: 1.0,
+            fdht_modes: None,
         }
     }
 
     /// The model of each kind: the ranks of the paper's compact settings (FDHT ranks chosen
     /// for a few thousand parameters).
-    fn spec(&self, kind: ModelKind) -> ModelSpec {
+    fn spec(&self, kind: ModelKind) -> Result<ModelSpec, Box<dyn Error>> {
         let rank = match kind {
             ModelKind::Fdht => self.fdht_rank,
             _ => 4,
         };
         let spec = ModelSpec::new(kind, rank);
-        match &self.modes {
+        if let (true, Some(fused)) = (kind.is_fused(), &self.fdht_modes) {
+            let out = match &self.modes {
+                Some(m) if m.out.len() == fused.len() => m.out.clone(),
+                // The zoo's output modes: H factored, the gate factor 4 on the first mode.
+                _ => {
+                    let mut out = factorize(self.hidden, fused.len())?;
+                    out[0] *= 4;
+                    out
+                }
+            };
+            return Ok(spec.with_modes(out, fused.clone()));
+        }
+        Ok(match &self.modes {
             Some(m) if kind.is_fused() => spec.with_modes(m.out.clone(), m.fused.clone()),
             Some(m) if kind != ModelKind::Dense => spec.with_modes(m.out.clone(), m.input.clone()),
             _ => spec,
-        }
+        })
     }
 }
 
@@ -195,6 +220,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(r) = args.fdht_rank {
         setting.fdht_rank = r;
     }
+    if let Some(m) = args.fdht_modes.clone() {
+        setting.fdht_modes = Some(m);
+    }
     if let Some(lr) = args.lr {
         setting.lr = lr;
     }
@@ -203,6 +231,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     if let Some(g) = args.recurrent_gain {
         setting.recurrent_gain = g;
+    }
+    if let Some(p) = args.dropout {
+        setting.dropout = p;
     }
     setting.data.seed = args.seed;
     let data = SyntheticVideo::new(setting.data.clone())?;
@@ -230,9 +261,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         train: inner.train.iter().map(|&i| parts.train[i]).collect(),
         val: inner.test.iter().map(|&i| parts.train[i]).collect(),
     };
+    std::fs::create_dir_all(&args.out)?;
     let mut rows = Vec::new();
     for &kind in &args.models {
-        let row = train_one(kind, &setting, &data, &split, &parts.test, args.seed)?;
+        let log = args.out.join(format!("{kind}.jsonl"));
+        let row = train_one(kind, &setting, &data, &split, &parts.test, args.seed, &log)?;
         println!(
             "  {:<6} {:>9} params  test accuracy {:5.1} %  {:6.1} s/epoch, {} epochs",
             kind.to_string(),
@@ -244,7 +277,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         rows.push(row);
     }
     println!("\n{}", table(&rows, &setting, &data));
-    std::fs::create_dir_all(&args.out)?;
     write_outputs(&args.out, &rows, VideoDataset::n_classes(&data))?;
     println!("\nwritten to {}:", args.out.display());
     for (file, what) in OUTPUTS {
@@ -261,18 +293,20 @@ fn train_one(
     split: &Split,
     test: &[usize],
     seed: u64,
+    log: &Path,
 ) -> Result<Row, Box<dyn Error>> {
     let config = LstmConfig::new(data.frame_len(), setting.hidden)
         .with_dropout(setting.dropout, setting.dropout)
         .with_recurrent_gain(setting.recurrent_gain);
     let classes = VideoDataset::n_classes(data);
-    let mut model = build::<f32>(&setting.spec(kind), &config, classes, seed)?;
+    let mut model = build::<f32>(&setting.spec(kind)?, &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
         .with_optimizer(OptimizerConfig::adam(setting.lr))
         .with_early_stopping(EarlyStopping {
             monitor: Monitor::ValAccuracy,
             ..EarlyStopping::val_loss(setting.patience)
         })
+        .with_metrics_log(log)
         .with_progress(true);
     let start = Instant::now();
     let report = fit(&mut model, data, split, &train)?;
@@ -810,9 +844,11 @@ struct Args {
     full: bool,
     epochs: Option<usize>,
     fdht_rank: Option<usize>,
+    fdht_modes: Option<Vec<usize>>,
     lr: Option<f64>,
     clips_per_class: Option<usize>,
     recurrent_gain: Option<f64>,
+    dropout: Option<f64>,
     seed: u64,
     models: Vec<ModelKind>,
     out: PathBuf,
@@ -825,9 +861,11 @@ impl Args {
             full: false,
             epochs: None,
             fdht_rank: None,
+            fdht_modes: None,
             lr: None,
             clips_per_class: None,
             recurrent_gain: None,
+            dropout: None,
             seed: 0,
             models: vec![
                 ModelKind::Fdht,
@@ -848,9 +886,17 @@ impl Args {
                 "--epochs" => a.epochs = Some(value()?.parse()?),
                 "--seed" => a.seed = value()?.parse()?,
                 "--fdht-rank" => a.fdht_rank = Some(value()?.parse()?),
+                "--fdht-modes" => {
+                    let v = value()?;
+                    let modes = v.split('x').map(str::parse).collect::<Result<_, _>>();
+                    a.fdht_modes = Some(modes.map_err(|_| {
+                        format!("--fdht-modes {v}: expected modes such as 11x12x20x22")
+                    })?);
+                }
                 "--lr" => a.lr = Some(value()?.parse()?),
                 "--clips-per-class" => a.clips_per_class = Some(value()?.parse()?),
                 "--recurrent-gain" => a.recurrent_gain = Some(value()?.parse()?),
+                "--dropout" => a.dropout = Some(value()?.parse()?),
                 "--out" => a.out = value()?.into(),
                 "--models" => {
                     a.models = value()?
@@ -860,8 +906,8 @@ impl Args {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: fdht_video [--quick | --full] [--epochs N] [--lr LR] [--fdht-rank R] \
-                         [--clips-per-class C] [--recurrent-gain G] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
+                        "usage: fdht_video [--quick | --full] [--epochs N] [--lr LR] [--fdht-rank R] [--fdht-modes AxBxCxD] \
+                         [--clips-per-class C] [--recurrent-gain G] [--dropout P] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );
                     std::process::exit(0);
                 }

@@ -10,6 +10,13 @@
 //! show `rayon` inside such matrices is slower on two cores). Independent matrices are
 //! spread over cores with rayon by the callers instead.
 //!
+//! Every function here that enters faer leaves the vector registers clean (a private
+//! drop guard runs `vzeroupper`): faer's x86 GEMM microkernels are assembly that returns
+//! with the upper halves of the AVX-512 registers in use, and on Intel cores every later
+//! SSE instruction of the thread (all of tnet's scalar code: the LSTM cell, data
+//! generation) then waits on a register merge. Measured: 32x on a sigmoid loop, 2.5x on a
+//! whole FDHT-LSTM training epoch (docs/architecture.md).
+//!
 //! Accuracy: singular values always come from an SVD (or a QR followed by an SVD of the
 //! triangular factor), never from a Gram matrix, so they are accurate to about
 //! `eps * sigma_max` instead of `sqrt(eps) * sigma_max`.
@@ -109,6 +116,49 @@ impl<T: Scalar> TruncatedSvd<T> {
 }
 
 /// Borrows an ndarray matrix view as a faer view (no copy; any strides).
+/// Clears the upper halves of the vector registers of this thread when dropped (and, for
+/// a parallel call, of every rayon worker), so that code compiled for baseline x86-64
+/// runs at full speed after faer.
+///
+/// faer's x86 GEMM (the `private-gemm-x86` crate) calls its assembly microkernels through
+/// `asm!`, so the compiler does not emit the `vzeroupper` it puts after its own AVX
+/// code. With the upper state left in use, every legacy-SSE instruction on an Intel core
+/// waits on a merge with the full register: `1 / (1 + exp(-x))` in a loop goes from 6.5
+/// to 209 ns, and a training epoch of the default FDHT-LSTM takes 2.1 s instead of 5.3 s
+/// once the state is cleared (`examples/fdht_video`, 2.3 GHz 2-core Xeon). `vzeroupper` costs a cycle;
+/// the parallel case adds one rayon broadcast to a call that is large by construction.
+struct SimdStateGuard {
+    parallel: bool,
+}
+
+impl SimdStateGuard {
+    fn new(par: Par) -> Self {
+        Self {
+            parallel: !matches!(par, Par::Seq),
+        }
+    }
+}
+
+impl Drop for SimdStateGuard {
+    fn drop(&mut self) {
+        clear_upper_simd_state();
+        if self.parallel {
+            rayon::broadcast(|_| clear_upper_simd_state());
+        }
+    }
+}
+
+/// `vzeroupper` on this thread where AVX exists; nothing elsewhere.
+#[inline]
+fn clear_upper_simd_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU supports AVX (checked just above), the one requirement of
+        // `_mm256_zeroupper`, which only clears register state the ABI lets us clobber.
+        unsafe { std::arch::x86_64::_mm256_zeroupper() }
+    }
+}
+
 fn as_faer<'a, T: Scalar>(a: &'a ArrayView2<'_, T>) -> MatRef<'a, T> {
     let (m, n) = a.dim();
     let s = a.strides();
@@ -159,6 +209,7 @@ fn svd_full<T: Scalar>(
     want_u: bool,
     want_v: bool,
 ) -> Result<(Mat<T>, Mat<T>, Vec<T>)> {
+    let _clean = SimdStateGuard::new(Par::Seq);
     let (m, n) = a.shape();
     let k = m.min(n);
     let mut u = Mat::<T>::zeros(if want_u { m } else { 0 }, if want_u { k } else { 0 });
@@ -639,6 +690,7 @@ pub fn project_and_factor<T: Scalar>(
 /// Householder QR in place; afterwards the upper triangle of `a` holds R.
 fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
     use faer::linalg::qr::no_pivoting::factor;
+    let _clean = SimdStateGuard::new(Par::Seq);
     let (m, n) = a.shape();
     let bs = factor::recommended_block_size::<T>(m, n);
     let mut coeff = Mat::<T>::zeros(bs, m.min(n));
@@ -676,6 +728,7 @@ pub fn qr<T: Scalar>(a: ArrayView2<'_, T>) -> (Array2<T>, Array2<T>) {
     if k == 0 {
         return (Array2::zeros((m, 0)), Array2::zeros((0, n)));
     }
+    let _clean = SimdStateGuard::new(Par::Seq);
     let f = as_faer(&a).qr();
     let q = f.compute_thin_Q();
     let r = f.thin_R();
@@ -719,6 +772,7 @@ pub struct LeastSquares<T> {
 /// assert_eq!(ls.rank, 2);
 /// ```
 pub fn lstsq<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<LeastSquares<T>> {
+    let _clean = SimdStateGuard::new(Par::Seq);
     if a.nrows() != b.nrows() {
         return Err(Error::ShapeMismatch {
             context: "lstsq (A and B need the same number of rows)",
@@ -821,6 +875,7 @@ pub fn matmul_into<T: Scalar>(
     } else {
         Accum::Replace
     };
+    let _clean = SimdStateGuard::new(par);
     faer_matmul(
         as_faer_mut(&mut c),
         accum,
@@ -832,3 +887,83 @@ pub fn matmul_into<T: Scalar>(
 }
 
 pub use faer::Par as Parallelism;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// Whether the upper halves of the vector registers are in use on this thread
+    /// (`XINUSE` bits YMM_Hi128 and ZMM_Hi256), or `None` where the CPU cannot tell.
+    #[cfg(target_arch = "x86_64")]
+    fn upper_state_in_use() -> Option<bool> {
+        use std::arch::x86_64::{__cpuid_count, _xgetbv};
+        if !std::arch::is_x86_feature_detected!("avx") {
+            return None;
+        }
+        // CPUID.(EAX = 0DH, ECX = 1):EAX bit 2: XGETBV with ECX = 1 reports XINUSE.
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID leaf 0xD exists on every CPU with AVX (XSAVE is required).
+        let leaf = unsafe { __cpuid_count(0xD, 1) };
+        if leaf.eax & 4 == 0 {
+            return None;
+        }
+        // SAFETY: XSAVE is enabled by the OS (AVX was detected, which requires it) and
+        // XGETBV with ECX = 1 is supported (checked above).
+        let in_use = unsafe { _xgetbv(1) };
+        Some(in_use & ((1 << 2) | (1 << 6)) != 0)
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn upper_state_in_use() -> Option<bool> {
+        None
+    }
+
+    fn operand<T: Scalar>(m: usize, n: usize) -> Array2<T> {
+        Array2::from_shape_fn((m, n), |(i, j)| {
+            T::cast(((i * 7 + 3 * j) % 13) as f64 - 6.0)
+        })
+    }
+
+    /// faer's assembly GEMM leaves the upper vector state in use; every entry point into
+    /// faer must clear it, on the calling thread and, for parallel products, on the rayon
+    /// workers (see `SimdStateGuard`).
+    #[test]
+    fn faer_calls_leave_the_upper_vector_state_clean() {
+        if upper_state_in_use().is_none() {
+            return;
+        }
+        fn check<T: Scalar>() {
+            let (a, b) = (operand::<T>(192, 160), operand::<T>(160, 224));
+            let mut c = Array2::<T>::zeros((192, 224));
+            matmul_into(c.view_mut(), a.view(), b.view(), T::one(), false, Par::Seq);
+            assert_eq!(upper_state_in_use(), Some(false), "after matmul_into");
+            matmul_into(
+                c.view_mut(),
+                a.view(),
+                b.view(),
+                T::one(),
+                true,
+                Par::rayon(0),
+            );
+            assert_eq!(
+                upper_state_in_use(),
+                Some(false),
+                "after a parallel matmul_into"
+            );
+            let workers = rayon::broadcast(|_| upper_state_in_use());
+            assert!(
+                workers.iter().all(|w| *w != Some(true)),
+                "a rayon worker kept the state: {workers:?}"
+            );
+            let _ = svd(a.view(), MatrixTruncation::exact(), true).unwrap();
+            assert_eq!(upper_state_in_use(), Some(false), "after svd");
+            let _ = qr(a.view());
+            assert_eq!(upper_state_in_use(), Some(false), "after qr");
+            let _ = lstsq(a.view(), operand::<T>(192, 3).view()).unwrap();
+            assert_eq!(upper_state_in_use(), Some(false), "after lstsq");
+        }
+        check::<f32>();
+        check::<f64>();
+    }
+}

@@ -56,7 +56,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
-use tnet::matrices::factorize;
 use tnet::models::zoo::{ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
 use tnet::train::{EarlyStopping, Monitor, OptimizerConfig, Split, TrainConfig, evaluate, fit};
@@ -174,9 +173,9 @@ impl Setting {
         }
     }
 
-    /// The model of each kind: the ranks of the paper's compact settings (FDHT ranks chosen
-    /// for a few thousand parameters).
-    fn spec(&self, kind: ModelKind) -> Result<ModelSpec, Box<dyn Error>> {
+    /// The model of each kind for `config`: the ranks of the paper's compact settings (FDHT
+    /// ranks chosen for a few thousand parameters).
+    fn spec(&self, kind: ModelKind, config: &LstmConfig) -> Result<ModelSpec, Box<dyn Error>> {
         let rank = match kind {
             ModelKind::Fdht => self.fdht_rank,
             _ => 4,
@@ -185,11 +184,12 @@ impl Setting {
         if let (true, Some(fused)) = (kind.is_fused(), &self.fdht_modes) {
             let out = match &self.modes {
                 Some(m) if m.out.len() == fused.len() => m.out.clone(),
-                // The zoo's output modes: H factored, the gate factor 4 on the first mode.
+                // The zoo's own output modes for this order.
                 _ => {
-                    let mut out = factorize(self.hidden, fused.len())?;
-                    out[0] *= 4;
-                    out
+                    let auto = spec.clone().with_order(fused.len()).shape(config)?;
+                    auto.ok_or("a fused kind has a tensorized shape")?
+                        .out_modes()
+                        .to_vec()
                 }
             };
             return Ok(spec.with_modes(out, fused.clone()));
@@ -224,9 +224,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(r) = args.fdht_rank {
         setting.fdht_rank = r;
     }
-    if let Some(m) = args.fdht_modes.clone() {
-        setting.fdht_modes = Some(m);
-    }
+    setting.fdht_modes = args.fdht_modes.clone();
     if let Some(lr) = args.lr {
         setting.lr = lr;
     }
@@ -304,7 +302,7 @@ fn train_one(
         .with_dropout(setting.dropout, setting.dropout)
         .with_recurrent_gain(setting.recurrent_gain);
     let classes = VideoDataset::n_classes(data);
-    let mut model = build::<f32>(&setting.spec(kind)?, &config, classes, seed)?;
+    let mut model = build::<f32>(&setting.spec(kind, &config)?, &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
         .with_optimizer(OptimizerConfig::adam(setting.lr))
         .with_early_stopping(EarlyStopping {

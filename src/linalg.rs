@@ -115,7 +115,6 @@ impl<T: Scalar> TruncatedSvd<T> {
     }
 }
 
-/// Borrows an ndarray matrix view as a faer view (no copy; any strides).
 /// Clears the upper halves of the vector registers of this thread when dropped (and, for
 /// a parallel call, of every rayon worker), so that code compiled for baseline x86-64
 /// runs at full speed after faer.
@@ -125,8 +124,8 @@ impl<T: Scalar> TruncatedSvd<T> {
 /// code. With the upper state left in use, every legacy-SSE instruction on an Intel core
 /// waits on a merge with the full register: `1 / (1 + exp(-x))` in a loop goes from 6.5
 /// to 209 ns, and a training epoch of the default FDHT-LSTM takes 2.1 s instead of 5.3 s
-/// once the state is cleared (`examples/fdht_video`, 2.3 GHz 2-core Xeon). `vzeroupper` costs a cycle;
-/// the parallel case adds one rayon broadcast to a call that is large by construction.
+/// once the state is cleared (`examples/fdht_video`, 2.3 GHz 2-core Xeon). The parallel
+/// case adds one rayon broadcast, only to products large enough to be run in parallel.
 struct SimdStateGuard {
     parallel: bool,
 }
@@ -159,6 +158,7 @@ fn clear_upper_simd_state() {
     }
 }
 
+/// Borrows an ndarray matrix view as a faer view (no copy; any strides).
 fn as_faer<'a, T: Scalar>(a: &'a ArrayView2<'_, T>) -> MatRef<'a, T> {
     let (m, n) = a.dim();
     let s = a.strides();

@@ -1,7 +1,8 @@
 //! One training step (forward and backward through time, then an Adam update) of the LSTM
 //! classifiers at the UCF11 shape: batch 16, 6 frames, `N = 57,600`, `H = 256`, 11
 //! classes, f32. Compares FDHT-LSTM (one HT map on `[x ; h]` padded to 58,080 =
-//! 11x12x20x22, rank 6, 2,820 weights + 1,024 biases; the input modes in increasing order,
+//! 11x12x20x22, split layout at ranks 6 and 12, and the paired layout at rank 6 with
+//! 2,820 weights + 1,024 biases; the input modes in increasing order,
 //! so the contraction with the input starts on the largest mode, 1.7x cheaper than
 //! 22x20x12x11) and the published baselines (HT-, TT-, TR- and
 //! BT-LSTM: input modes 8x20x20x18, rank 4, dense recurrent map) with the dense LSTM
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use ndarray::{Array3, Ix3};
-use tnet::models::zoo::{self, ModelKind, ModelSpec};
+use tnet::models::zoo::{self, HtLayout, ModelKind, ModelSpec};
 use tnet::models::{Lstm, LstmConfig};
 use tnet::train::{Optimizer, OptimizerConfig};
 
@@ -111,6 +112,16 @@ fn runs() -> Vec<Run> {
             ModelSpec::new(ModelKind::Fdht, 6).with_modes(out.clone(), vec![11, 12, 20, 22]),
         ),
         (
+            "fdht-r12",
+            ModelSpec::new(ModelKind::Fdht, 12).with_modes(out.clone(), vec![11, 12, 20, 22]),
+        ),
+        (
+            "fdht-r6-paired",
+            ModelSpec::new(ModelKind::Fdht, 6)
+                .with_modes(out.clone(), vec![11, 12, 20, 22])
+                .with_ht_layout(HtLayout::Paired),
+        ),
+        (
             "ht-r4",
             ModelSpec::new(ModelKind::Ht, 4).with_modes(out.clone(), input.clone()),
         ),
@@ -160,11 +171,13 @@ fn summary(runs: &mut [Run]) {
     let (x, labels) = inputs();
     println!(
         "\nOne training step (loss, gradients through time, Adam) at the UCF11 shape: batch \
-         {BATCH}, {FRAMES} frames, N = 57,600, H = 256, f32, {} rayon threads",
-        rayon::current_num_threads()
+         {BATCH}, {FRAMES} frames, N = 57,600, H = 256, f32, {} rayon threads, tnet kernel \
+         {} (TNET_ISA=avx2 caps it)",
+        rayon::current_num_threads(),
+        tnet::matrices::kernel_isa()
     );
     println!(
-        "{:<9} {:>11} {:>12} {:>9} {:>9} {:>8} {:>12}",
+        "{:<14} {:>11} {:>12} {:>9} {:>9} {:>8} {:>12}",
         "model", "LSTM params", "weights MB", "step ms", "cpu ms", "speedup", "step peak MB"
     );
     let mut dense_ms = None;
@@ -189,7 +202,7 @@ fn summary(runs: &mut [Run]) {
             .map(|d| format!("{:.1}x", d / ms))
             .unwrap_or_default();
         println!(
-            "{:<9} {:>11} {:>12.3} {:>9.1} {:>9} {:>8} {:>12.1}",
+            "{:<14} {:>11} {:>12.3} {:>9.1} {:>9} {:>8} {:>12.1}",
             name,
             lstm,
             (lstm * std::mem::size_of::<F>()) as f64 / 1e6,

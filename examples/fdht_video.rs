@@ -25,8 +25,13 @@
 //! cargo run --release --example fdht_video              # default setting, about 3.5 min on 2 cores
 //! cargo run --release --example fdht_video -- --quick   # a smoke run (CI)
 //! cargo run --release --example fdht_video -- --full    # UCF11-like: 160x120x3, 6 frames, 11 classes, 16,500 clips
+//! cargo run --release --example fdht_video -- --task hard   # speed, direction and event order
 //! ```
-//! Options: `--epochs N`, `--seed S`, `--models fdht,tt,dense`, `--lr LR`, `--fdht-rank R`,
+//! Options: `--epochs N`, `--seed S`, `--models fdht,tt,dense`, `--lr LR`, `--fdht-ranks
+//! 4,8,12` (one FDHT-LSTM per rank; the default setting trains ranks 4, 8 and 12),
+//! `--rank R` (the baselines' rank, 4 as published), `--ht-layout split|paired` (the tree
+//! layout of the HT maps, see `HtLayout`), `--task default|hard` (`hard`: the classes of
+//! `SyntheticConfig::hard`, slow and fast motion to either side and the event order),
 //! `--fdht-modes AxBxCxD` (the input modes of the FDHT map, multiplying to at least
 //! `N + H`; the output modes are the setting's),
 //! `--clips-per-class C`, `--recurrent-gain G` (the gain on `h_{t-1}`, 1 by default, see
@@ -56,7 +61,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
-use tnet::models::zoo::{ModelKind, ModelSpec, build};
+use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
 use tnet::train::{EarlyStopping, Monitor, OptimizerConfig, Split, TrainConfig, evaluate, fit};
 
@@ -93,9 +98,12 @@ struct Setting {
     dropout: f64,
     /// Early stopping: epochs without a better validation accuracy before training stops.
     patience: usize,
-    /// Rank of every node of the FDHT-LSTM's HT matrix (the baselines use rank 4, as
-    /// published).
-    fdht_rank: usize,
+    /// Ranks of the FDHT-LSTM's HT matrix: one FDHT-LSTM is trained per rank.
+    fdht_ranks: Vec<usize>,
+    /// Rank of the baselines' tensorized input maps (4, as published).
+    rank: usize,
+    /// Tree layout of the HT maps (FDHT-LSTM and HT-LSTM).
+    ht_layout: HtLayout,
     /// Explicit `(output, input)` modes of the baselines' input map and of the FDHT map
     /// (`None`: the zoo's automatic factorization).
     modes: Option<Modes>,
@@ -135,7 +143,9 @@ impl Setting {
                 batch: 16,
                 lr: 1e-3,
                 dropout: 0.0,
-                fdht_rank: 8,
+                fdht_ranks: vec![8],
+                rank: 4,
+                ht_layout: HtLayout::Split,
                 patience: 8,
                 modes: Some(Modes {
                     out: vec![16, 4, 4, 4],
@@ -165,7 +175,9 @@ impl Setting {
             batch: 16,
             lr: 3e-3,
             dropout: 0.0,
-            fdht_rank: 8,
+            fdht_ranks: if quick { vec![4, 8] } else { vec![4, 8, 12] },
+            rank: 4,
+            ht_layout: HtLayout::Split,
             patience: 8,
             modes: None,
             recurrent_gain: 1.0,
@@ -173,14 +185,14 @@ impl Setting {
         }
     }
 
-    /// The model of each kind for `config`: the ranks of the paper's compact settings (FDHT
-    /// ranks chosen for a few thousand parameters).
-    fn spec(&self, kind: ModelKind, config: &LstmConfig) -> Result<ModelSpec, Box<dyn Error>> {
-        let rank = match kind {
-            ModelKind::Fdht => self.fdht_rank,
-            _ => 4,
-        };
-        let spec = ModelSpec::new(kind, rank);
+    /// The model of `kind` at `rank` for `config`.
+    fn spec(
+        &self,
+        kind: ModelKind,
+        rank: usize,
+        config: &LstmConfig,
+    ) -> Result<ModelSpec, Box<dyn Error>> {
+        let spec = ModelSpec::new(kind, rank).with_ht_layout(self.ht_layout);
         if let (true, Some(fused)) = (kind.is_fused(), &self.fdht_modes) {
             let out = match &self.modes {
                 Some(m) if m.out.len() == fused.len() => m.out.clone(),
@@ -205,6 +217,8 @@ impl Setting {
 /// What one model achieved.
 struct Row {
     kind: ModelKind,
+    /// The name in the table and the plots (`FDHT-LSTM r8` when several FDHT ranks run).
+    label: String,
     params: ParamCount,
     ratio: f64,
     test_accuracy: f64,
@@ -221,8 +235,22 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(e) = args.epochs {
         setting.epochs = e;
     }
-    if let Some(r) = args.fdht_rank {
-        setting.fdht_rank = r;
+    if let Some(r) = &args.fdht_ranks {
+        setting.fdht_ranks = r.clone();
+    }
+    if let Some(r) = args.rank {
+        setting.rank = r;
+    }
+    if let Some(l) = args.ht_layout {
+        setting.ht_layout = l;
+    }
+    if args.hard {
+        setting.name = if args.quick {
+            "hard, quick (smoke run: 240 clips, 2 epochs)"
+        } else {
+            "hard: speed and direction of motion, event order; 32x24x3 frames, 6 frames, 6 classes, 12,000 clips"
+        };
+        setting.data.patterns = tnet::data::Pattern::HARD.to_vec();
     }
     setting.fdht_modes = args.fdht_modes.clone();
     if let Some(lr) = args.lr {
@@ -267,17 +295,32 @@ fn main() -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(&args.out)?;
     let mut rows = Vec::new();
     for &kind in &args.models {
-        let log = args.out.join(format!("{kind}.jsonl"));
-        let row = train_one(kind, &setting, &data, &split, &parts.test, args.seed, &log)?;
-        println!(
-            "  {:<6} {:>9} params  test accuracy {:5.1} %  {:6.1} s/epoch, {} epochs",
-            kind.to_string(),
-            row.params.total(),
-            100.0 * row.test_accuracy,
-            row.secs_per_epoch,
-            row.curve.len()
-        );
-        rows.push(row);
+        let ranks = match kind {
+            ModelKind::Fdht => setting.fdht_ranks.clone(),
+            _ => vec![setting.rank],
+        };
+        for &rank in &ranks {
+            let label = match kind {
+                ModelKind::Fdht if ranks.len() > 1 => format!("{} r{rank}", display_name(kind)),
+                _ => display_name(kind),
+            };
+            let file = match kind {
+                ModelKind::Fdht if ranks.len() > 1 => format!("{kind}-r{rank}.jsonl"),
+                _ => format!("{kind}.jsonl"),
+            };
+            let log = args.out.join(file);
+            let model = (kind, rank, label);
+            let row = train_one(model, &setting, &data, &split, &parts.test, args.seed, &log)?;
+            println!(
+                "  {:<16} {:>9} params  test accuracy {:5.1} %  {:6.1} s/epoch, {} epochs",
+                row.label,
+                row.params.total(),
+                100.0 * row.test_accuracy,
+                row.secs_per_epoch,
+                row.curve.len()
+            );
+            rows.push(row);
+        }
     }
     println!("\n{}", table(&rows, &setting, &data));
     write_outputs(&args.out, &rows, VideoDataset::n_classes(&data))?;
@@ -288,9 +331,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Builds and trains one model kind, then evaluates it on the test clips.
+/// Builds and trains one model (kind, rank, label), then evaluates it on the test clips.
 fn train_one(
-    kind: ModelKind,
+    (kind, rank, label): (ModelKind, usize, String),
     setting: &Setting,
     data: &SyntheticVideo,
     split: &Split,
@@ -302,7 +345,7 @@ fn train_one(
         .with_dropout(setting.dropout, setting.dropout)
         .with_recurrent_gain(setting.recurrent_gain);
     let classes = VideoDataset::n_classes(data);
-    let mut model = build::<f32>(&setting.spec(kind, &config)?, &config, classes, seed)?;
+    let mut model = build::<f32>(&setting.spec(kind, rank, &config)?, &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
         .with_optimizer(OptimizerConfig::adam(setting.lr))
         .with_early_stopping(EarlyStopping {
@@ -325,6 +368,7 @@ fn train_one(
         .collect();
     Ok(Row {
         kind,
+        label,
         params: model.param_count(),
         ratio: model.compression_ratio().without_classifier,
         test_accuracy: test.accuracy,
@@ -351,7 +395,7 @@ fn table(rows: &[Row], setting: &Setting, data: &SyntheticVideo) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.0}x | {:.1} % | {:.1} |",
-            display_name(r.kind),
+            r.label,
             r.params.lstm(),
             r.params.total(),
             r.ratio,
@@ -392,6 +436,7 @@ fn write_outputs(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<d
     for r in rows {
         results.push(serde_json::json!({
             "model": r.kind.to_string(),
+            "label": r.label,
             "lstm_params": r.params.lstm(),
             "total_params": r.params.total(),
             "compression": r.ratio,
@@ -402,7 +447,7 @@ fn write_outputs(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<d
             "epochs": r.curve.len(),
         }));
         for &(e, tr, va) in &r.curve {
-            let _ = writeln!(csv, "{},{e},{tr:.4},{va:.4}", r.kind);
+            let _ = writeln!(csv, "{},{e},{tr:.4},{va:.4}", r.label);
         }
     }
     let json = serde_json::to_string_pretty(&results)?;
@@ -415,12 +460,15 @@ fn write_outputs(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<d
 fn write_plots(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn Error>> {
     let chance = 100.0 / n_classes.max(1) as f64;
     let reference = Some((chance, format!("chance ({chance:.1} %)")));
+    // One highlighted FDHT series in the comparison plots: the largest rank.
+    let fdht = rows.iter().rposition(|r| r.kind == ModelKind::Fdht);
     let series = |point: &dyn Fn(&Row) -> Vec<(f64, f64)>| -> Vec<Series> {
         rows.iter()
-            .map(|r| Series {
-                name: display_name(r.kind),
+            .enumerate()
+            .map(|(i, r)| Series {
+                name: r.label.clone(),
                 points: point(r),
-                highlight: r.kind == ModelKind::Fdht,
+                highlight: Some(i) == fdht,
             })
             .collect()
     };
@@ -448,7 +496,35 @@ fn write_plots(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn
         lines: false,
         reference,
     }
-    .save(&points, dir, "accuracy_vs_params")
+    .save(&points, dir, "accuracy_vs_params")?;
+    // FDHT-LSTM at each rank: validation and training accuracy per epoch.
+    let ranks: Vec<&Row> = rows.iter().filter(|r| r.kind == ModelKind::Fdht).collect();
+    if ranks.len() > 1 {
+        let mut by_rank = Vec::new();
+        for r in ranks {
+            for (what, pick) in [("val", 2usize), ("train", 1)] {
+                by_rank.push(Series {
+                    name: format!("{} ({what})", r.label),
+                    points: r
+                        .curve
+                        .iter()
+                        .map(|c| (c.0 as f64, 100.0 * if pick == 1 { c.1 } else { c.2 }))
+                        .collect(),
+                    highlight: false,
+                });
+            }
+        }
+        plot::Chart {
+            title: "FDHT-LSTM by rank: accuracy per epoch",
+            x_label: "epoch",
+            y_label: "accuracy (%)",
+            log_x: false,
+            lines: true,
+            reference: Some((chance, format!("chance ({chance:.1} %)"))),
+        }
+        .save(&by_rank, dir, "fdht_ranks")?;
+    }
+    Ok(())
 }
 
 /// One named set of points of a chart.
@@ -846,7 +922,10 @@ struct Args {
     quick: bool,
     full: bool,
     epochs: Option<usize>,
-    fdht_rank: Option<usize>,
+    fdht_ranks: Option<Vec<usize>>,
+    rank: Option<usize>,
+    ht_layout: Option<HtLayout>,
+    hard: bool,
     fdht_modes: Option<Vec<usize>>,
     lr: Option<f64>,
     clips_per_class: Option<usize>,
@@ -864,7 +943,10 @@ impl Args {
             quick: false,
             full: false,
             epochs: None,
-            fdht_rank: None,
+            fdht_ranks: None,
+            rank: None,
+            ht_layout: None,
+            hard: false,
             fdht_modes: None,
             lr: None,
             clips_per_class: None,
@@ -890,7 +972,20 @@ impl Args {
                 "--full" => a.full = true,
                 "--epochs" => a.epochs = Some(value()?.parse()?),
                 "--seed" => a.seed = value()?.parse()?,
-                "--fdht-rank" => a.fdht_rank = Some(value()?.parse()?),
+                "--fdht-rank" | "--fdht-ranks" => {
+                    let v = value()?;
+                    let ranks = v.split(',').map(str::parse).collect::<Result<Vec<_>, _>>();
+                    a.fdht_ranks = Some(
+                        ranks.map_err(|_| format!("{flag} {v}: expected ranks such as 4,8,12"))?,
+                    );
+                }
+                "--rank" => a.rank = Some(value()?.parse()?),
+                "--ht-layout" => a.ht_layout = Some(value()?.parse()?),
+                "--task" => match value()?.as_str() {
+                    "default" => a.hard = false,
+                    "hard" => a.hard = true,
+                    t => return Err(format!("--task {t}: expected default or hard").into()),
+                },
                 "--fdht-modes" => {
                     let v = value()?;
                     let modes = v.split('x').map(str::parse).collect::<Result<_, _>>();
@@ -912,7 +1007,8 @@ impl Args {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: fdht_video [--quick | --full] [--epochs N] [--lr LR] [--fdht-rank R] [--fdht-modes AxBxCxD] \
+                        "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--fdht-ranks R1,R2,..] [--rank R] \
+                         [--ht-layout split|paired] [--fdht-modes AxBxCxD] \
                          [--clips-per-class C] [--recurrent-gain G] [--dropout P] [--cache] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );
                     std::process::exit(0);
@@ -922,6 +1018,9 @@ impl Args {
         }
         if a.quick && a.full {
             return Err("--quick and --full exclude each other".into());
+        }
+        if a.hard && a.full {
+            return Err("--task hard is the default sizes' task; it excludes --full".into());
         }
         Ok(a)
     }
@@ -935,6 +1034,7 @@ mod tests {
     fn row(kind: ModelKind, lstm_params: usize, acc: f64, epochs: usize) -> Row {
         Row {
             kind,
+            label: display_name(kind),
             params: ParamCount {
                 input_map: lstm_params,
                 recurrent_map: 0,

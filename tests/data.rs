@@ -496,7 +496,7 @@ fn synthetic_needs_time_quick() {
     );
 }
 
-/// All 14 patterns: still no single-frame signal, and a temporal signal well above chance.
+/// The first 14 patterns: still no single-frame signal, and a temporal signal well above chance.
 #[test]
 fn synthetic_needs_time_all_patterns() {
     let cfg = SyntheticConfig {
@@ -520,6 +520,35 @@ fn synthetic_needs_time_all_patterns() {
     );
     assert!(
         temporal > 3.0 * chance,
+        "temporal {temporal} vs chance {chance}"
+    );
+}
+
+/// The hard preset (slow and fast motion to either side, event order): no single-frame
+/// signal, and a temporal signal well above chance.
+#[test]
+fn synthetic_needs_time_hard() {
+    let cfg = SyntheticConfig {
+        clips_per_class: 200,
+        ..SyntheticConfig::hard()
+    };
+    assert_eq!(cfg.patterns, Pattern::HARD.to_vec());
+    let chance = 1.0 / cfg.n_classes() as f64;
+    let (frame_lr, frame_ncm, temporal, per_class) = chance_and_temporal(cfg);
+    println!(
+        "hard: frame LR {frame_lr:.3}, frame NCM {frame_ncm:.3}, temporal {temporal:.3}, per class {per_class:.2?}"
+    );
+    // 240 test clips: a chance-level accuracy has standard deviation 0.024.
+    assert!(
+        frame_lr < chance + 0.08,
+        "frame-only LR {frame_lr} vs chance {chance}"
+    );
+    assert!(
+        frame_ncm < chance + 0.08,
+        "frame-only NCM {frame_ncm} vs chance {chance}"
+    );
+    assert!(
+        temporal > 2.0 * chance,
         "temporal {temporal} vs chance {chance}"
     );
 }
@@ -609,7 +638,7 @@ fn synthetic_bad_configs() {
         }
     }
     assert!(matches!(
-        q().with_classes(15),
+        q().with_classes(19),
         Err(Error::InvalidParameter {
             name: "classes",
             ..

@@ -3,7 +3,7 @@
 
 use ndarray::{Array3, Ix3};
 use tnet::matrices::Init;
-use tnet::models::zoo::{self, ModelKind, ModelSpec};
+use tnet::models::zoo::{self, HtLayout, ModelKind, ModelSpec};
 use tnet::models::{Lstm, LstmConfig, ParamCount, Wiring};
 use tnet::train::{InMemoryDataset, OptimizerConfig, Split, TrainConfig, fit};
 use tnet::{Error, Scalar, Truncation};
@@ -158,7 +158,9 @@ fn parameter_counts_at_ucf11_sizes() {
         (ModelKind::Ht, 4 * pairs + 2 * 64 + 16),
     ];
     for (kind, n_params) in expect {
-        let spec = ModelSpec::new(kind, 4).with_modes(out.clone(), inp.clone());
+        let spec = ModelSpec::new(kind, 4)
+            .with_modes(out.clone(), inp.clone())
+            .with_ht_layout(HtLayout::Paired);
         let model = zoo::build::<f32>(&spec, &ucf11(), 11, 0).unwrap();
         let p = model.param_count();
         assert_eq!(p.input_map, n_params, "{kind}");
@@ -179,11 +181,28 @@ fn fused_parameter_counts_at_ucf11_sizes() {
     let (out, inp) = (vec![16, 4, 4, 4], vec![22, 20, 12, 11]);
     let pairs: usize = out.iter().zip(&inp).map(|(m, n)| m * n).sum();
     let r = 6;
-    let spec = ModelSpec::new(ModelKind::Fdht, r).with_modes(out.clone(), inp.clone());
+    let spec = ModelSpec::new(ModelKind::Fdht, r)
+        .with_modes(out.clone(), inp.clone())
+        .with_ht_layout(HtLayout::Paired);
     let fdht = zoo::build::<f32>(&spec, &ucf11(), 11, 0).unwrap();
     let p = fdht.param_count();
     assert_eq!(p.fused_map, r * pairs + 2 * r * r * r + r * r);
     assert_eq!(p.fused_map, 3_612);
+    // The split layout (the default): input leaves (n_k, 1, 6); output leaves (1, m_k, r_k)
+    // with r_k = min(6, m_k) (6 for m = 16, 4 for m = 4); transfers of the input
+    // subtree (6, 6, 6) x 3; of the output subtree (6, 4, 6), (4, 4, 6), (6, 6, 6); root
+    // (6, 6, 1).
+    let split = zoo::build::<f32>(
+        &ModelSpec::new(ModelKind::Fdht, r).with_modes(out.clone(), inp.clone()),
+        &ucf11(),
+        11,
+        0,
+    )
+    .unwrap();
+    let leaves = r * inp.iter().sum::<usize>() + 16 * 6 + 3 * 4 * 4;
+    let transfers = 3 * 216 + 6 * 4 * 6 + 4 * 4 * 6 + 216 + 36;
+    assert_eq!(split.param_count().fused_map, leaves + transfers);
+    assert_eq!(split.param_count().fused_map, 1_674);
     assert_eq!((p.input_map, p.recurrent_map, p.bias), (0, 0, 1_024));
     assert_eq!(
         fdht.wiring(),

@@ -6,7 +6,7 @@ use super::decompose::bt_fit;
 use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    paired_tensor,
+    normalize_variance, paired_tensor,
 };
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -207,7 +207,8 @@ impl<T: Scalar> BtMatrix<T> {
             shapes.extend((0..d).map(|k| vec![p[k], ranks[k]]));
             shapes.push(ranks.to_vec());
         }
-        Self::try_new(shape.clone(), n_blocks, normal_cores(&shapes, sigma, seed))
+        let w = Self::try_new(shape.clone(), n_blocks, normal_cores(&shapes, sigma, seed))?;
+        Ok(normalize_variance(w, target, d + 1))
     }
 }
 

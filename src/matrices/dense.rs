@@ -3,7 +3,10 @@
 use ndarray::{Array2, ArrayD, ArrayView2};
 
 use super::engine::{Engine, NetSpec, delegate_to_engine};
-use super::{Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores};
+use super::{
+    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
+    normalize_variance,
+};
 use crate::{Result, Scalar, Truncation, TruncationInfo};
 
 /// A dense weight matrix `W` (`M x N`): the baseline every tensorized format is measured
@@ -96,7 +99,8 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
         ))
     }
 
-    /// i.i.d. normal entries of variance `init.variance(N, M)` (`rank` is not used).
+    /// i.i.d. normal entries scaled so that their mean square is exactly
+    /// `init.variance(N, M)`, as for the other formats (`rank` is not used).
     fn random(
         shape: &MatrixShape,
         _structure: &(),
@@ -105,9 +109,14 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
         seed: u64,
     ) -> Result<Self> {
         let (m, n) = (shape.n_out(), shape.n_in());
-        let sigma = core_sigma(init.variance(n, m)?, 1.0, 1);
+        let variance = init.variance(n, m)?;
+        let sigma = core_sigma(variance, 1.0, 1);
         let w = normal_cores::<T>(&[vec![m, n]], sigma, seed).remove(0);
         let w = w.into_dimensionality().expect("2-D");
-        Self::with_shape(w, shape.clone())
+        Ok(normalize_variance(
+            Self::with_shape(w, shape.clone())?,
+            variance,
+            1,
+        ))
     }
 }

@@ -6,7 +6,7 @@ use ndarray::{ArrayD, ArrayView2, IxDyn};
 use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    paired_tensor,
+    normalize_variance, paired_tensor,
 };
 use crate::algorithms::ht_svd::{Sweep, ht_svd};
 use crate::formats::ht::HtNode;
@@ -187,11 +187,12 @@ impl<T: Scalar> HtMatrix<T> {
                 Some((l, r)) => vec![ranks[l], ranks[r], ranks[t]],
             })
             .collect();
-        Self::try_new(
+        let w = Self::try_new(
             shape.clone(),
             tree.clone(),
             normal_cores(&shapes, sigma, seed),
-        )
+        )?;
+        Ok(normalize_variance(w, target, tree.n_nodes()))
     }
 }
 

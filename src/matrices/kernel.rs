@@ -36,6 +36,7 @@ use crate::Scalar;
 use crate::linalg::{Parallelism, matmul_into};
 
 mod gett;
+pub(crate) use gett::isa_name;
 
 /// GEMMs below this many flops run on one thread (rayon's split does not pay).
 const PAR_GEMM_FLOPS: f64 = 4.0e6;

@@ -131,6 +131,34 @@ impl MatrixShape {
         self.in_modes.iter().product()
     }
 
+    /// The same matrix with its input and output modes on separate legs: order `2d`,
+    /// input modes `(n_1, .., n_d, 1, .., 1)`, output modes `(1, .., 1, m_1, .., m_d)`.
+    /// Row and column indices are unchanged (modes of size 1 add no digit), so a format
+    /// built on the split shape holds the same `M x N` matrix; what changes is which
+    /// indices share a core. On [`DimTree::balanced(2d)`](crate::DimTree::balanced) the
+    /// root separates the column modes (leaves `0..d`) from the row modes (leaves
+    /// `d..2d`): an [`HtMatrix`](super::HtMatrix) on it is `W = O B I` with `I` (`r x N`)
+    /// and `O` (`M x r`) themselves HT-structured, the layout [`HtLayout::Split`] of the
+    /// model zoo (see [`crate::models::zoo`] for why it learns better).
+    ///
+    /// [`HtLayout::Split`]: crate::models::zoo::HtLayout::Split
+    ///
+    /// # Example
+    /// ```
+    /// use tnet::matrices::MatrixShape;
+    /// let s = MatrixShape::try_new(vec![8, 4], vec![5, 6]).unwrap().split();
+    /// assert_eq!((s.out_modes(), s.in_modes()), (&[1, 1, 8, 4][..], &[5, 6, 1, 1][..]));
+    /// assert_eq!((s.n_out(), s.n_in()), (32, 30));
+    /// ```
+    pub fn split(&self) -> MatrixShape {
+        let d = self.order();
+        let ones = std::iter::repeat_n(1, d);
+        MatrixShape {
+            out_modes: ones.clone().chain(self.out_modes.iter().copied()).collect(),
+            in_modes: self.in_modes.iter().copied().chain(ones).collect(),
+        }
+    }
+
     /// The paired mode sizes `m_k n_k`.
     pub fn paired_modes(&self) -> Vec<usize> {
         self.out_modes

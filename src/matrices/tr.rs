@@ -5,7 +5,7 @@ use ndarray::{ArrayD, ArrayView2, IxDyn};
 use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    paired_tensor, split_tensor,
+    normalize_variance, paired_tensor, split_tensor,
 };
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -202,7 +202,8 @@ impl<T: Scalar> TrMatrix<T> {
                 s
             })
             .collect();
-        Self::try_new(shape.clone(), layout, normal_cores(&shapes, sigma, seed))
+        let w = Self::try_new(shape.clone(), layout, normal_cores(&shapes, sigma, seed))?;
+        Ok(normalize_variance(w, target, n))
     }
 }
 

@@ -52,6 +52,10 @@ pub struct TrainState {
     pub last_lr: f64,
     /// Gradient norm of the last step.
     pub last_grad_norm: f64,
+    /// Per parameter tensor, the sum over the epoch's steps of its squared gradient norm
+    /// (empty in checkpoints written before the field existed).
+    #[serde(default)]
+    pub grad_sq_sums: Vec<f64>,
     /// Metrics of the finished epochs.
     pub history: Vec<EpochMetrics>,
     /// Best monitored score so far (lower is better).
@@ -80,6 +84,7 @@ impl TrainState {
             seen: 0,
             last_lr: 0.0,
             last_grad_norm: 0.0,
+            grad_sq_sums: Vec::new(),
             history: Vec::new(),
             best_score: None,
             best_epoch: None,

@@ -36,6 +36,26 @@ pub struct EpochMetrics {
     pub grad_norm: f64,
     /// Evaluation on the validation clips, when there are any.
     pub val: Option<EvalReport>,
+    /// Per parameter tensor (cores of the tensorized maps, bias, classifier): its norm at
+    /// the end of the epoch and the root mean square of its gradient's norm over the
+    /// epoch's steps. The diagnostic of a tensorized layer's conditioning: cores whose
+    /// norms drift apart, or whose gradients are orders of magnitude apart, show here
+    /// first (see `docs/lstm.md`, "Diagnosing a tensorized layer"). Empty in logs written
+    /// before the field existed.
+    #[serde(default)]
+    pub params: Vec<ParamStat>,
+}
+
+/// The state of one parameter tensor at the end of an epoch (see
+/// [`EpochMetrics::params`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamStat {
+    /// The tensor's name (as in [`ParamSpec::name`](crate::models::ParamSpec)).
+    pub name: String,
+    /// Its Frobenius norm at the end of the epoch.
+    pub norm: f64,
+    /// `sqrt(mean over the epoch's steps of ‖∂L/∂θ‖²)`, before clipping.
+    pub grad_norm: f64,
 }
 
 /// Evaluates `model` on the clips `indices` of `data` in batches of `batch_size`.

@@ -21,6 +21,6 @@ mod trainer;
 
 pub use checkpoint::{Checkpoint, RunFingerprint, TrainState};
 pub use data::{InMemoryDataset, Sampling, SequenceDataset, Split, load_batch};
-pub use metrics::{EpochMetrics, EvalReport, evaluate};
+pub use metrics::{EpochMetrics, EvalReport, ParamStat, evaluate};
 pub use optim::{LrSchedule, Optimizer, OptimizerConfig, OptimizerKind, StepStats};
 pub use trainer::{EarlyStopping, Monitor, TrainConfig, TrainReport, fit};

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoint, RunFingerprint, TrainState};
 use super::data::{Sampling, SequenceDataset, Split, load_batch};
-use super::metrics::{EpochMetrics, check_fits, evaluate};
+use super::metrics::{EpochMetrics, ParamStat, check_fits, evaluate};
 use super::optim::{Optimizer, OptimizerConfig};
-use crate::models::{Lstm, derive_seed};
+use crate::models::{Lstm, derive_seed, tensor_norm};
 use crate::{Error, Result, Scalar};
 
 const STREAM_SHUFFLE: u64 = 0x5348_5546;
@@ -407,6 +407,11 @@ pub fn fit<T: Scalar>(
                     index: step as usize,
                 });
             }
+            let norms = out.grads.norms();
+            state.grad_sq_sums.resize(norms.len(), 0.0);
+            for (acc, g) in state.grad_sq_sums.iter_mut().zip(&norms) {
+                *acc += g * g;
+            }
             let stats = opt.step(model.params_mut(), &mut out.grads, total_steps)?;
             state.loss_sum += out.loss * idx.len() as f64;
             state.correct += out.correct;
@@ -443,6 +448,7 @@ pub fn fit<T: Scalar>(
             train_accuracy: state.correct as f64 / state.seen.max(1) as f64,
             grad_norm: state.last_grad_norm,
             val,
+            params: param_stats(model, &state.grad_sq_sums, steps_per_epoch),
         };
         if let Some(log) = &config.metrics_log {
             let line = LogLine {
@@ -487,6 +493,7 @@ pub fn fit<T: Scalar>(
         state.loss_sum = 0.0;
         state.correct = 0;
         state.seen = 0;
+        state.grad_sq_sums.clear();
         if state.epoch == config.epochs {
             state.finished = true;
         }
@@ -501,4 +508,19 @@ pub fn fit<T: Scalar>(
     }
     bar.finish_and_clear();
     Ok(report(&state, false))
+}
+
+/// The per-tensor report of an epoch: norms now, RMS gradient norms over its `steps`.
+fn param_stats<T: Scalar>(model: &Lstm<T>, grad_sq_sums: &[f64], steps: usize) -> Vec<ParamStat> {
+    model
+        .param_specs()
+        .into_iter()
+        .zip(model.params())
+        .enumerate()
+        .map(|(i, (spec, p))| ParamStat {
+            name: spec.name,
+            norm: tensor_norm(p),
+            grad_norm: (grad_sq_sums.get(i).copied().unwrap_or(0.0) / steps.max(1) as f64).sqrt(),
+        })
+        .collect()
 }

@@ -20,9 +20,11 @@ use serde_json::json;
 use tnet::data::{
     FolderConfig, FolderDataset, GroupLevel, SyntheticConfig, SyntheticVideo, VideoDataset, split,
 };
-use tnet::models::zoo::{ModelKind, ModelSpec, build};
+use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
 use tnet::models::{Lstm, LstmConfig};
-use tnet::train::{EvalReport, OptimizerConfig, Split, TrainConfig, evaluate, fit};
+use tnet::train::{
+    EpochMetrics, EvalReport, OptimizerConfig, ParamStat, Split, TrainConfig, evaluate, fit,
+};
 use tnet::{Error, Result};
 
 use super::{Failure, usage};
@@ -30,7 +32,8 @@ use super::{Failure, usage};
 /// `tnet train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// `synthetic` (small built-in video), `synthetic-full` (UCF11-sized built-in video),
+    /// `synthetic` (small built-in video), `synthetic-hard` (speed, direction and event
+    /// order), `synthetic-full` (UCF11-sized built-in video),
     /// or a folder `class/[group/]clip/frame.{png,jpg}`.
     #[arg(long, value_name = "SOURCE")]
     data: String,
@@ -40,6 +43,10 @@ pub struct TrainArgs {
     /// Rank of the tensorized maps (every rank of the format).
     #[arg(long, default_value_t = 4)]
     rank: usize,
+    /// A budget of LSTM parameters (maps and gate bias): the largest rank that fits is
+    /// used instead of --rank, so that kinds can be compared at equal size.
+    #[arg(long, value_name = "N")]
+    params: Option<usize>,
     /// Number of modes of the tensorization.
     #[arg(long, default_value_t = 4)]
     order: usize,
@@ -64,6 +71,10 @@ pub struct TrainArgs {
     /// Gain on the recurrent input `h_{t-1}` (see `LstmConfig::recurrent_gain`).
     #[arg(long, value_name = "GAIN", default_value_t = 1.0)]
     recurrent_gain: f64,
+    /// Tree layout of the HT maps (ht, fdht): `split` (input and output modes on separate
+    /// leaves; learns far better) or `paired` (leaf k pairs input and output mode k).
+    #[arg(long, value_name = "LAYOUT", default_value = "split")]
+    ht_layout: String,
     /// Clips per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -117,6 +128,9 @@ struct RunSpec {
     /// The recurrent gain. Runs written before the option existed were trained with 1.
     #[serde(default = "unit_gain")]
     recurrent_gain: f64,
+    /// The HT tree layout. Runs written before the option existed used `paired`.
+    #[serde(default)]
+    ht_layout: HtLayout,
     /// Sizes of the data the run was trained on (`N`, classes, `T`): what the model is
     /// built from, so describing a run never has to open its data.
     n_input: usize,
@@ -145,7 +159,8 @@ impl RunSpec {
     fn model_spec(&self) -> Result<ModelSpec> {
         Ok(ModelSpec::new(self.kind()?, self.rank)
             .with_order(self.order)
-            .with_blocks(self.blocks))
+            .with_blocks(self.blocks)
+            .with_ht_layout(self.ht_layout))
     }
 }
 
@@ -196,11 +211,11 @@ fn open_data(
     seed: u64,
 ) -> Result<Source> {
     match source {
-        "synthetic" | "synthetic-full" => {
-            let mut cfg = if source == "synthetic" {
-                SyntheticConfig::quick()
-            } else {
-                SyntheticConfig::ucf11_like()
+        "synthetic" | "synthetic-hard" | "synthetic-full" => {
+            let mut cfg = match source {
+                "synthetic" => SyntheticConfig::quick(),
+                "synthetic-hard" => SyntheticConfig::hard(),
+                _ => SyntheticConfig::ucf11_like(),
             };
             cfg.seed = seed;
             if let Some(t) = frames {
@@ -300,12 +315,27 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
     }
     // Everything is checked before the run directory is touched.
     let data = open_data(&a.data, a.frames, size, a.seed)?;
+    let ht_layout: HtLayout = a
+        .ht_layout
+        .parse()
+        .map_err(|e: Error| usage(e.to_string()))?;
+    let rank = match a.params {
+        Some(budget) => {
+            ModelSpec::new(kind, 1)
+                .with_order(a.order)
+                .with_blocks(a.blocks)
+                .with_ht_layout(ht_layout)
+                .with_budget(&LstmConfig::new(data.frame_len(), a.hidden), budget)?
+                .rank
+        }
+        None => a.rank,
+    };
     let spec = RunSpec {
         data: a.data.clone(),
         frames: a.frames,
         size,
         model: kind.to_string(),
-        rank: a.rank,
+        rank,
         order: a.order,
         blocks: a.blocks,
         hidden: a.hidden,
@@ -315,6 +345,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         seed: a.seed,
         test_fraction: a.test_fraction,
         recurrent_gain: a.recurrent_gain,
+        ht_layout,
         n_input: data.frame_len(),
         n_classes: VideoDataset::n_classes(&data),
         clip_frames: data.frames(),
@@ -414,6 +445,7 @@ pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
     let p = model.param_count();
     let ratio = model.compression_ratio();
     let mem = model.memory_report(1, spec.clip_frames);
+    let tensors = last_epoch_tensors(run)?;
     if json_out {
         println!(
             "{}",
@@ -427,6 +459,7 @@ pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
                                 "with_classifier": ratio.with_classifier},
                 "memory_bytes": {"params": mem.params, "stream_state": mem.stream_state,
                                  "stream_step": mem.stream_step},
+                "last_epoch": tensors.as_ref().map(|(e, t)| json!({"epoch": e, "tensors": t})),
             })
         );
     } else {
@@ -450,8 +483,43 @@ pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
             "memory     parameters {} B, streaming state {} B, one streaming step {} B",
             mem.params, mem.stream_state, mem.stream_step
         );
+        if let Some((epoch, stats)) = &tensors {
+            println!(
+                "tensors    at the end of epoch {} ({METRICS}): norm, RMS gradient norm over the epoch, their ratio",
+                epoch + 1
+            );
+            let width = stats.iter().map(|t| t.name.len()).max().unwrap_or(4);
+            for t in stats {
+                println!(
+                    "           {:<width$}  {:>10.4e}  {:>10.4e}  {:>10.4e}",
+                    t.name,
+                    t.norm,
+                    t.grad_norm,
+                    t.grad_norm / t.norm.max(f64::MIN_POSITIVE)
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The per-tensor report of the last epoch in the run's metrics log (`None` without a log
+/// or for logs written before the report existed).
+fn last_epoch_tensors(run: &Path) -> Result<Option<(usize, Vec<ParamStat>)>> {
+    let path = run.join(METRICS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let m: EpochMetrics = serde_json::from_str(line).map_err(|e| Error::Corrupt {
+        path: Some(path.clone()),
+        reason: format!("last line: {e}"),
+    })?;
+    Ok((!m.params.is_empty()).then_some((m.epoch, m.params)))
 }
 
 fn per_class(test: &EvalReport) -> Vec<f64> {

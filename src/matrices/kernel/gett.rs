@@ -15,7 +15,10 @@
 //! more than the flops.
 //!
 //! The microkernel is written once, generically, and compiled for AVX-512, AVX2+FMA and
-//! a portable fallback (selected at run time on x86-64).
+//! a portable fallback (selected at run time on x86-64). The environment variable
+//! `TNET_ISA=avx2` (or `portable`), read once per process, caps the selection, so the
+//! AVX2 path can be measured on an AVX-512 machine (faer's own kernels, used for the
+//! dense products, keep their own dispatch).
 
 use rayon::prelude::*;
 
@@ -64,17 +67,41 @@ enum Isa {
 }
 
 fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        let cap = std::env::var("TNET_ISA").unwrap_or_default();
+        detected_isa(&cap.to_ascii_lowercase())
+    })
+}
+
+/// The best variant the CPU runs, at most `cap` (`"avx2"`, `"portable"`; anything else:
+/// no cap).
+fn detected_isa(cap: &str) -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         #[cfg(tnet_avx512)]
-        if is_x86_feature_detected!("avx512f") {
+        if cap != "avx2" && cap != "portable" && is_x86_feature_detected!("avx512f") {
             return Isa::Avx512;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if cap != "portable" && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        {
             return Isa::Avx2;
         }
     }
+    let _ = cap;
     Isa::Portable
+}
+
+/// The name of the kernel variant this process uses (`"avx512"`, `"avx2"`, `"portable"`),
+/// for benchmark reports.
+pub(crate) fn isa_name() -> &'static str {
+    match isa() {
+        #[cfg(all(target_arch = "x86_64", tnet_avx512))]
+        Isa::Avx512 => "avx512",
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => "avx2",
+        Isa::Portable => "portable",
+    }
 }
 
 /// A vector of `LANES` scalars.

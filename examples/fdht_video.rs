@@ -32,6 +32,8 @@
 //! `--rank R` (the baselines' rank, 4 as published), `--ht-layout split|paired` (the tree
 //! layout of the HT maps, see `HtLayout`), `--task default|hard` (`hard`: the classes of
 //! `SyntheticConfig::hard`, slow and fast motion to either side and the event order),
+//! `--balance` (rebalance the cores of every tensorized map after each step, see
+//! `TensorizedMatrix::balance`),
 //! `--fdht-modes AxBxCxD` (the input modes of the FDHT map, multiplying to at least
 //! `N + H`; the output modes are the setting's),
 //! `--clips-per-class C`, `--recurrent-gain G` (the gain on `h_{t-1}`, 1 by default, see
@@ -104,6 +106,8 @@ struct Setting {
     rank: usize,
     /// Tree layout of the HT maps (FDHT-LSTM and HT-LSTM).
     ht_layout: HtLayout,
+    /// Rebalance the tensorized maps' cores after every step (`--balance`).
+    balance: bool,
     /// Explicit `(output, input)` modes of the baselines' input map and of the FDHT map
     /// (`None`: the zoo's automatic factorization).
     modes: Option<Modes>,
@@ -146,6 +150,7 @@ impl Setting {
                 fdht_ranks: vec![8],
                 rank: 4,
                 ht_layout: HtLayout::Split,
+                balance: false,
                 patience: 8,
                 modes: Some(Modes {
                     out: vec![16, 4, 4, 4],
@@ -178,6 +183,7 @@ impl Setting {
             fdht_ranks: if quick { vec![4, 8] } else { vec![4, 8, 12] },
             rank: 4,
             ht_layout: HtLayout::Split,
+            balance: false,
             patience: 8,
             modes: None,
             recurrent_gain: 1.0,
@@ -244,6 +250,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(l) = args.ht_layout {
         setting.ht_layout = l;
     }
+    setting.balance |= args.balance;
     if args.hard {
         setting.name = if args.quick {
             "hard, quick (smoke run: 240 clips, 2 epochs)"
@@ -347,7 +354,7 @@ fn train_one(
     let classes = VideoDataset::n_classes(data);
     let mut model = build::<f32>(&setting.spec(kind, rank, &config)?, &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
-        .with_optimizer(OptimizerConfig::adam(setting.lr))
+        .with_optimizer(OptimizerConfig::adam(setting.lr).with_balance_cores(setting.balance))
         .with_early_stopping(EarlyStopping {
             monitor: Monitor::ValAccuracy,
             ..EarlyStopping::val_loss(setting.patience)
@@ -926,6 +933,7 @@ struct Args {
     rank: Option<usize>,
     ht_layout: Option<HtLayout>,
     hard: bool,
+    balance: bool,
     fdht_modes: Option<Vec<usize>>,
     lr: Option<f64>,
     clips_per_class: Option<usize>,
@@ -947,6 +955,7 @@ impl Args {
             rank: None,
             ht_layout: None,
             hard: false,
+            balance: false,
             fdht_modes: None,
             lr: None,
             clips_per_class: None,
@@ -980,6 +989,7 @@ impl Args {
                     );
                 }
                 "--rank" => a.rank = Some(value()?.parse()?),
+                "--balance" => a.balance = true,
                 "--ht-layout" => a.ht_layout = Some(value()?.parse()?),
                 "--task" => match value()?.as_str() {
                     "default" => a.hard = false,
@@ -1008,7 +1018,7 @@ impl Args {
                 "-h" | "--help" => {
                     println!(
                         "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--fdht-ranks R1,R2,..] [--rank R] \
-                         [--ht-layout split|paired] [--fdht-modes AxBxCxD] \
+                         [--ht-layout split|paired] [--balance] [--fdht-modes AxBxCxD] \
                          [--clips-per-class C] [--recurrent-gain G] [--dropout P] [--cache] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );
                     std::process::exit(0);

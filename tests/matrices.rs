@@ -126,6 +126,38 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// `balance` leaves `W` unchanged (to round-off) for every format, after the cores were
+    /// scaled apart by factors up to 1e3, and leaves the cores of one product (all of them,
+    /// or one BT block) with equal root-mean-square entries.
+    #[test]
+    fn balance_keeps_the_matrix((shape, tree) in shape_strategy(), kind in kind_strategy(), rank in 1usize..=3, seed in any::<u64>(), logs in proptest::collection::vec(-3.0f64..3.0, 16)) {
+        let mut w = make::<f64>(kind, &shape, &tree, rank, seed);
+        for (p, l) in w.params_mut().into_iter().zip(logs.iter().cycle()) {
+            let s = 10f64.powf(*l);
+            let mut p = p;
+            p.mapv_inplace(|v| v * s);
+        }
+        let before = w.to_dense();
+        w.balance();
+        let after = w.to_dense();
+        prop_assert!(rel(&after, &before) < 1e-12, "{kind:?}: W changed by {}", rel(&after, &before));
+        let rms: Vec<f64> = w.params().iter().map(|p| (p.iter().map(|v| v * v).sum::<f64>() / p.len() as f64).sqrt()).collect();
+        let group = match kind {
+            Kind::Dense => 1,
+            Kind::Bt => shape.order() + 1,
+            _ => rms.len(),
+        };
+        if kind != Kind::Dense {
+            for g in rms.chunks(group) {
+                prop_assert!(g.iter().all(|r| (r / g[0] - 1.0).abs() < 1e-9), "{kind:?}: rms {g:?}");
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
 
     /// For every format, shape, tree, rank and batch size (0 included), `apply` agrees with

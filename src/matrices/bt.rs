@@ -216,7 +216,8 @@ delegate_to_engine!(
     BtMatrix,
     cores,
     flops = "`N_b` times the flops of one block.",
-    plan = "The plan of one block (every block runs it)."
+    plan = "The plan of one block (every block runs it).",
+    groups = |m: &BtMatrix<T>| m.n_blocks
 );
 
 impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {

@@ -411,6 +411,7 @@ macro_rules! delegate_to_engine {
         $(, flops = $flops_doc:literal)?
         $(, plan = $plan_doc:literal)?
         $(, to_dense = $to_dense:expr)?
+        $(, groups = $groups:expr)?
     ) => {
         impl<T: $crate::Scalar> $crate::matrices::TensorizedMatrix<T> for $ty<T> {
             fn shape(&self) -> &$crate::matrices::MatrixShape {
@@ -464,6 +465,13 @@ macro_rules! delegate_to_engine {
 
             fn to_dense(&self) -> ndarray::Array2<T> {
                 delegate_to_engine!(@to_dense self, $params $(, $to_dense)?)
+            }
+
+            fn balance(&mut self) {
+                #[allow(unused_mut, unused_assignments)]
+                let mut groups = 1usize;
+                $(groups = ($groups)(&*self);)?
+                $crate::matrices::balance_groups(self.params_mut(), groups);
             }
 
             fn params(&self) -> Vec<ndarray::ArrayViewD<'_, T>> {

@@ -239,6 +239,31 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
         sum.sqrt()
     }
 
+    /// Rescales the cores without changing `W`: within each product term's set of cores
+    /// (all cores for HT, TT and TR; each block's factors and core for BT) every core is
+    /// multiplied by `g / rms_k`, with `rms_k` its root-mean-square entry and `g` their
+    /// geometric mean, so the factors multiply to 1 and all cores end with the same entry
+    /// scale. This is the gauge freedom of a tensor network; an optimiser that moves every
+    /// entry by about the same amount (Adam) then changes every core by the same relative
+    /// amount, where cores whose scales have drifted apart would otherwise see relative
+    /// steps orders of magnitude apart. The default (dense) does nothing.
+    ///
+    /// Cost: one pass over the parameters.
+    ///
+    /// # Example
+    /// ```
+    /// use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// let shape = MatrixShape::try_new(vec![4, 4], vec![6, 5]).unwrap();
+    /// let tree = tnet::DimTree::balanced(2).unwrap();
+    /// let mut w = HtMatrix::<f64>::random(&shape, &tree, 3, Init::Glorot, 0).unwrap();
+    /// w.params_mut()[1].mapv_inplace(|v| 100.0 * v);
+    /// w.params_mut()[2].mapv_inplace(|v| 0.01 * v);
+    /// let before = w.to_dense();
+    /// w.balance();
+    /// assert!((&w.to_dense() - &before).iter().all(|d| d.abs() < 1e-12));
+    /// ```
+    fn balance(&mut self) {}
+
     /// The parameter arrays, in a fixed order documented by each format.
     fn params(&self) -> Vec<ArrayViewD<'_, T>>;
 
@@ -376,6 +401,32 @@ pub(crate) fn normalize_variance<T: Scalar, M: TensorizedMatrix<T>>(
         }
     }
     w
+}
+
+/// [`TensorizedMatrix::balance`] for parameters that form `groups` equal contiguous
+/// groups, every term of `W` a product of one entry of each array of one group.
+pub(crate) fn balance_groups<T: Scalar>(mut params: Vec<ArrayViewMutD<'_, T>>, groups: usize) {
+    let size = params.len() / groups.max(1);
+    if size < 2 {
+        return;
+    }
+    for group in params.chunks_mut(size) {
+        let rms: Vec<f64> = group
+            .iter()
+            .map(|p| {
+                let sq = p.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
+                (sq / p.len().max(1) as f64).sqrt()
+            })
+            .collect();
+        if rms.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+            continue;
+        }
+        let g = (rms.iter().map(|r| r.ln()).sum::<f64>() / rms.len() as f64).exp();
+        for (p, r) in group.iter_mut().zip(&rms) {
+            let s = T::cast(g / r);
+            p.mapv_inplace(|v| v * s);
+        }
+    }
 }
 
 /// Checks a core's shape and entries and brings it to standard layout.

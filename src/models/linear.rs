@@ -83,6 +83,11 @@ pub trait LinearMap<T: Scalar>: Send + Sync {
         crate::dense::columns_by_apply(self.n_in(), start, len, |x| self.apply(x))
     }
 
+    /// Rescales the parameter tensors without changing the map (see
+    /// [`TensorizedMatrix::balance`](crate::matrices::TensorizedMatrix::balance)); a dense
+    /// map does nothing.
+    fn balance(&mut self) {}
+
     /// Views of the parameter tensors, in a fixed order.
     fn params(&self) -> Vec<ArrayViewD<'_, T>>;
 

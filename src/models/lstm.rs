@@ -535,6 +535,20 @@ impl<T: Scalar> Lstm<T> {
         p
     }
 
+    /// Rescales the cores of every tensorized map without changing the function the
+    /// model computes (the gauge balancing of
+    /// [`TensorizedMatrix::balance`](crate::matrices::TensorizedMatrix::balance)); dense
+    /// maps, the bias and the classifier are left alone.
+    pub fn balance_maps(&mut self) {
+        match &mut self.maps {
+            Maps::Separate { input, recurrent } => {
+                input.balance();
+                recurrent.balance();
+            }
+            Maps::Fused { map, .. } => map.balance(),
+        }
+    }
+
     /// Total number of stored scalars.
     pub fn n_params(&self) -> usize {
         self.params().iter().map(|p| p.len()).sum()

@@ -210,6 +210,10 @@ where
         self.matrix.column_block(start, len)
     }
 
+    fn balance(&mut self) {
+        self.matrix.balance();
+    }
+
     fn params(&self) -> Vec<ArrayViewD<'_, T>> {
         self.matrix.params()
     }

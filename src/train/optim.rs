@@ -111,6 +111,12 @@ pub struct OptimizerConfig {
     pub clip_norm: Option<f64>,
     /// Learning-rate schedule.
     pub schedule: LrSchedule,
+    /// After every step, rebalance the cores of the model's tensorized maps
+    /// ([`Lstm::balance_maps`](crate::models::Lstm::balance_maps): same function, every
+    /// core of a product at the same entry scale). Off by default; configurations saved
+    /// before the field existed read as off.
+    #[serde(default)]
+    pub balance_cores: bool,
 }
 
 impl OptimizerConfig {
@@ -128,6 +134,7 @@ impl OptimizerConfig {
             decay_biases: false,
             clip_norm: None,
             schedule: LrSchedule::Constant,
+            balance_cores: false,
         }
     }
 
@@ -151,6 +158,13 @@ impl OptimizerConfig {
     /// Decays biases too.
     pub fn with_decay_biases(mut self, yes: bool) -> Self {
         self.decay_biases = yes;
+        self
+    }
+
+    /// Rebalances the tensorized maps' cores after every step (see
+    /// [`balance_cores`](Self::balance_cores)).
+    pub fn with_balance_cores(mut self, yes: bool) -> Self {
+        self.balance_cores = yes;
         self
     }
 

@@ -413,6 +413,9 @@ pub fn fit<T: Scalar>(
                 *acc += g * g;
             }
             let stats = opt.step(model.params_mut(), &mut out.grads, total_steps)?;
+            if config.optimizer.balance_cores {
+                model.balance_maps();
+            }
             state.loss_sum += out.loss * idx.len() as f64;
             state.correct += out.correct;
             state.seen += idx.len();

@@ -117,6 +117,23 @@ fn train_kill_resume_eval_info() {
         p["lstm"].as_u64().unwrap() + p["classifier"].as_u64().unwrap()
     );
     assert!(info["compression"]["lstm"].as_f64().unwrap() > 10.0);
+    // The per-tensor report of the last epoch: every parameter tensor, finite norms.
+    let last = &info["last_epoch"];
+    assert_eq!(last["epoch"], 3);
+    let tensors = last["tensors"].as_array().unwrap();
+    assert!(tensors.iter().any(|t| t["name"] == "fused[0]"));
+    assert!(tensors.iter().any(|t| t["name"] == "classifier.bias"));
+    assert!(
+        tensors
+            .iter()
+            .all(|t| t["norm"].as_f64().unwrap() > 0.0
+                && t["grad_norm"].as_f64().unwrap().is_finite())
+    );
+    let text = String::from_utf8(run(&["info", &s]).stdout).unwrap();
+    assert!(
+        text.contains("tensors") && text.contains("fused[0]"),
+        "{text}"
+    );
     // A run directory written before `--recurrent-gain` existed (no such field in its
     // run.json) evaluates as trained, with gain 1.
     let run_json = straight.join("run.json");
@@ -200,4 +217,77 @@ fn train_and_eval_errors() {
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+/// `--params N` trains the largest rank whose LSTM fits in `N` parameters, and records it.
+#[test]
+fn train_to_a_parameter_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("budget");
+    let d = dir.display().to_string();
+    let args = [
+        "train",
+        "--data",
+        "synthetic",
+        "--model",
+        "fdht",
+        "--params",
+        "1500",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--json",
+        "-o",
+        &d,
+    ];
+    let result = json(&run(&args));
+    let lstm = result["params"]["lstm"].as_u64().unwrap();
+    assert!(lstm <= 1500, "{lstm} LSTM parameters");
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    let rank = spec["rank"].as_u64().unwrap();
+    assert!(rank > 1, "rank {rank}");
+    assert_eq!(spec["ht_layout"], "split");
+    // One rank more would not fit.
+    let above = tmp.path().join("above");
+    let r = (rank + 1).to_string();
+    let a = above.display().to_string();
+    let args = [
+        "train",
+        "--data",
+        "synthetic",
+        "--model",
+        "fdht",
+        "--rank",
+        &r,
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--json",
+        "-o",
+        &a,
+    ];
+    let bigger = json(&run(&args));
+    assert!(bigger["params"]["lstm"].as_u64().unwrap() > 1500);
+    // A budget below the smallest model is refused with the smallest count.
+    let out = tnet()
+        .args([
+            "train",
+            "--data",
+            "synthetic",
+            "--model",
+            "tt",
+            "--params",
+            "100",
+            "--hidden",
+            "8",
+            "-o",
+        ])
+        .arg(tmp.path().join("small"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("budget"));
 }

@@ -179,11 +179,12 @@ impl FromStr for ModelKind {
 ///
 /// **Measured**: on a speed-discrimination video task (four classes: slow or fast motion
 /// to the left or right, 30x40x3 frames, 960 training clips) the paired FDHT-LSTM stayed
-/// at 25-38 % test accuracy at every rank and the split one reached 71-83 % at ranks 4-12
-/// (seeds 1 and 2), against 78-90 % for the TR-LSTM with 5,000 parameters; the split
+/// at 25-38 % test accuracy (chance 25 %) at ranks 4 and 12 and the split one reached
+/// 62-83 % (seeds 1-3), against 78-90 % for the TR-LSTM with 5,088 parameters; the split
 /// tree is also cheaper per step (the input is contracted with `r` features instead of
-/// `m_1 r`). `Split` is the default; `Paired` is kept for the paper's layout and for
-/// models trained before the option existed. Details in `docs/results.md`.
+/// `m_1 r`). `Split` is the default of [`ModelSpec::new`]; `Paired` (the
+/// [`Default`] of the enum, so that specs serialised before the field existed read back
+/// as built) is kept for the paper's layout. Details in `docs/lstm.md`, "The HT layout".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HtLayout {

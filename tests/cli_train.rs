@@ -219,11 +219,8 @@ fn train_and_eval_errors() {
     }
 }
 
-/// `--params N` trains the largest rank whose LSTM fits in `N` parameters, and records it.
-#[test]
-fn train_to_a_parameter_budget() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("budget");
+/// One epoch of a small FDHT-LSTM into `dir`, sized by `how` (`--params` or `--rank`).
+fn one_epoch(how: &str, value: &str, dir: &Path) -> serde_json::Value {
     let d = dir.display().to_string();
     let args = [
         "train",
@@ -231,8 +228,8 @@ fn train_to_a_parameter_budget() {
         "synthetic",
         "--model",
         "fdht",
-        "--params",
-        "1500",
+        how,
+        value,
         "--hidden",
         "8",
         "--epochs",
@@ -241,7 +238,15 @@ fn train_to_a_parameter_budget() {
         "-o",
         &d,
     ];
-    let result = json(&run(&args));
+    json(&run(&args))
+}
+
+/// `--params N` trains the largest rank whose LSTM fits in `N` parameters, and records it.
+#[test]
+fn train_to_a_parameter_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("budget");
+    let result = one_epoch("--params", "1500", &dir);
     let lstm = result["params"]["lstm"].as_u64().unwrap();
     assert!(lstm <= 1500, "{lstm} LSTM parameters");
     let spec: serde_json::Value =
@@ -250,26 +255,7 @@ fn train_to_a_parameter_budget() {
     assert!(rank > 1, "rank {rank}");
     assert_eq!(spec["ht_layout"], "split");
     // One rank more would not fit.
-    let above = tmp.path().join("above");
-    let r = (rank + 1).to_string();
-    let a = above.display().to_string();
-    let args = [
-        "train",
-        "--data",
-        "synthetic",
-        "--model",
-        "fdht",
-        "--rank",
-        &r,
-        "--hidden",
-        "8",
-        "--epochs",
-        "1",
-        "--json",
-        "-o",
-        &a,
-    ];
-    let bigger = json(&run(&args));
+    let bigger = one_epoch("--rank", &(rank + 1).to_string(), &tmp.path().join("above"));
     assert!(bigger["params"]["lstm"].as_u64().unwrap() > 1500);
     // A budget below the smallest model is refused with the smallest count.
     let out = tnet()

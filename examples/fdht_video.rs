@@ -307,15 +307,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             _ => vec![setting.rank],
         };
         for &rank in &ranks {
-            let label = match kind {
-                ModelKind::Fdht if ranks.len() > 1 => format!("{} r{rank}", display_name(kind)),
-                _ => display_name(kind),
+            // Several FDHT ranks: each has its own label and log.
+            let suffix = if ranks.len() > 1 {
+                format!("-r{rank}")
+            } else {
+                String::new()
             };
-            let file = match kind {
-                ModelKind::Fdht if ranks.len() > 1 => format!("{kind}-r{rank}.jsonl"),
-                _ => format!("{kind}.jsonl"),
-            };
-            let log = args.out.join(file);
+            let label = format!("{}{}", display_name(kind), suffix.replace('-', " "));
+            let log = args.out.join(format!("{kind}{suffix}.jsonl"));
             let model = (kind, rank, label);
             let row = train_one(model, &setting, &data, &split, &parts.test, args.seed, &log)?;
             println!(
@@ -509,13 +508,15 @@ fn write_plots(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn
     if ranks.len() > 1 {
         let mut by_rank = Vec::new();
         for r in ranks {
-            for (what, pick) in [("val", 2usize), ("train", 1)] {
+            type Accuracy = fn(&(usize, f64, f64)) -> f64;
+            let curves: [(&str, Accuracy); 2] = [("val", |c| c.2), ("train", |c| c.1)];
+            for (what, accuracy) in curves {
                 by_rank.push(Series {
                     name: format!("{} ({what})", r.label),
                     points: r
                         .curve
                         .iter()
-                        .map(|c| (c.0 as f64, 100.0 * if pick == 1 { c.1 } else { c.2 }))
+                        .map(|c| (c.0 as f64, 100.0 * accuracy(c)))
                         .collect(),
                     highlight: false,
                 });

@@ -333,6 +333,26 @@ pub(crate) fn contract_axes<T: Scalar>(
     y
 }
 
+/// `Σ x²` over a tensor's entries, accumulated in `f64`: partial sums over fixed blocks of
+/// 2^16 entries (in parallel), added block by block, so the result does not depend on
+/// the thread count. (Entries above about `1e154` in `f64` overflow; use [`norm`] for a
+/// scaled norm.)
+pub(crate) fn sum_of_squares<T: Scalar>(t: ArrayViewD<'_, T>) -> f64 {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    let block_sum = |b: &[T]| b.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
+    match t.as_slice_memory_order() {
+        Some(s) if s.len() > BLOCK => s
+            .par_chunks(BLOCK)
+            .map(block_sum)
+            .collect::<Vec<f64>>()
+            .into_iter()
+            .sum::<f64>(),
+        Some(s) => block_sum(s),
+        None => t.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>(),
+    }
+}
+
 /// Frobenius norm `‖X‖_F`, computed with scaling so that it neither overflows nor
 /// underflows for representable inputs.
 pub fn norm<T: Scalar>(x: ArrayViewD<'_, T>) -> T {

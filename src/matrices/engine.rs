@@ -468,9 +468,7 @@ macro_rules! delegate_to_engine {
             }
 
             fn balance(&mut self) {
-                #[allow(unused_mut, unused_assignments)]
-                let mut groups = 1usize;
-                $(groups = ($groups)(&*self);)?
+                let groups: usize = delegate_to_engine!(@groups self $(, $groups)?);
                 $crate::matrices::balance_groups(self.params_mut(), groups);
             }
 
@@ -482,6 +480,12 @@ macro_rules! delegate_to_engine {
                 self.$params.iter_mut().map(|c| c.view_mut()).collect()
             }
         }
+    };
+    (@groups $m:ident) => {
+        1
+    };
+    (@groups $m:ident, $groups:expr) => {
+        ($groups)(&*$m)
     };
     (@to_dense $m:ident, $params:ident) => {
         $m.engine.to_dense(&$m.$params)

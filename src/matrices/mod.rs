@@ -218,7 +218,7 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
         const WHOLE: usize = 1 << 24;
         const BLOCK: usize = 1 << 22;
         let (m, n) = (self.n_out(), self.n_in());
-        let squares = |a: &Array2<T>| a.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
+        let squares = |a: &Array2<T>| crate::dense::sum_of_squares(a.view().into_dyn());
         if m.saturating_mul(n) <= WHOLE {
             return squares(&self.to_dense()).sqrt();
         }
@@ -413,10 +413,7 @@ pub(crate) fn balance_groups<T: Scalar>(mut params: Vec<ArrayViewMutD<'_, T>>, g
     for group in params.chunks_mut(size) {
         let rms: Vec<f64> = group
             .iter()
-            .map(|p| {
-                let sq = p.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
-                (sq / p.len().max(1) as f64).sqrt()
-            })
+            .map(|p| (crate::dense::sum_of_squares(p.view()) / p.len().max(1) as f64).sqrt())
             .collect();
         if rms.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
             continue;

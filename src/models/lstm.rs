@@ -102,7 +102,7 @@ impl<T: Scalar> Gradients<T> {
     pub fn global_norm(&self) -> f64 {
         self.tensors
             .iter()
-            .map(|t| squared_norm(t.view()))
+            .map(|t| crate::dense::sum_of_squares(t.view()))
             .sum::<f64>()
             .sqrt()
     }
@@ -110,7 +110,10 @@ impl<T: Scalar> Gradients<T> {
     /// The Euclidean norm of each tensor, in order, summed in `f64` in a fixed order
     /// (so the result does not depend on the thread count).
     pub fn norms(&self) -> Vec<f64> {
-        self.tensors.iter().map(|t| tensor_norm(t.view())).collect()
+        self.tensors
+            .iter()
+            .map(|t| crate::dense::sum_of_squares(t.view()).sqrt())
+            .collect()
     }
 
     /// Multiplies every entry by `s`.
@@ -119,29 +122,6 @@ impl<T: Scalar> Gradients<T> {
             t.mapv_inplace(|v| v * s);
         }
     }
-}
-
-/// The sum of squares of a tensor's entries, in `f64`: partial sums over fixed blocks of
-/// 2^16 entries (computed in parallel), added block by block, so the result does not
-/// depend on the thread count.
-fn squared_norm<T: Scalar>(t: ArrayViewD<'_, T>) -> f64 {
-    const BLOCK: usize = 1 << 16;
-    let block_sum = |b: &[T]| b.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
-    match t.as_slice_memory_order() {
-        Some(s) if s.len() > BLOCK => s
-            .par_chunks(BLOCK)
-            .map(block_sum)
-            .collect::<Vec<f64>>()
-            .into_iter()
-            .sum::<f64>(),
-        Some(s) => block_sum(s),
-        None => t.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>(),
-    }
-}
-
-/// The Euclidean (Frobenius) norm of a tensor, as [`Gradients::norms`] computes it.
-pub(crate) fn tensor_norm<T: Scalar>(t: ArrayViewD<'_, T>) -> f64 {
-    squared_norm(t).sqrt()
 }
 
 /// The result of one forward and backward pass over a batch.

@@ -20,7 +20,7 @@ use super::checkpoint::{Checkpoint, RunFingerprint, TrainState};
 use super::data::{Sampling, SequenceDataset, Split, load_batch};
 use super::metrics::{EpochMetrics, ParamStat, check_fits, evaluate};
 use super::optim::{Optimizer, OptimizerConfig};
-use crate::models::{Lstm, derive_seed, tensor_norm};
+use crate::models::{Lstm, derive_seed};
 use crate::{Error, Result, Scalar};
 
 const STREAM_SHUFFLE: u64 = 0x5348_5546;
@@ -522,7 +522,7 @@ fn param_stats<T: Scalar>(model: &Lstm<T>, grad_sq_sums: &[f64], steps: usize) -
         .enumerate()
         .map(|(i, (spec, p))| ParamStat {
             name: spec.name,
-            norm: tensor_norm(p),
+            norm: crate::dense::sum_of_squares(p).sqrt(),
             grad_norm: (grad_sq_sums.get(i).copied().unwrap_or(0.0) / steps.max(1) as f64).sqrt(),
         })
         .collect()

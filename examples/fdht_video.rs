@@ -65,7 +65,9 @@ use std::time::Instant;
 use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
 use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
-use tnet::train::{EarlyStopping, Monitor, OptimizerConfig, Split, TrainConfig, evaluate, fit};
+use tnet::train::{
+    EarlyStopping, Monitor, OptimizerConfig, PlateauDecay, Split, TrainConfig, evaluate, fit,
+};
 
 /// The files a run writes into the output directory, and what each holds.
 const OUTPUTS: [(&str, &str); 5] = [
@@ -88,6 +90,11 @@ const OUTPUTS: [(&str, &str); 5] = [
     ),
 ];
 
+/// Each plateau decay multiplies the learning rate by this (`--decay`).
+const DECAY_FACTOR: f64 = 0.3;
+/// The decayed rate never falls below this fraction of `--lr`: four decays.
+const DECAY_FLOOR: f64 = 0.3 * 0.3 * 0.3 * 0.3;
+
 /// The sizes and schedule of one experiment.
 struct Setting {
     name: &'static str,
@@ -100,6 +107,12 @@ struct Setting {
     dropout: f64,
     /// Early stopping: epochs without a better validation accuracy before training stops.
     patience: usize,
+    /// Learning-rate decay on a validation plateau before stopping (`--decay`).
+    decay: Option<PlateauDecay>,
+    /// Weight decay of Adam (`--weight-decay`).
+    weight_decay: f64,
+    /// Layer normalisation of the gate pre-activations (`--gate-norm`).
+    gate_norm: bool,
     /// Ranks of the FDHT-LSTM's HT matrix: one FDHT-LSTM is trained per rank.
     fdht_ranks: Vec<usize>,
     /// Rank of the baselines' tensorized input maps (4, as published).
@@ -152,6 +165,9 @@ impl Setting {
                 ht_layout: HtLayout::Split,
                 balance: false,
                 patience: 8,
+                decay: None,
+                weight_decay: 0.0,
+                gate_norm: false,
                 modes: Some(Modes {
                     out: vec![16, 4, 4, 4],
                     input: vec![8, 20, 20, 18],
@@ -185,6 +201,9 @@ impl Setting {
             ht_layout: HtLayout::Split,
             balance: false,
             patience: 8,
+            decay: None,
+            weight_decay: 0.0,
+            gate_norm: false,
             modes: None,
             recurrent_gain: 1.0,
             fdht_modes: None,
@@ -262,6 +281,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     setting.fdht_modes = args.fdht_modes.clone();
     if let Some(lr) = args.lr {
         setting.lr = lr;
+    }
+    if let Some(d) = args.decay {
+        setting.decay = d;
+    }
+    if let Some(wd) = args.weight_decay {
+        setting.weight_decay = wd;
+    }
+    if let Some(p) = args.patience {
+        setting.patience = p;
+    }
+    if let Some(g) = args.gate_norm {
+        setting.gate_norm = g;
     }
     if let Some(c) = args.clips_per_class {
         setting.data.clips_per_class = c;
@@ -349,13 +380,19 @@ fn train_one(
 ) -> Result<Row, Box<dyn Error>> {
     let config = LstmConfig::new(data.frame_len(), setting.hidden)
         .with_dropout(setting.dropout, setting.dropout)
-        .with_recurrent_gain(setting.recurrent_gain);
+        .with_recurrent_gain(setting.recurrent_gain)
+        .with_gate_norm(setting.gate_norm);
     let classes = VideoDataset::n_classes(data);
     let mut model = build::<f32>(&setting.spec(kind, rank, &config)?, &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
-        .with_optimizer(OptimizerConfig::adam(setting.lr).with_balance_cores(setting.balance))
+        .with_optimizer(
+            OptimizerConfig::adam(setting.lr)
+                .with_weight_decay(setting.weight_decay)
+                .with_balance_cores(setting.balance),
+        )
         .with_early_stopping(EarlyStopping {
             monitor: Monitor::ValAccuracy,
+            decay: setting.decay,
             ..EarlyStopping::val_loss(setting.patience)
         })
         .with_metrics_log(log)
@@ -937,6 +974,10 @@ struct Args {
     balance: bool,
     fdht_modes: Option<Vec<usize>>,
     lr: Option<f64>,
+    decay: Option<Option<PlateauDecay>>,
+    weight_decay: Option<f64>,
+    patience: Option<usize>,
+    gate_norm: Option<bool>,
     clips_per_class: Option<usize>,
     recurrent_gain: Option<f64>,
     dropout: Option<f64>,
@@ -959,6 +1000,10 @@ impl Args {
             balance: false,
             fdht_modes: None,
             lr: None,
+            decay: None,
+            weight_decay: None,
+            patience: None,
+            gate_norm: None,
             clips_per_class: None,
             recurrent_gain: None,
             dropout: None,
@@ -1005,6 +1050,27 @@ impl Args {
                     })?);
                 }
                 "--lr" => a.lr = Some(value()?.parse()?),
+                "--decay" => {
+                    a.decay = Some(match value()?.as_str() {
+                        "off" => None,
+                        v => Some(PlateauDecay::new(
+                            v.parse().map_err(|_| {
+                                format!("--decay {v}: expected off or a patience in epochs")
+                            })?,
+                            DECAY_FACTOR,
+                            DECAY_FLOOR,
+                        )),
+                    })
+                }
+                "--weight-decay" => a.weight_decay = Some(value()?.parse()?),
+                "--patience" => a.patience = Some(value()?.parse()?),
+                "--gate-norm" => {
+                    a.gate_norm = Some(match value()?.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        v => return Err(format!("--gate-norm {v}: expected on or off").into()),
+                    })
+                }
                 "--clips-per-class" => a.clips_per_class = Some(value()?.parse()?),
                 "--recurrent-gain" => a.recurrent_gain = Some(value()?.parse()?),
                 "--dropout" => a.dropout = Some(value()?.parse()?),
@@ -1018,7 +1084,7 @@ impl Args {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--fdht-ranks R1,R2,..] [--rank R] \
+                        "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--decay P|off] [--patience P] [--weight-decay WD] [--gate-norm on|off] [--fdht-ranks R1,R2,..] [--rank R] \
                          [--ht-layout split|paired] [--balance] [--fdht-modes AxBxCxD] \
                          [--clips-per-class C] [--recurrent-gain G] [--dropout P] [--cache] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );

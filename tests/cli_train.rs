@@ -140,7 +140,9 @@ fn train_kill_resume_eval_info() {
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
     assert_eq!(spec["recurrent_gain"], 1.0);
+    assert_eq!(spec["gate_norm"], false);
     spec.as_object_mut().unwrap().remove("recurrent_gain");
+    spec.as_object_mut().unwrap().remove("gate_norm");
     std::fs::write(&run_json, serde_json::to_vec(&spec).unwrap()).unwrap();
     let legacy = json(&run(&["eval", &s, "--json"]));
     assert_eq!(legacy["accuracy"], result["accuracy"]);
@@ -155,7 +157,7 @@ fn train_kill_resume_eval_info() {
 fn train_and_eval_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r").display().to_string();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[
                 "train",
@@ -209,6 +211,34 @@ fn train_and_eval_errors() {
             "nonexistent",
         ),
         (&["eval", "/nonexistent/run"], "nonexistent"),
+        // A huge order is refused before any work that grows with it (it overflowed the
+        // stack in the factorization search).
+        (
+            &[
+                "train",
+                "--data",
+                "synthetic",
+                "--order",
+                "1000000",
+                "-o",
+                &dir,
+            ],
+            "between 1 and 64",
+        ),
+        (
+            &[
+                "train",
+                "--data",
+                "synthetic",
+                "--order",
+                "1000000",
+                "--params",
+                "5000",
+                "-o",
+                &dir,
+            ],
+            "between 1 and 64",
+        ),
     ];
     for (args, needle) in cases {
         let out = tnet().args(args).output().unwrap();
@@ -219,10 +249,11 @@ fn train_and_eval_errors() {
     }
 }
 
-/// One epoch of a small FDHT-LSTM into `dir`, sized by `how` (`--params` or `--rank`).
-fn one_epoch(how: &str, value: &str, dir: &Path) -> serde_json::Value {
+/// One epoch of a small FDHT-LSTM into `dir`, sized by `how` (`--params` or `--rank`),
+/// with `extra` options.
+fn one_epoch(how: &str, value: &str, dir: &Path, extra: &[&str]) -> serde_json::Value {
     let d = dir.display().to_string();
-    let args = [
+    let mut args = vec![
         "train",
         "--data",
         "synthetic",
@@ -238,7 +269,26 @@ fn one_epoch(how: &str, value: &str, dir: &Path) -> serde_json::Value {
         "-o",
         &d,
     ];
+    args.extend_from_slice(extra);
     json(&run(&args))
+}
+
+/// `--gate-norm` trains with normalised gates: recorded in run.json, the gains are a
+/// parameter tensor of their own in the report, and a budget counts them.
+#[test]
+fn train_with_gate_norm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("norm");
+    let result = one_epoch("--params", "1500", &dir, &["--gate-norm"]);
+    assert!(result["params"]["lstm"].as_u64().unwrap() <= 1500);
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(spec["gate_norm"], true);
+    let info = json(&run(&["info", &dir.display().to_string(), "--json"]));
+    let tensors = info["last_epoch"]["tensors"].as_array().unwrap();
+    assert!(tensors.iter().any(|t| t["name"] == "gain"), "{tensors:?}");
+    let eval = json(&run(&["eval", &dir.display().to_string(), "--json"]));
+    assert!(eval["accuracy"].as_f64().unwrap() >= 0.0);
 }
 
 /// `--params N` trains the largest rank whose LSTM fits in `N` parameters, and records it.
@@ -246,17 +296,34 @@ fn one_epoch(how: &str, value: &str, dir: &Path) -> serde_json::Value {
 fn train_to_a_parameter_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("budget");
-    let result = one_epoch("--params", "1500", &dir);
+    let result = one_epoch("--params", "1500", &dir, &[]);
     let lstm = result["params"]["lstm"].as_u64().unwrap();
     assert!(lstm <= 1500, "{lstm} LSTM parameters");
     let spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
     let rank = spec["rank"].as_u64().unwrap();
+    let order = spec["order"].as_u64().unwrap().to_string();
     assert!(rank > 1, "rank {rank}");
     assert_eq!(spec["ht_layout"], "split");
-    // One rank more would not fit.
-    let bigger = one_epoch("--rank", &(rank + 1).to_string(), &tmp.path().join("above"));
+    // One rank more would not fit at the chosen order.
+    let bigger = one_epoch(
+        "--rank",
+        &(rank + 1).to_string(),
+        &tmp.path().join("above"),
+        &["--order", &order],
+    );
     assert!(bigger["params"]["lstm"].as_u64().unwrap() > 1500);
+    // With the order fixed, only the rank is chosen, and the model is no larger.
+    let fixed = one_epoch(
+        "--params",
+        "1500",
+        &tmp.path().join("fixed"),
+        &["--order", "4"],
+    );
+    let fixed_spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("fixed/run.json")).unwrap()).unwrap();
+    assert_eq!(fixed_spec["order"], 4);
+    assert!(fixed["params"]["lstm"].as_u64().unwrap() <= lstm);
     // A budget below the smallest model is refused with the smallest count.
     let out = tnet()
         .args([
@@ -276,4 +343,149 @@ fn train_to_a_parameter_budget() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("budget"));
+}
+
+/// A frame-folder tree of `classes`, each with 4 clips of 8 frames (a bright column that
+/// moves right or left with the class index), flat (`class/clip/frames`) or with a group
+/// level (`class/gK/clip/frames`, two groups of two clips).
+fn frame_tree(root: &Path, classes: &[&str], grouped: bool) {
+    for (c, class) in classes.iter().enumerate() {
+        for clip in 0..4 {
+            let dir = if grouped {
+                root.join(class)
+                    .join(format!("g{}", clip / 2 + 1))
+                    .join(format!("clip{clip}"))
+            } else {
+                root.join(class).join(format!("clip{clip}"))
+            };
+            std::fs::create_dir_all(&dir).unwrap();
+            for k in 0..8u32 {
+                let col = if c % 2 == 0 { k } else { 7 - k };
+                let img = image::RgbImage::from_fn(8, 6, |x, _| {
+                    image::Rgb(if x == col {
+                        [230, 200, 40]
+                    } else {
+                        [20, 30, 40]
+                    })
+                });
+                img.save(dir.join(format!("{:04}.png", k + 1))).unwrap();
+            }
+        }
+    }
+}
+
+/// `tnet train --data DIR --frames 8` on a flat `class/clip/frames` tree and on one with
+/// a group level; asking for more frames than the clips hold names the longest clip;
+/// `tnet eval --data OTHER` matches classes by name and refuses unknown ones by name.
+#[test]
+fn train_on_frame_folders_of_both_layouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    for grouped in [false, true] {
+        let data = tmp.path().join(format!("data_{grouped}"));
+        frame_tree(&data, &["left", "right"], grouped);
+        let out = tmp.path().join(format!("run_{grouped}"));
+        let args = |frames: &str, out: &Path| -> Vec<String> {
+            [
+                "train",
+                "--data",
+                &data.display().to_string(),
+                "--frames",
+                frames,
+                "--size",
+                "6x8",
+                "--model",
+                "tt",
+                "--rank",
+                "2",
+                "--hidden",
+                "4",
+                "--epochs",
+                "1",
+                "--test-fraction",
+                "0.5",
+                "--json",
+                "-o",
+                &out.display().to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        let a = args("8", &out);
+        let result = json(&run(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+        assert!(result["accuracy"].as_f64().is_some(), "{result}");
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        assert_eq!(spec["clip_frames"], 8);
+        assert_eq!(spec["class_names"], serde_json::json!(["left", "right"]));
+
+        let a = args("9", &tmp.path().join(format!("too_long_{grouped}")));
+        let fail = tnet().args(&a).output().unwrap();
+        assert!(!fail.status.success());
+        let msg = String::from_utf8_lossy(&fail.stderr);
+        assert!(
+            msg.contains("the longest with 8") && msg.contains("9 frames"),
+            "{msg}"
+        );
+    }
+    // Evaluation on other data: a subset of the classes is scored against the run's own
+    // labels; a class the model never saw is refused by name.
+    let run_dir = tmp.path().join("run_false").display().to_string();
+    let subset = tmp.path().join("subset");
+    frame_tree(&subset, &["right"], false);
+    let eval = json(&run(&[
+        "eval",
+        &run_dir,
+        "--data",
+        &subset.display().to_string(),
+        "--json",
+    ]));
+    let per_class = eval["per_class_accuracy"].as_array().unwrap();
+    assert_eq!(per_class.len(), 2, "{eval}");
+    // Prediction on clip folders outside any dataset: probabilities over the run's
+    // classes; a folder with too few frames is refused by name.
+    let clips = [
+        subset.join("right/clip0").display().to_string(),
+        tmp.path()
+            .join("data_true/left/g1/clip1")
+            .display()
+            .to_string(),
+    ];
+    let pred = json(&run(&["predict", &run_dir, &clips[0], &clips[1], "--json"]));
+    assert_eq!(pred["classes"], serde_json::json!(["left", "right"]));
+    let rows = pred["clips"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let p = row["probabilities"].as_object().unwrap();
+        let sum: f64 = p.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{row}");
+        assert!(p.contains_key(row["class"].as_str().unwrap()), "{row}");
+    }
+    let text = String::from_utf8(run(&["predict", &run_dir, &clips[0]]).stdout).unwrap();
+    assert!(text.contains("clip0") && text.contains('%'), "{text}");
+    let short = tmp.path().join("short");
+    std::fs::create_dir_all(&short).unwrap();
+    image::RgbImage::from_pixel(8, 6, image::Rgb([9, 9, 9]))
+        .save(short.join("1.png"))
+        .unwrap();
+    let out = tnet()
+        .args(["predict", &run_dir, &short.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("short") && msg.contains("8 needed"), "{msg}");
+
+    let other = tmp.path().join("other");
+    frame_tree(&other, &["apple", "zebra"], false);
+    let out = tnet()
+        .args(["eval", &run_dir, "--data", &other.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        msg.contains("apple, zebra") && msg.contains("left, right"),
+        "{msg}"
+    );
 }

@@ -788,6 +788,30 @@ fn folder_loads_and_reports() {
     )
     .unwrap();
     assert_eq!(ucf.group_names()[ucf.group(3)], "02");
+    assert!(data.has_group_folders(), "beta has group folders");
+    // Only the flat class: no group folder, every clip its own group.
+    let flat = tempfile::tempdir().unwrap();
+    for clip in 0..2 {
+        for k in 0..8 {
+            write_image(
+                &flat.path().join(format!("alpha/c{clip}/{k}.png")),
+                40,
+                30,
+                colour(k, clip, 50),
+            );
+        }
+    }
+    let flat_data = FolderDataset::open(flat.path(), &cfg.clone().with_frames(8)).unwrap();
+    assert!(!flat_data.has_group_folders());
+    assert_eq!((flat_data.len(), flat_data.frames()), (2, 8));
+    // More frames than any clip holds: the error names the longest clip's count.
+    let msg = FolderDataset::open(flat.path(), &cfg.clone().with_frames(9))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("2 clip folders found, the longest with 8") && msg.contains("9 frames"),
+        "{msg}"
+    );
     // Memory: pixels exactly clips x pool x N, metadata small.
     let n = 6 * 8 * 3;
     assert_eq!(data.pixel_bytes(), 4 * 4 * n);

@@ -6,7 +6,7 @@ use ndarray::{Array2, Array3, ArrayD, Ix3, s};
 use proptest::prelude::*;
 use tnet::models::{
     Classifier, DenseLinear, GateActivation, LinearMap, Lstm, LstmConfig, PadPosition, ParamCount,
-    Pooling, Wiring,
+    Part, Pooling, Wiring,
 };
 use tnet::{Error, Scalar};
 
@@ -60,7 +60,12 @@ fn configs() -> Vec<LstmConfig> {
             .with_dropout(0.25, 0.25)
             .with_forget_bias(0.5),
         base.clone().with_recurrent_gain(2.5),
-        base.with_dropout(0.2, 0.3).with_recurrent_gain(0.5),
+        base.clone().with_dropout(0.2, 0.3).with_recurrent_gain(0.5),
+        base.clone().with_gate_norm(true),
+        base.with_gate_norm(true)
+            .with_pooling(Pooling::Mean)
+            .with_dropout(0.25, 0.3)
+            .with_recurrent_gain(1.5),
     ]
 }
 
@@ -87,6 +92,67 @@ fn gradients_fused_match_finite_differences() {
             let err = grad_check_error(&model, &x, &[1, 0, 2], Some(9));
             common::assert_within(err, 1e-7, &format!("fused {pad:?}, config {cfg:?}"));
         }
+    }
+}
+
+/// With gate normalisation the model does not depend on the scale of its maps: scaling
+/// every map (fused, or input and recurrent together) by any factor leaves the logits
+/// unchanged up to the normalisation's `ε`; the gains, ones at the start, are saved and
+/// loaded with the other parameters and counted as biases.
+#[test]
+fn gate_norm_removes_the_scale_of_the_maps() {
+    let cfg = LstmConfig::new(6, 5).with_gate_norm(true);
+    let x = clip::<f64>(4, 3, 6, 3);
+    for fused in [false, true] {
+        let m = if fused {
+            Lstm::<f64>::dense_fused(&cfg, 3, 12, PadPosition::End, 8).unwrap()
+        } else {
+            Lstm::<f64>::dense(&cfg, 3, 8).unwrap()
+        };
+        assert!(m.gain().unwrap().iter().all(|&g| g == 1.0));
+        let specs = m.param_specs();
+        assert_eq!(specs.iter().filter(|s| s.part == Part::GateGain).count(), 1);
+        let logits = m.logits(x.view()).unwrap();
+        for factor in [0.2, 7.0, 300.0] {
+            let mut scaled = m.clone();
+            for (spec, mut p) in specs.iter().zip(scaled.params_mut()) {
+                if matches!(
+                    spec.part,
+                    Part::InputMap | Part::RecurrentMap | Part::FusedMap
+                ) {
+                    p.mapv_inplace(|v| v * factor);
+                }
+            }
+            let other = scaled.logits(x.view()).unwrap();
+            let diff = (&other - &logits)
+                .iter()
+                .fold(0.0f64, |a, v| a.max(v.abs()));
+            assert!(diff < 1e-3, "fused {fused}, factor {factor}: {diff:e}");
+        }
+        // Without the normalisation the same scaling changes the logits.
+        let plain = if fused {
+            Lstm::<f64>::dense_fused(&LstmConfig::new(6, 5), 3, 12, PadPosition::End, 8).unwrap()
+        } else {
+            Lstm::<f64>::dense(&LstmConfig::new(6, 5), 3, 8).unwrap()
+        };
+        let mut scaled = plain.clone();
+        for (spec, mut p) in plain.param_specs().iter().zip(scaled.params_mut()) {
+            if matches!(
+                spec.part,
+                Part::InputMap | Part::RecurrentMap | Part::FusedMap
+            ) {
+                p.mapv_inplace(|v| v * 7.0);
+            }
+        }
+        let diff = (&scaled.logits(x.view()).unwrap() - &plain.logits(x.view()).unwrap())
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(diff > 1e-2, "fused {fused}: {diff:e}");
+        assert_eq!(
+            m.param_count().bias,
+            plain.param_count().bias + 4 * 5,
+            "the gains count with the biases"
+        );
     }
 }
 
@@ -314,7 +380,8 @@ proptest! {
     ) {
         let cfg = LstmConfig::new(n, h)
             .with_pooling(if mean { Pooling::Mean } else { Pooling::Last })
-            .with_dropout(0.2, 0.2);
+            .with_dropout(0.2, 0.2)
+            .with_gate_norm(seed % 2 == 0);
         let x = clip::<f64>(b, t, n, seed);
         let labels: Vec<usize> = (0..b).map(|k| (k + seed as usize) % 2).collect();
         let sep = Lstm::<f64>::dense(&cfg, 2, seed).unwrap();
@@ -347,14 +414,16 @@ fn dropout_is_seeded_and_training_only() {
 /// both wirings and both poolings; the memory report follows its closed form.
 #[test]
 fn streaming_matches_batch_forward() {
-    for (pooling, gain) in [
-        (Pooling::Last, 1.0),
-        (Pooling::Mean, 1.0),
-        (Pooling::Last, 1.7),
+    for (pooling, gain, norm) in [
+        (Pooling::Last, 1.0, false),
+        (Pooling::Mean, 1.0, false),
+        (Pooling::Last, 1.7, false),
+        (Pooling::Mean, 1.3, true),
     ] {
         let cfg = LstmConfig::new(7, 5)
             .with_pooling(pooling)
-            .with_recurrent_gain(gain);
+            .with_recurrent_gain(gain)
+            .with_gate_norm(norm);
         let models = [
             Lstm::<f64>::dense(&cfg, 4, 3).unwrap(),
             Lstm::<f64>::dense_fused(&cfg, 4, 13, PadPosition::AfterInput, 3).unwrap(),
@@ -378,12 +447,12 @@ fn streaming_matches_batch_forward() {
                 13
             };
             assert_eq!(r.stream_step, (map_in + 20 + 4) * 8);
-            let per_step = 30
-                + if m.wiring() == Wiring::Separate {
+            let per_step =
+                30 + if m.wiring() == Wiring::Separate {
                     12
                 } else {
                     13
-                };
+                } + if norm { 24 } else { 0 };
             assert_eq!(r.training_activations, 2 * 6 * per_step * 8);
         }
     }
@@ -460,6 +529,16 @@ fn model_save_load_and_mismatches() {
     .unwrap();
     let msg = gained.load_params(&path).unwrap_err().to_string();
     assert!(msg.contains("recurrent gain"), "{msg}");
+    let mut normed = Lstm::<f32>::dense_fused(
+        &cfg.clone().with_gate_norm(true),
+        3,
+        10,
+        PadPosition::End,
+        1,
+    )
+    .unwrap();
+    let msg = normed.load_params(&path).unwrap_err().to_string();
+    assert!(msg.contains("gate normalisation"), "{msg}");
     let mut sep = Lstm::<f32>::dense(&cfg, 3, 1).unwrap();
     let msg = sep.load_params(&path).unwrap_err().to_string();
     assert!(msg.contains("wiring"), "{msg}");

@@ -10,7 +10,7 @@ use tnet::Error;
 use tnet::models::{Gradients, Lstm, LstmConfig, PadPosition, ParamSpec, Part};
 use tnet::train::{
     Checkpoint, EarlyStopping, InMemoryDataset, LrSchedule, Monitor, Optimizer, OptimizerConfig,
-    OptimizerKind, Split, TrainConfig, evaluate, fit,
+    OptimizerKind, PlateauDecay, Split, TrainConfig, evaluate, fit,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -96,11 +96,15 @@ fn resume_setup(
     let split = Split::random(26, 0.25, 5).unwrap();
     let tc = TrainConfig::new(5, 4, 9)
         .with_optimizer(opt)
+        // Nothing after the first epoch counts as an improvement, so the rate decays at
+        // every epoch end until its floor, restoring the first epoch's parameters each
+        // time: the decay state must survive the kills too.
         .with_early_stopping(EarlyStopping {
             patience: 100,
             monitor: Monitor::ValLoss,
-            min_delta: 0.0,
-            restore_best: false,
+            min_delta: 1e9,
+            restore_best: true,
+            decay: Some(PlateauDecay::new(1, 0.5, 0.2)),
         })
         .with_progress(false);
     (data, model, split, tc)
@@ -142,6 +146,13 @@ fn kill_and_resume_is_bitwise_identical() {
             let ref_tc = tc.clone().with_metrics_log(&ref_log);
             let ref_report = fit(&mut reference, &data, &split, &ref_tc).unwrap();
             assert_eq!(ref_report.steps, 25);
+            let base = ref_report.history[0].lr;
+            let scales: Vec<f64> = ref_report.history.iter().map(|e| e.lr / base).collect();
+            let schedule = |e: usize| opt.schedule.factor((5 * e + 4) as u64, 25);
+            for (e, want) in [1.0, 1.0, 0.5, 0.25, 0.2].into_iter().enumerate() {
+                let got = scales[e] * schedule(0) / schedule(e);
+                assert!((got - want).abs() < 1e-12, "{tag}: epoch {e} scale {got}");
+            }
 
             // 19 training clips in batches of 4: 5 steps per epoch. Killed after step 5
             // (before the epoch-end checkpoint: the last one is at step 3) and after step
@@ -304,6 +315,7 @@ fn early_stopping_stops_and_restores_best() {
         monitor: Monitor::ValAccuracy,
         min_delta: 1.5,
         restore_best: true,
+        decay: None,
     };
     let base = TrainConfig::new(10, 4, 3)
         .with_optimizer(OptimizerConfig::adam(0.05))
@@ -318,6 +330,69 @@ fn early_stopping_stops_and_restores_best() {
     c.epochs = 1;
     fit(&mut one, &data, &split, &c).unwrap();
     assert_eq!(m.params(), one.params());
+}
+
+/// A plateau decay lowers the rate by its factor after its patience, returns to the best
+/// parameters, stops only at the floor, and is refused when out of range.
+#[test]
+fn plateau_decay_lowers_the_rate_then_stops() {
+    let data = InMemoryDataset::<f64>::synthetic(16, 2, 3, 4, 0.5, 2).unwrap();
+    let split = Split::random(16, 0.25, 1).unwrap();
+    // No epoch after the first improves (min_delta 1.5 on an accuracy): decay after one
+    // stalled epoch to 0.5, then to the floor 0.25, then two more epochs and stop.
+    let es = EarlyStopping {
+        patience: 2,
+        monitor: Monitor::ValAccuracy,
+        min_delta: 1.5,
+        restore_best: true,
+        decay: None,
+    }
+    .with_decay(PlateauDecay::new(1, 0.5, 0.25));
+    let base = TrainConfig::new(20, 4, 3)
+        .with_optimizer(OptimizerConfig::adam(0.05))
+        .with_progress(false);
+    let mut m = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
+    let r = fit(&mut m, &data, &split, &base.clone().with_early_stopping(es)).unwrap();
+    assert!(r.stopped_early);
+    let lrs: Vec<f64> = r.history.iter().map(|e| e.lr).collect();
+    assert_eq!(lrs, vec![0.05, 0.05, 0.025, 0.0125, 0.0125]);
+    assert_eq!(r.best_epoch, Some(0));
+    // Every decay and the end went back to the first epoch's parameters.
+    let mut one = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
+    let mut c = base.clone();
+    c.epochs = 1;
+    fit(&mut one, &data, &split, &c).unwrap();
+    assert_eq!(m.params(), one.params());
+
+    for (d, field) in [
+        (
+            PlateauDecay::new(0, 0.5, 0.1),
+            "early_stopping.decay.patience",
+        ),
+        (
+            PlateauDecay::new(2, 1.0, 0.1),
+            "early_stopping.decay.factor",
+        ),
+        (
+            PlateauDecay::new(2, f64::NAN, 0.1),
+            "early_stopping.decay.factor",
+        ),
+        (
+            PlateauDecay::new(2, 0.5, 0.0),
+            "early_stopping.decay.min_factor",
+        ),
+        (
+            PlateauDecay::new(2, 0.5, 1.5),
+            "early_stopping.decay.min_factor",
+        ),
+    ] {
+        let c = base.clone().with_early_stopping(es.with_decay(d));
+        let e = fit(&mut m, &data, &split, &c).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidParameter { name, .. } if *name == field),
+            "{d:?}: {e}"
+        );
+    }
 }
 
 /// The metrics log has one JSON line per epoch with loss, accuracy and a confusion

@@ -320,6 +320,19 @@ fn kind_names_round_trip() {
 /// Bad specs and sizes are errors, not panics.
 #[test]
 fn bad_specs_are_rejected() {
+    // More modes than any length can use are refused (the factorization search recursed
+    // once per mode and overflowed the stack at a million).
+    for order in [65, 1_000_000] {
+        let e = zoo::build::<f32>(
+            &ModelSpec::new(ModelKind::Fdht, 2).with_order(order),
+            &LstmConfig::new(30, 4),
+            2,
+            0,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("between 1 and 64"), "{e}");
+        assert!(tnet::matrices::factorizations(64, order, usize::MAX).is_err());
+    }
     let config = tiny_config();
     for kind in ModelKind::ALL {
         for spec in [

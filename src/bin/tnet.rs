@@ -58,6 +58,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate a trained run: accuracy, confusion matrix, per-class accuracy.
     Eval(train_cmd::EvalArgs),
+    /// Classify clip folders of frame images with a trained run: class probabilities.
+    Predict(train_cmd::PredictArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -246,6 +248,7 @@ fn main() -> ExitCode {
         Command::Compress(a) => compress_cmd(a),
         Command::Train(a) => train_cmd::train(a),
         Command::Eval(a) => train_cmd::eval(a),
+        Command::Predict(a) => train_cmd::predict(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,6 +130,21 @@ impl FolderConfig {
         }
     }
 
+    /// Sets the frames per clip `T` and the pool with it (`P = T`: every clip keeps the
+    /// `T` frames at uniform positions of its files).
+    ///
+    /// ```
+    /// use tnet::data::FolderConfig;
+    /// let c = FolderConfig::ucf11().with_frames(8);
+    /// assert_eq!((c.frames, c.pool), (8, 8));
+    /// c.check().unwrap();
+    /// ```
+    pub fn with_frames(mut self, frames: usize) -> Self {
+        self.frames = frames;
+        self.pool = frames;
+        self
+    }
+
     /// Values per frame, `H * W * C`.
     pub fn frame_len(&self) -> usize {
         self.height * self.width * self.channels
@@ -154,12 +169,21 @@ impl FolderConfig {
         if self.frames == 0 {
             return Err(Error::param("frames", "a clip needs at least one frame"));
         }
+        if self.frames > 1024 {
+            return Err(Error::param(
+                "frames",
+                format!(
+                    "{} frames per clip; at most 1024 are supported",
+                    self.frames
+                ),
+            ));
+        }
         if self.pool < self.frames || self.pool > 1024 {
             return Err(Error::param(
                 "pool",
                 format!(
-                    "pool {} must hold at least the {} frames per clip (and at most 1024)",
-                    self.pool, self.frames
+                    "the pool (frames decoded and kept per clip) is {} but a model takes {}                      frames per clip: it must be between {} and 1024 (FolderConfig::with_frames                      sets both)",
+                    self.pool, self.frames, self.frames
                 ),
             ));
         }
@@ -296,6 +320,7 @@ pub struct FolderDataset {
     clips: Vec<ClipMeta>,
     pixels: Vec<u8>,
     report: LoadReport,
+    grouped: bool,
 }
 
 /// A clip found by the scan, before decoding.
@@ -487,6 +512,7 @@ impl FolderDataset {
 
         // 1. Scan.
         let mut candidates = Vec::new();
+        let mut scanned = 0;
         for (class, class_dir) in class_dirs.iter().enumerate() {
             let (subdirs, _) = list_dir(class_dir)?;
             let mut found = Vec::new();
@@ -517,6 +543,7 @@ impl FolderDataset {
                     });
                 }
             }
+            scanned += found.len();
             for c in found {
                 if c.files.len() < cfg.frames {
                     report_issue(LoadIssue {
@@ -587,14 +614,34 @@ impl FolderDataset {
             }
         }
         if class_names.is_empty() {
-            return Err(Error::Corrupt {
-                path: Some(root),
-                reason: format!(
-                    "no usable clip (each needs {} readable frames) in any class folder",
+            let short: Vec<usize> = issues
+                .iter()
+                .filter_map(|i| match i.kind {
+                    IssueKind::ShortClip { found, .. } => Some(found),
+                    _ => None,
+                })
+                .collect();
+            let reason = match short.iter().max() {
+                Some(&longest) => format!(
+                    "no usable clip: {} clip folders found, the longest with {longest}                      readable frame(s), but {} frames per clip were asked for (ask for at                      most {longest})",
+                    scanned, cfg.frames
+                ),
+                None if scanned == 0 => "no clip folders of frame images found (expected                                             ROOT/<class>/<clip>/<frames> or                                             ROOT/<class>/<group>/<clip>/<frames>, frames as                                             .png/.jpg)"
+                    .to_string(),
+                None => format!(
+                    "no usable clip: none of the {scanned} clip folders has {} readable frames",
                     cfg.frames
                 ),
+            };
+            return Err(Error::Corrupt {
+                path: Some(root),
+                reason,
             });
         }
+        let grouped = candidates
+            .iter()
+            .zip(&keep)
+            .any(|(c, &ok)| ok && c.group.is_some());
         let mut group_names: Vec<String> = Vec::new();
         let mut clips = Vec::with_capacity(kept);
         for ((cand, &ok), frames) in candidates.into_iter().zip(&keep).zip(used_frames) {
@@ -651,7 +698,15 @@ impl FolderDataset {
             clips,
             pixels,
             report,
+            grouped,
         })
+    }
+
+    /// Whether any clip kept came from a group folder (`class/group/clip`); with
+    /// [`GroupLevel::Auto`] a flat `class/clip` tree has none, and every clip is its own
+    /// group.
+    pub fn has_group_folders(&self) -> bool {
+        self.grouped
     }
 
     /// The folder the dataset was read from.
@@ -758,6 +813,66 @@ impl FolderDataset {
             uniform_positions(p, t).collect()
         }
     }
+}
+
+/// One clip folder of frame images as a model sees it at evaluation: the `T =
+/// cfg.frames` frames at the positions [`FolderDataset`] uses for evaluation (uniform
+/// positions of the pool, itself at uniform positions of the files), decoded, resized and
+/// scaled to `[-1, 1)`, row `t` holding frame `t` (`T x N`).
+///
+/// This is how a clip outside any dataset is classified (`tnet predict`).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for an invalid `cfg`; [`Error::Io`] if the folder cannot be
+/// listed; [`Error::Corrupt`] naming the folder if it holds fewer than `T` readable frame
+/// images (with the unreadable files and their reasons).
+///
+/// # Example
+/// ```
+/// use tnet::data::{FolderConfig, folder::read_clip};
+/// let dir = std::env::temp_dir().join(format!("tnet-doc-clip-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// for t in 0..4u8 {
+///     image::RgbImage::from_pixel(8, 6, image::Rgb([64 * t; 3]))
+///         .save(dir.join(format!("{t}.png")))
+///         .unwrap();
+/// }
+/// let x = read_clip(&dir, &FolderConfig::new(3, 4, 2)).unwrap();
+/// assert_eq!(x.dim(), (2, 36));
+/// assert_eq!(x[[0, 0]], (64.0 - 128.0) / 128.0); // files 0..4 -> frames 1 and 3
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn read_clip(dir: &Path, cfg: &FolderConfig) -> Result<ndarray::Array2<f32>> {
+    cfg.check()?;
+    let (_, files) = list_dir(dir)?;
+    let cand = Candidate {
+        class: 0,
+        group: None,
+        dir: dir.to_path_buf(),
+        files,
+    };
+    let n = cfg.frame_len();
+    let mut pool = vec![0u8; cfg.pool * n];
+    let (_, issues, ok) = decode_clip(&cand, cfg, &mut pool);
+    if !ok {
+        let reasons: Vec<String> = issues.iter().map(LoadIssue::to_string).collect();
+        return Err(Error::Corrupt {
+            path: Some(dir.to_path_buf()),
+            reason: reasons.join("; "),
+        });
+    }
+    let mut out = ndarray::Array2::<f32>::zeros((cfg.frames, n));
+    for (mut row, p) in out
+        .rows_mut()
+        .into_iter()
+        .zip(uniform_positions(cfg.pool, cfg.frames))
+    {
+        pixels_to_f32(
+            &pool[p * n..(p + 1) * n],
+            row.as_slice_mut().expect("rows of a fresh array"),
+        );
+    }
+    Ok(out)
 }
 
 /// Decodes the pool of one clip into `dst`. Returns (readable frame files, issues, ok).

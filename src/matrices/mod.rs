@@ -69,14 +69,15 @@ pub use bt::BtMatrix;
 pub use dense::DenseMatrix;
 pub use ht::HtMatrix;
 pub use plan::ContractionPlan;
-pub use shape::{MatrixShape, Padding, factorizations, factorize, pad_to_factorable};
+pub use shape::{MAX_ORDER, MatrixShape, Padding, factorizations, factorize, pad_to_factorable};
 pub use tr::{TrLayout, TrMatrix};
 pub use tt::TtMatrix;
 
 /// The instruction set of the contraction kernel this process runs: `"avx512"`,
 /// `"avx2"` or `"portable"` (the best the CPU offers, capped by the environment variable
-/// `TNET_ISA=avx2` or `TNET_ISA=portable`, read once per process; faer's dense products
-/// keep their own dispatch).
+/// `TNET_ISA=avx2` or `TNET_ISA=portable`, read once per process). faer's dense products
+/// are not affected by the cap and need none: faer is built without its `x86-v4` feature,
+/// so they run AVX2+FMA on every x86-64 CPU that has them.
 ///
 /// ```
 /// assert!(["avx512", "avx2", "portable"].contains(&tnet::matrices::kernel_isa()));

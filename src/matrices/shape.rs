@@ -61,6 +61,7 @@ impl MatrixShape {
                 ));
             }
         }
+        check_order(out_modes.len())?;
         if out_modes.len() != in_modes.len() {
             return Err(Error::ShapeMismatch {
                 context: "MatrixShape (output and input modes must have the same order)",
@@ -177,6 +178,21 @@ impl fmt::Display for MatrixShape {
     }
 }
 
+/// The largest number of modes of a tensorized matrix: 64 (a length below `2^64` has at
+/// most 64 factors above 1, so more modes would only add modes of size 1).
+pub const MAX_ORDER: usize = 64;
+
+/// Refuses an order `d` of 0 or above [`MAX_ORDER`] (before any work proportional to it).
+fn check_order(d: usize) -> Result<()> {
+    if d == 0 || d > MAX_ORDER {
+        return Err(Error::param(
+            "order",
+            format!("{d} modes; the number of modes must be between 1 and {MAX_ORDER}"),
+        ));
+    }
+    Ok(())
+}
+
 /// All factorizations of `len` into exactly `d` factors `f_1 >= .. >= f_d >= 1` with
 /// `f_1 <= max_factor`, most balanced first.
 ///
@@ -197,9 +213,7 @@ pub fn factorizations(len: usize, d: usize, max_factor: usize) -> Result<Vec<Vec
     if len == 0 {
         return Err(Error::param("len", "a length to factor must be at least 1"));
     }
-    if d == 0 {
-        return Err(Error::param("d", "the order must be at least 1"));
-    }
+    check_order(d)?;
     let mut out = Vec::new();
     let mut current = Vec::with_capacity(d);
     collect_factorizations(len, d, max_factor.min(len), &mut current, &mut out);
@@ -309,9 +323,7 @@ pub fn pad_to_factorable(len: usize, d: usize, max_factor: usize) -> Result<Padd
     if len == 0 {
         return Err(Error::param("len", "a length to pad must be at least 1"));
     }
-    if d == 0 {
-        return Err(Error::param("d", "the order must be at least 1"));
-    }
+    check_order(d)?;
     if max_factor < 2 {
         return Err(Error::param("max_factor", "must be at least 2"));
     }

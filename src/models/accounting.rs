@@ -91,7 +91,8 @@ pub struct MemoryReport {
     /// length `P`), the `4H` gate pre-activations and the logits.
     pub stream_step: usize,
     /// Activations stored for backpropagation through time for a batch of `B` clips of
-    /// `T` steps (as passed to [`Lstm::memory_report`]): gates, `c_t`, `h_t`, map inputs.
+    /// `T` steps (as passed to [`Lstm::memory_report`]): gates, `c_t`, `h_t`, map inputs
+    /// (and the normalised pre-activations with [`LstmConfig::gate_norm`](super::LstmConfig::gate_norm)).
     pub training_activations: usize,
 }
 
@@ -105,7 +106,7 @@ impl<T: Scalar> Lstm<T> {
                 Part::InputMap => c.input_map += n,
                 Part::RecurrentMap => c.recurrent_map += n,
                 Part::FusedMap => c.fused_map += n,
-                Part::Bias => c.bias += n,
+                Part::Bias | Part::GateGain => c.bias += n,
                 Part::ClassifierMap | Part::ClassifierBias => c.classifier += n,
             }
         }
@@ -143,12 +144,14 @@ impl<T: Scalar> Lstm<T> {
         let mean = usize::from(self.config().pooling == Pooling::Mean);
         let map_in = self.fused_map().map_or(n, |m| m.n_in());
         // Per step and clip: gates 4H, c_t H, h_t H, the map input (z_t of length P, or
-        // x~_t of N plus h~_{t-1} of H).
+        // x~_t of N plus h~_{t-1} of H); with gate normalisation the normalised
+        // pre-activations 4H and one inverse deviation per gate.
         let per_step = 6 * h
             + match self.fused_map() {
                 Some(_) => map_in,
                 None => n + h,
-            };
+            }
+            + if self.gain().is_some() { 4 * h + 4 } else { 0 };
         MemoryReport {
             params: self.n_params() * sz,
             stream_state: (2 + mean) * h * sz,

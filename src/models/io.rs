@@ -68,7 +68,7 @@ impl Architecture {
             )
         };
         let (a, b) = (&self.config, &model.config);
-        let fields: [(&str, String, String); 8] = [
+        let fields: [(&str, String, String); 9] = [
             (
                 "the input size N",
                 a.n_input.to_string(),
@@ -108,6 +108,11 @@ impl Architecture {
                 "the recurrent gain",
                 a.recurrent_gain.to_string(),
                 b.recurrent_gain.to_string(),
+            ),
+            (
+                "the gate normalisation",
+                a.gate_norm.to_string(),
+                b.gate_norm.to_string(),
             ),
         ];
         for (what, f, m) in fields {

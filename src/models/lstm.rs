@@ -12,6 +12,11 @@
 //! logits = W_c h_T + b_c   (or W_c mean_t(h_t) with Pooling::Mean)
 //! ```
 //!
+//! With [`LstmConfig::gate_norm`], `a_t = γ ⊙ LN(s_t) + b` where `s_t` is the map output
+//! above without `b`, and `LN` centres and scales each gate's `H` entries of each sample to
+//! zero mean and unit variance (`ŝ = (s - mean) / sqrt(var + 1e-5)`, layer normalisation);
+//! `γ` (`4H`) is learned beside `b`.
+//!
 //! `x~` and `h~` are the inputs after dropout (training only): one Bernoulli mask per
 //! sequence and path, shared by all time steps (Gal & Ghahramani's variational dropout,
 //! Keras' `dropout`/`recurrent_dropout`), scaled by `1/(1-p)` so that evaluation needs no
@@ -63,6 +68,8 @@ pub enum Part {
     FusedMap,
     /// The gate bias `b` (`4H`).
     Bias,
+    /// The gains `γ` of the gate normalisation (`4H`, [`LstmConfig::gate_norm`]).
+    GateGain,
     /// The classifier's weights `W_c`.
     ClassifierMap,
     /// The classifier's bias `b_c`.
@@ -70,9 +77,10 @@ pub enum Part {
 }
 
 impl Part {
-    /// Whether the tensor is a bias (weight decay skips biases unless asked otherwise).
+    /// Whether the tensor is a bias, or a normalisation gain (weight decay skips them
+    /// unless asked otherwise: decaying a gain towards 0 would shut the gates).
     pub fn is_bias(self) -> bool {
-        matches!(self, Part::Bias | Part::ClassifierBias)
+        matches!(self, Part::Bias | Part::GateGain | Part::ClassifierBias)
     }
 }
 
@@ -170,6 +178,8 @@ pub struct Lstm<T: Scalar> {
     config: LstmConfig,
     maps: Maps<T>,
     bias: Array1<T>,
+    /// `γ` of the gate normalisation (with [`LstmConfig::gate_norm`]).
+    gain: Option<Array1<T>>,
     head: Classifier<T>,
 }
 
@@ -191,6 +201,9 @@ struct Tape<T> {
     /// Fused wiring: the recurrent block `W_h = W[:, off..off + H]` (`4H x H`).
     wh: Option<Array2<T>>,
     gates: Vec<Array2<T>>,
+    /// Gate normalisation: per step, the normalised pre-activations `ŝ` (`B x 4H`) and
+    /// the inverse standard deviations (`B x 4`, one per sample and gate).
+    norm: Vec<(Array2<T>, Array2<T>)>,
     c: Vec<Array2<T>>,
     h: Vec<Array2<T>>,
     feature: Array2<T>,
@@ -283,6 +296,7 @@ impl<T: Scalar> Lstm<T> {
             config: config.clone(),
             maps,
             bias,
+            gain: config.gate_norm.then(|| Array1::ones(4 * h)),
             head,
         })
     }
@@ -421,6 +435,11 @@ impl<T: Scalar> Lstm<T> {
         &self.bias
     }
 
+    /// The gains `γ` of the gate normalisation (`4H`), if [`LstmConfig::gate_norm`] is on.
+    pub fn gain(&self) -> Option<&Array1<T>> {
+        self.gain.as_ref()
+    }
+
     /// The classifier head.
     pub fn classifier(&self) -> &Classifier<T> {
         &self.head
@@ -471,6 +490,13 @@ impl<T: Scalar> Lstm<T> {
             part: Part::Bias,
             shape: vec![self.bias.len()],
         });
+        if let Some(g) = &self.gain {
+            specs.push(ParamSpec {
+                name: "gain".into(),
+                part: Part::GateGain,
+                shape: vec![g.len()],
+            });
+        }
         add(
             &mut specs,
             "classifier",
@@ -496,6 +522,7 @@ impl<T: Scalar> Lstm<T> {
             Maps::Fused { map, .. } => map.params(),
         };
         p.push(self.bias.view().into_dyn());
+        p.extend(self.gain.iter().map(|g| g.view().into_dyn()));
         p.extend(self.head.params());
         p
     }
@@ -511,6 +538,7 @@ impl<T: Scalar> Lstm<T> {
             Maps::Fused { map, .. } => map.params_mut(),
         };
         p.push(self.bias.view_mut().into_dyn());
+        p.extend(self.gain.iter_mut().map(|g| g.view_mut().into_dyn()));
         p.extend(self.head.params_mut());
         p
     }
@@ -636,6 +664,7 @@ impl<T: Scalar> Lstm<T> {
             z: None,
             wh: None,
             gates: Vec::with_capacity(tn),
+            norm: Vec::new(),
             c: Vec::with_capacity(tn),
             h: Vec::with_capacity(tn),
             feature: Array2::zeros((b, hn)),
@@ -667,12 +696,13 @@ impl<T: Scalar> Lstm<T> {
                     .expect("B*T rows of 4H");
                 for t in 0..tn {
                     let mut a = ax.slice(s![.., t, ..]).to_owned();
-                    a += &self.bias;
+                    self.add_bias_before_norm(&mut a);
                     if t > 0 {
                         let hd = dropped(&tape.h[t - 1], &masks.h);
                         a += &recurrent.apply(hd.view())?;
                         tape.hd.push(hd);
                     }
+                    tape.norm.extend(self.normalize_gates(&mut a));
                     self.cell_step(&mut tape, a, &zeros, t, kind);
                 }
             }
@@ -708,7 +738,7 @@ impl<T: Scalar> Lstm<T> {
                 let wh = map.column_block(off, hn)?;
                 for t in 0..tn {
                     let mut a = ax.slice(s![.., t, ..]).to_owned();
-                    a += &self.bias;
+                    self.add_bias_before_norm(&mut a);
                     if t > 0 {
                         let hd = dropped(&tape.h[t - 1], &masks.h);
                         matmul_into(
@@ -721,6 +751,7 @@ impl<T: Scalar> Lstm<T> {
                         );
                         tape.hd.push(hd);
                     }
+                    tape.norm.extend(self.normalize_gates(&mut a));
                     self.cell_step(&mut tape, a, &zeros, t, kind);
                 }
                 tape.z = Some(z);
@@ -738,6 +769,85 @@ impl<T: Scalar> Lstm<T> {
             }
         };
         Ok(tape)
+    }
+
+    /// Without gate normalisation the bias is added first (the order of the sums the
+    /// results were always computed in); with it, after the normalisation.
+    fn add_bias_before_norm(&self, a: &mut Array2<T>) {
+        if self.gain.is_none() {
+            *a += &self.bias;
+        }
+    }
+
+    /// With gate normalisation, `a <- γ ⊙ LN(a) + b` per sample and gate, returning `ŝ`
+    /// and the inverse standard deviations (for the backward pass); without it, `None`
+    /// and `a` untouched.
+    pub(crate) fn normalize_gates(&self, a: &mut Array2<T>) -> Option<(Array2<T>, Array2<T>)> {
+        let gain = self.gain.as_ref()?;
+        let hn = self.config.hidden;
+        let mut inv = Array2::<T>::zeros((a.nrows(), 4));
+        let inv_h = 1.0 / hn as f64;
+        for (mut row, mut inv_row) in a.rows_mut().into_iter().zip(inv.rows_mut()) {
+            for (k, chunk) in row
+                .as_slice_mut()
+                .expect("rows of a fresh array")
+                .chunks_mut(hn)
+                .enumerate()
+            {
+                let mean = chunk.iter().map(|v| v.as_f64()).sum::<f64>() * inv_h;
+                let var = chunk
+                    .iter()
+                    .map(|v| (v.as_f64() - mean).powi(2))
+                    .sum::<f64>()
+                    * inv_h;
+                let r = 1.0 / (var + GATE_NORM_EPS).sqrt();
+                for v in chunk.iter_mut() {
+                    *v = T::cast((v.as_f64() - mean) * r);
+                }
+                inv_row[k] = T::cast(r);
+            }
+        }
+        let mut out = &*a * gain;
+        out += &self.bias;
+        Some((std::mem::replace(a, out), inv))
+    }
+
+    /// Backward through the gate normalisation of step `t`: `da` (`dL/da_t`) becomes
+    /// `dL/ds_t`; the gain's and the bias's gradients are accumulated.
+    ///
+    /// With `n = ŝ`, `dn = γ ⊙ da` and `r` the inverse standard deviation of the gate,
+    /// `ds = r (dn - mean(dn) - n mean(dn ⊙ n))` over the gate's `H` entries.
+    fn normalize_gates_backward(
+        &self,
+        tape: &Tape<T>,
+        t: usize,
+        da: &mut Array2<T>,
+        dgain: &mut Array1<T>,
+    ) {
+        let Some(gain) = &self.gain else { return };
+        let hn = self.config.hidden;
+        let (n, inv) = &tape.norm[t];
+        *dgain += &sum_rows((&*da * n).view());
+        *da *= gain;
+        let inv_h = 1.0 / hn as f64;
+        for ((mut d_row, n_row), inv_row) in da.rows_mut().into_iter().zip(n.rows()).zip(inv.rows())
+        {
+            let d = d_row.as_slice_mut().expect("rows of a fresh array");
+            let n_row = n_row.as_slice().expect("rows of a fresh array");
+            for (k, (dc, nc)) in d.chunks_mut(hn).zip(n_row.chunks(hn)).enumerate() {
+                let mean_d = dc.iter().map(|v| v.as_f64()).sum::<f64>() * inv_h;
+                let mean_dn = dc
+                    .iter()
+                    .zip(nc)
+                    .map(|(v, m)| v.as_f64() * m.as_f64())
+                    .sum::<f64>()
+                    * inv_h;
+                let r = inv_row[k].as_f64();
+                for (v, m) in dc.iter_mut().zip(nc) {
+                    *v = T::cast(r * (v.as_f64() - mean_d - m.as_f64() * mean_dn));
+                }
+            }
+        }
     }
 
     fn cell_step(
@@ -777,6 +887,7 @@ impl<T: Scalar> Lstm<T> {
         let mut dh_rec = Array2::<T>::zeros((b, hn));
         let mut dc = Array2::<T>::zeros((b, hn));
         let mut dbias = Array1::<T>::zeros(4 * hn);
+        let mut dgain = Array1::<T>::zeros(4 * hn);
         let inv_t = T::cast(1.0 / tn as f64);
         let mut da_all = Array3::<T>::zeros((b, tn, 4 * hn));
         let mut rec_grads: Option<Vec<ArrayD<T>>> = None;
@@ -792,7 +903,7 @@ impl<T: Scalar> Lstm<T> {
             } else {
                 zeros.view()
             };
-            let da = cell::backward(
+            let mut da = cell::backward(
                 kind,
                 tape.gates[t].view(),
                 c_prev,
@@ -801,6 +912,7 @@ impl<T: Scalar> Lstm<T> {
                 dc.view_mut(),
             );
             dbias += &sum_rows(da.view());
+            self.normalize_gates_backward(&tape, t, &mut da, &mut dgain);
             da_all.slice_mut(s![.., t, ..]).assign(&da);
             if t == 0 {
                 continue;
@@ -869,6 +981,9 @@ impl<T: Scalar> Lstm<T> {
             }
         }
         grads.push(dbias.into_dyn());
+        if self.gain.is_some() {
+            grads.push(dgain.into_dyn());
+        }
         Ok(grads)
     }
 
@@ -950,6 +1065,9 @@ impl<T: Scalar> Lstm<T> {
             .collect())
     }
 }
+
+/// `ε` of the gate normalisation, added to each gate's variance.
+const GATE_NORM_EPS: f64 = 1e-5;
 
 /// Offset of `h` in `z = [x ; h ; 0]` or `[x ; 0 ; h]`.
 pub(crate) fn h_offset(n: usize, h: usize, p: usize, pad: PadPosition) -> usize {

@@ -101,7 +101,9 @@ impl<T: Scalar> Lstm<T> {
             zh *= gain;
             map.apply(z.view())?
         };
-        a += self.bias();
+        if self.normalize_gates(&mut a).is_none() {
+            a += self.bias();
+        }
         let c_prev = std::mem::replace(&mut state.c, Array2::zeros((b, hn)));
         cell::forward(
             self.config().gate,

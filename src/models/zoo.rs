@@ -357,6 +357,70 @@ impl ModelSpec {
         Ok(ModelSpec { rank: lo, ..self })
     }
 
+    /// The spec whose model comes closest to `budget` LSTM parameters from below over the
+    /// number of modes `d` in `orders` *and* the rank: for each order, the automatic modes
+    /// of that order (and for HT kinds the balanced tree over them) with the largest rank
+    /// that fits ([`with_budget`](Self::with_budget)); of those, the one with the most
+    /// parameters, ties going to the lower rank, then to the order of `self`. Orders whose
+    /// modes cannot be formed (an input length or `H` without `d` factors) are skipped. A
+    /// spec with explicit modes, or the dense kind, is only sized by its rank.
+    ///
+    /// Cost: `O(|orders| log rank)` model builds.
+    ///
+    /// # Errors
+    /// As [`with_budget`](Self::with_budget) when no order fits: the error of `self`'s
+    /// order.
+    ///
+    /// # Example
+    /// ```
+    /// use tnet::models::{LstmConfig, zoo::{self, ModelKind, ModelSpec}};
+    /// let config = LstmConfig::new(2_304, 64);
+    /// let budget = 3_000;
+    /// let fixed = ModelSpec::new(ModelKind::Fdht, 1).with_budget(&config, budget);
+    /// let best = ModelSpec::new(ModelKind::Fdht, 1).with_budget_over_orders(&config, budget, 2..=6).unwrap();
+    /// let lstm = |s: &ModelSpec| zoo::build::<f32>(s, &config, 6, 0).unwrap().param_count().lstm();
+    /// assert!(lstm(&best) <= budget);
+    /// if let Ok(fixed) = fixed {
+    ///     assert!(lstm(&best) >= lstm(&fixed));
+    /// }
+    /// ```
+    pub fn with_budget_over_orders(
+        self,
+        config: &LstmConfig,
+        budget: usize,
+        orders: impl IntoIterator<Item = usize>,
+    ) -> Result<Self> {
+        let own = self.clone().with_budget(config, budget);
+        if self.modes.is_some() || self.kind == ModelKind::Dense {
+            return own;
+        }
+        let lstm = |s: &ModelSpec| -> Result<usize> {
+            Ok(build::<f32>(s, config, 2, 0)?.param_count().lstm())
+        };
+        // (parameters, lower rank first, own order first) ordering key.
+        let key = |s: &ModelSpec, n: usize| (n, std::cmp::Reverse(s.rank), s.order == self.order);
+        let mut best = match &own {
+            Ok(s) => Some((key(s, lstm(s)?), s.clone())),
+            Err(_) => None,
+        };
+        for order in orders {
+            if order == self.order || order < 2 {
+                continue;
+            }
+            let Ok(spec) = self.clone().with_order(order).with_budget(config, budget) else {
+                continue;
+            };
+            let k = key(&spec, lstm(&spec)?);
+            if best.as_ref().is_none_or(|(b, _)| k > *b) {
+                best = Some((k, spec));
+            }
+        }
+        match best {
+            Some((_, spec)) => Ok(spec),
+            None => own,
+        }
+    }
+
     /// The shape and dimension tree of the HT map for the tensorized `shape` (as
     /// [`shape`](Self::shape) returns it): `shape` on a balanced tree over `d` leaves
     /// when paired, [`MatrixShape::split`] on a balanced tree over `2d` leaves when split.
@@ -406,8 +470,15 @@ impl ModelSpec {
         if self.rank == 0 {
             return Err(Error::param("rank", "must be at least 1"));
         }
-        if self.order == 0 {
-            return Err(Error::param("order", "must be at least 1"));
+        if self.order == 0 || self.order > crate::matrices::MAX_ORDER {
+            return Err(Error::param(
+                "order",
+                format!(
+                    "{} modes; the number of modes must be between 1 and {}",
+                    self.order,
+                    crate::matrices::MAX_ORDER
+                ),
+            ));
         }
         if self.blocks == 0 {
             return Err(Error::param("blocks", "must be at least 1"));
@@ -638,8 +709,10 @@ pub fn compress_dense<T: Scalar>(
     };
     let specs = model.param_specs();
     for (spec, mut p) in specs.iter().zip(model.params_mut()) {
-        if spec.part == Part::Bias {
-            p.assign(&dense.bias().view().into_dyn());
+        match (spec.part, dense.gain()) {
+            (Part::Bias, _) => p.assign(&dense.bias().view().into_dyn()),
+            (Part::GateGain, Some(g)) => p.assign(&g.view().into_dyn()),
+            _ => {}
         }
     }
     debug_assert!(matches!(

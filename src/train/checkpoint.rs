@@ -58,6 +58,10 @@ pub struct TrainState {
     pub grad_sq_sums: Vec<f64>,
     /// Metrics of the finished epochs.
     pub history: Vec<EpochMetrics>,
+    /// Factor on the optimiser's rate left by plateau decays (1 without; checkpoints
+    /// written before the field existed read as 1).
+    #[serde(default = "unit_scale")]
+    pub lr_scale: f64,
     /// Best monitored score so far (lower is better).
     pub best_score: Option<f64>,
     /// Epoch of the best score.
@@ -73,6 +77,10 @@ pub struct TrainState {
     pub log_bytes: u64,
 }
 
+fn unit_scale() -> f64 {
+    1.0
+}
+
 impl TrainState {
     pub(crate) fn fresh() -> Self {
         Self {
@@ -86,6 +94,7 @@ impl TrainState {
             last_grad_norm: 0.0,
             grad_sq_sums: Vec::new(),
             history: Vec::new(),
+            lr_scale: 1.0,
             best_score: None,
             best_epoch: None,
             bad_epochs: 0,

@@ -265,6 +265,8 @@ pub struct Optimizer<T> {
     decay: Vec<bool>,
     /// Adam: `m_k, v_k` for each parameter `k` (interleaved); SGD: `u_k`.
     slots: Vec<ArrayD<T>>,
+    /// Factor on the scheduled rate (a [`PlateauDecay`](super::PlateauDecay) lowers it).
+    lr_scale: f64,
 }
 
 impl<T: Scalar> Optimizer<T> {
@@ -290,6 +292,7 @@ impl<T: Scalar> Optimizer<T> {
                 .map(|s| config.decay_biases || !s.part.is_bias())
                 .collect(),
             slots,
+            lr_scale: 1.0,
         })
     }
 
@@ -303,9 +306,16 @@ impl<T: Scalar> Optimizer<T> {
         self.step
     }
 
-    /// The learning rate of the next step, in a run of `total_steps`.
+    /// The learning rate of the next step, in a run of `total_steps`:
+    /// `lr * schedule(t) * scale`.
     pub fn next_lr(&self, total_steps: u64) -> f64 {
-        self.config.lr * self.config.schedule.factor(self.step, total_steps)
+        self.config.lr * self.config.schedule.factor(self.step, total_steps) * self.lr_scale
+    }
+
+    /// Sets the factor on the scheduled rate (1 for a fresh optimiser; a
+    /// [`PlateauDecay`](super::PlateauDecay) lowers it).
+    pub fn set_lr_scale(&mut self, scale: f64) {
+        self.lr_scale = scale;
     }
 
     /// The state tensors (Adam: `m_k, v_k` per parameter; SGD: momentum buffers).

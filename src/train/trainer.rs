@@ -37,6 +37,9 @@ pub enum Monitor {
 }
 
 /// Early stopping on the validation split.
+///
+/// With a [`PlateauDecay`], a stalled score first lowers the learning rate; the run stops
+/// only once the rate is at its floor and `patience` more epochs brought no improvement.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
     /// Epochs without improvement after which training stops (at least 1).
@@ -45,8 +48,13 @@ pub struct EarlyStopping {
     pub monitor: Monitor,
     /// Smallest change that counts as an improvement.
     pub min_delta: f64,
-    /// Whether the parameters of the best epoch are restored at the end.
+    /// Whether the parameters of the best epoch are restored at the end (and, with a
+    /// [`PlateauDecay`], at every decay).
     pub restore_best: bool,
+    /// Lower the learning rate on a plateau before stopping (none: stop at once).
+    /// Configurations saved before the field existed read as none.
+    #[serde(default)]
+    pub decay: Option<PlateauDecay>,
 }
 
 impl EarlyStopping {
@@ -58,7 +66,65 @@ impl EarlyStopping {
             monitor: Monitor::ValLoss,
             min_delta: 0.0,
             restore_best: true,
+            decay: None,
         }
+    }
+
+    /// Lowers the learning rate on plateaus (see [`PlateauDecay`]) before stopping.
+    pub fn with_decay(mut self, decay: PlateauDecay) -> Self {
+        self.decay = Some(decay);
+        self
+    }
+}
+
+/// Learning-rate decay on a validation plateau, the rule of Keras' `ReduceLROnPlateau`
+/// with a return to the best parameters.
+///
+/// After `patience` epochs without improvement of the monitored score, the learning rate
+/// is multiplied by `factor` (never below `min_factor` times the optimiser's rate), the
+/// parameters of the best epoch are restored (when [`EarlyStopping::restore_best`]), and
+/// the count of epochs without improvement starts again. Once the rate is at its floor,
+/// [`EarlyStopping::patience`] epochs without improvement end the run. The factor
+/// multiplies the optimiser's own [`LrSchedule`](super::LrSchedule); it is part of the
+/// checkpoint, so a resumed run continues at the decayed rate.
+///
+/// Why: a constant Adam rate leaves the iterate wandering in a band whose width grows with
+/// the rate, so which epoch early stopping keeps (and how good it is) varies from seed to
+/// seed and from model to model; a rate that falls when progress stops settles the run
+/// into the bottom of its basin (docs/results.md measures it on the flagship).
+///
+/// # Example
+/// ```
+/// use tnet::train::{EarlyStopping, Monitor, PlateauDecay, TrainConfig};
+/// let stop = EarlyStopping { monitor: Monitor::ValAccuracy, ..EarlyStopping::val_loss(6) }
+///     .with_decay(PlateauDecay::new(3, 0.3, 0.01));
+/// TrainConfig::new(60, 16, 0).with_early_stopping(stop).check().unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlateauDecay {
+    /// Epochs without improvement before the rate is lowered (at least 1).
+    pub patience: usize,
+    /// Factor of each decay, in `(0, 1)`.
+    pub factor: f64,
+    /// Floor of the rate as a fraction of the optimiser's, in `(0, 1]`.
+    pub min_factor: f64,
+}
+
+impl PlateauDecay {
+    /// A decay by `factor` after `patience` stalled epochs, down to `min_factor` of the
+    /// base rate.
+    pub fn new(patience: usize, factor: f64, min_factor: f64) -> Self {
+        Self {
+            patience,
+            factor,
+            min_factor,
+        }
+    }
+
+    /// The rate factor after one more decay from `scale`, or `None` at the floor.
+    fn next(&self, scale: f64) -> Option<f64> {
+        // A relative margin, so a floor reached by repeated multiplication counts as reached.
+        (scale > self.min_factor * (1.0 + 1e-9)).then(|| (scale * self.factor).max(self.min_factor))
     }
 }
 
@@ -180,6 +246,26 @@ impl TrainConfig {
                     "early_stopping.min_delta",
                     format!("must be non-negative and finite, got {}", e.min_delta),
                 ));
+            }
+            if let Some(d) = &e.decay {
+                if d.patience == 0 {
+                    return Err(Error::param(
+                        "early_stopping.decay.patience",
+                        "must be at least 1",
+                    ));
+                }
+                if !(d.factor > 0.0 && d.factor < 1.0) {
+                    return Err(Error::param(
+                        "early_stopping.decay.factor",
+                        format!("must lie in (0, 1), got {}", d.factor),
+                    ));
+                }
+                if !(d.min_factor > 0.0 && d.min_factor <= 1.0) {
+                    return Err(Error::param(
+                        "early_stopping.decay.min_factor",
+                        format!("must lie in (0, 1], got {}", d.min_factor),
+                    ));
+                }
             }
         }
         self.optimizer.check()
@@ -327,6 +413,7 @@ pub fn fit<T: Scalar>(
         ck.run.expect_same(&run, path)?;
         model.set_params(&ck.params)?;
         opt.restore(ck.optimizer_step, ck.optimizer_slots)?;
+        opt.set_lr_scale(ck.state.lr_scale);
         state = ck.state;
         best_params = ck.best_params;
         resumed_from_step = Some(state.global_step);
@@ -484,9 +571,24 @@ pub fn fit<T: Scalar>(
                 }
             } else {
                 state.bad_epochs += 1;
-                if state.bad_epochs >= es.patience {
-                    state.stopped_early = true;
-                    state.finished = true;
+                match es.decay.map(|d| (d.patience, d.next(state.lr_scale))) {
+                    // The rate can still fall: the decay's patience governs.
+                    Some((patience, Some(scale))) => {
+                        if state.bad_epochs >= patience {
+                            state.lr_scale = scale;
+                            opt.set_lr_scale(scale);
+                            state.bad_epochs = 0;
+                            if let (true, Some(best)) = (es.restore_best, &best_params) {
+                                model.set_params(best)?;
+                            }
+                        }
+                    }
+                    _ => {
+                        if state.bad_epochs >= es.patience {
+                            state.stopped_early = true;
+                            state.finished = true;
+                        }
+                    }
                 }
             }
         }

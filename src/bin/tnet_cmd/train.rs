@@ -43,13 +43,15 @@ pub struct TrainArgs {
     /// Rank of the tensorized maps (every rank of the format).
     #[arg(long, default_value_t = 4)]
     rank: usize,
-    /// A budget of LSTM parameters (maps and gate bias): the largest rank that fits is
-    /// used instead of --rank, so that kinds can be compared at equal size.
+    /// A budget of LSTM parameters (maps and gate bias), so that kinds can be compared at
+    /// equal size: the number of modes (2-6, and with it the modes and the HT tree) and
+    /// the rank whose model comes closest to N from below are used instead of --rank
+    /// (with --order, only the rank is chosen).
     #[arg(long, value_name = "N")]
     params: Option<usize>,
-    /// Number of modes of the tensorization.
-    #[arg(long, default_value_t = 4)]
-    order: usize,
+    /// Number of modes of the tensorization [default: 4].
+    #[arg(long)]
+    order: Option<usize>,
     /// Blocks of the block-term maps.
     #[arg(long, default_value_t = 2)]
     blocks: usize,
@@ -71,6 +73,9 @@ pub struct TrainArgs {
     /// Gain on the recurrent input `h_{t-1}` (see `LstmConfig::recurrent_gain`).
     #[arg(long, value_name = "GAIN", default_value_t = 1.0)]
     recurrent_gain: f64,
+    /// Layer-normalise the gate pre-activations (see `LstmConfig::gate_norm`).
+    #[arg(long)]
+    gate_norm: bool,
     /// Tree layout of the HT maps (ht, fdht): `split` (input and output modes on separate
     /// leaves; learns far better) or `paired` (leaf k pairs input and output mode k).
     #[arg(long, value_name = "LAYOUT", default_value = "split")]
@@ -109,6 +114,20 @@ pub struct EvalArgs {
     json: bool,
 }
 
+/// `tnet predict`.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A run directory written by `tnet train`.
+    run: PathBuf,
+    /// Clip folders, each holding the frames of one clip as .png/.jpg files (in natural
+    /// order); the run's number of frames is taken at uniform positions.
+    #[arg(required = true, value_name = "CLIP_DIR")]
+    clips: Vec<PathBuf>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
 /// What `run.json` records: enough to rebuild the data, the split and the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct RunSpec {
@@ -128,6 +147,9 @@ struct RunSpec {
     /// The recurrent gain. Runs written before the option existed were trained with 1.
     #[serde(default = "unit_gain")]
     recurrent_gain: f64,
+    /// The gate normalisation. Runs written before the option existed had none.
+    #[serde(default)]
+    gate_norm: bool,
     /// The HT tree layout. Runs written before the option existed used `paired`.
     #[serde(default)]
     ht_layout: HtLayout,
@@ -136,6 +158,10 @@ struct RunSpec {
     n_input: usize,
     n_classes: usize,
     clip_frames: usize,
+    /// The class names, in label order: evaluation on other data matches classes by
+    /// name. Runs written before the field existed have none (matched by position).
+    #[serde(default)]
+    class_names: Vec<String>,
 }
 
 fn unit_gain() -> f64 {
@@ -227,9 +253,14 @@ fn open_data(
             Ok(Source::Synthetic(SyntheticVideo::new(cfg)?))
         }
         dir => {
-            let mut cfg = FolderConfig::ucf11();
+            // UCF11's sizes and group numbering, with the layout found per folder:
+            // class/clip/frames and class/group/clip/frames both work.
+            let mut cfg = FolderConfig {
+                groups: GroupLevel::Auto,
+                ..FolderConfig::ucf11()
+            };
             if let Some(t) = frames {
-                cfg.frames = t;
+                cfg = cfg.with_frames(t);
             }
             if let Some((h, w)) = size {
                 (cfg.height, cfg.width) = (h, w);
@@ -262,7 +293,7 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize), Failure> {
 /// group in both parts, UCF11's protocol), stratified by class otherwise.
 fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
     let parts = match data {
-        Source::Folder(f) if f.config().groups != GroupLevel::None => {
+        Source::Folder(f) if f.has_group_folders() => {
             let groups: Vec<usize> = (0..f.len()).map(|i| f.group(i)).collect();
             split::group_holdout(&groups, fraction, seed)?
         }
@@ -278,8 +309,9 @@ fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
 }
 
 fn model_for(spec: &RunSpec) -> Result<Lstm<f32>> {
-    let config =
-        LstmConfig::new(spec.n_input, spec.hidden).with_recurrent_gain(spec.recurrent_gain);
+    let config = LstmConfig::new(spec.n_input, spec.hidden)
+        .with_recurrent_gain(spec.recurrent_gain)
+        .with_gate_norm(spec.gate_norm);
     build::<f32>(&spec.model_spec()?, &config, spec.n_classes, spec.seed)
 }
 
@@ -298,6 +330,11 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("plain data serialises");
     tnet::io::write_atomic(path, text.as_bytes())
 }
+
+/// The number of modes without `--order`.
+const DEFAULT_ORDER: usize = 4;
+/// The numbers of modes `--params` chooses from.
+const BUDGET_ORDERS: std::ops::RangeInclusive<usize> = 2..=6;
 
 pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
     let kind: ModelKind = a
@@ -319,16 +356,21 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         .ht_layout
         .parse()
         .map_err(|e: Error| usage(e.to_string()))?;
-    let rank = match a.params {
+    let (rank, order) = match a.params {
         Some(budget) => {
-            ModelSpec::new(kind, 1)
-                .with_order(a.order)
+            let base = ModelSpec::new(kind, 1)
+                .with_order(a.order.unwrap_or(DEFAULT_ORDER))
                 .with_blocks(a.blocks)
-                .with_ht_layout(ht_layout)
-                .with_budget(&LstmConfig::new(data.frame_len(), a.hidden), budget)?
-                .rank
+                .with_ht_layout(ht_layout);
+            let config = LstmConfig::new(data.frame_len(), a.hidden).with_gate_norm(a.gate_norm);
+            // An explicit --order is kept; otherwise the order is chosen with the rank.
+            let spec = match a.order {
+                Some(_) => base.with_budget(&config, budget)?,
+                None => base.with_budget_over_orders(&config, budget, BUDGET_ORDERS)?,
+            };
+            (spec.rank, spec.order)
         }
-        None => a.rank,
+        None => (a.rank, a.order.unwrap_or(DEFAULT_ORDER)),
     };
     let spec = RunSpec {
         data: a.data.clone(),
@@ -336,7 +378,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         size,
         model: kind.to_string(),
         rank,
-        order: a.order,
+        order,
         blocks: a.blocks,
         hidden: a.hidden,
         epochs: a.epochs,
@@ -345,9 +387,11 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         seed: a.seed,
         test_fraction: a.test_fraction,
         recurrent_gain: a.recurrent_gain,
+        gate_norm: a.gate_norm,
         ht_layout,
         n_input: data.frame_len(),
         n_classes: VideoDataset::n_classes(&data),
+        class_names: data.class_names(),
         clip_frames: data.frames(),
     };
     if a.resume && run_file.exists() {
@@ -429,11 +473,186 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
     };
     let mut model = model_for(&spec)?;
     model.load_params(a.run.join(MODEL))?;
+    let data = Relabelled::new(&data, &spec)?;
     let test = evaluate(&model, &data, &indices, 64)?;
     if a.json {
-        println!("{}", results_json(&model, &test, &data.class_names()));
+        println!("{}", results_json(&model, &test, &data.names));
     } else {
-        print_eval(&test, &data.class_names());
+        print_eval(&test, &data.names);
+    }
+    Ok(())
+}
+
+/// Data whose labels are the run's: each class of the data is matched to the run's class
+/// of the same name.
+struct Relabelled<'a> {
+    data: &'a Source,
+    /// Run label of every data label.
+    map: Vec<usize>,
+    /// The run's class names.
+    names: Vec<String>,
+}
+
+impl<'a> Relabelled<'a> {
+    /// Refuses data with a class the run was not trained on, naming it and the run's
+    /// classes. A run written before class names were recorded is matched by position
+    /// when the number of classes agrees (with a warning).
+    fn new(data: &'a Source, spec: &RunSpec) -> std::result::Result<Self, Failure> {
+        let theirs = data.class_names();
+        if spec.class_names.is_empty() {
+            if theirs.len() != spec.n_classes {
+                return Err(usage(format!(
+                    "the data has {} classes but the model was trained on {}",
+                    theirs.len(),
+                    spec.n_classes
+                )));
+            }
+            eprintln!(
+                "tnet: warning: this run does not record its class names (written by an \
+                 older tnet); classes are matched by their sorted position"
+            );
+            return Ok(Self {
+                data,
+                map: (0..theirs.len()).collect(),
+                names: theirs,
+            });
+        }
+        let ours = &spec.class_names;
+        let unknown: Vec<&str> = theirs
+            .iter()
+            .filter(|c| !ours.contains(c))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(usage(format!(
+                "the data has classes the model was not trained on: {}; the model knows {}",
+                unknown.join(", "),
+                ours.join(", ")
+            )));
+        }
+        let map = theirs
+            .iter()
+            .map(|c| ours.iter().position(|o| o == c).expect("checked above"))
+            .collect();
+        Ok(Self {
+            data,
+            map,
+            names: ours.clone(),
+        })
+    }
+}
+
+impl VideoDataset for Relabelled<'_> {
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+    fn n_classes(&self) -> usize {
+        self.names.len()
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+    fn frames(&self) -> usize {
+        self.data.frames()
+    }
+    fn frame_len(&self) -> usize {
+        self.data.frame_len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.map[self.data.label(index)]
+    }
+    fn fill_clip(&self, index: usize, train: bool, epoch_seed: u64, out: &mut [f32]) -> Result<()> {
+        self.data.fill_clip(index, train, epoch_seed, out)
+    }
+}
+
+/// The frame size `(H, W, channels)` a run's model was trained on.
+fn frame_size(spec: &RunSpec) -> Result<(usize, usize, usize)> {
+    let preset = match spec.data.as_str() {
+        "synthetic" => Some(SyntheticConfig::quick()),
+        "synthetic-hard" => Some(SyntheticConfig::hard()),
+        "synthetic-full" => Some(SyntheticConfig::ucf11_like()),
+        _ => None,
+    };
+    let (h, w, c) = match preset {
+        Some(p) => {
+            let (h, w) = spec.size.unwrap_or((p.height, p.width));
+            (h, w, p.channels)
+        }
+        None => {
+            let base = FolderConfig::ucf11();
+            let (h, w) = spec.size.unwrap_or((base.height, base.width));
+            (h, w, base.channels)
+        }
+    };
+    if h * w * c != spec.n_input {
+        return Err(Error::Corrupt {
+            path: None,
+            reason: format!(
+                "run.json is inconsistent: frames of {h}x{w}x{c} values but a model input of {}",
+                spec.n_input
+            ),
+        });
+    }
+    Ok((h, w, c))
+}
+
+/// Classifies clip folders with a trained run and prints each clip's class
+/// probabilities.
+pub fn predict(a: PredictArgs) -> std::result::Result<(), Failure> {
+    let spec: RunSpec = read_json(&a.run.join(RUN))?;
+    let mut model = model_for(&spec)?;
+    model.load_params(a.run.join(MODEL))?;
+    let (h, w, c) = frame_size(&spec)?;
+    let cfg = FolderConfig {
+        channels: c,
+        ..FolderConfig::new(h, w, spec.clip_frames)
+    };
+    let names: Vec<String> = if spec.class_names.is_empty() {
+        (0..spec.n_classes).map(|k| format!("class {k}")).collect()
+    } else {
+        spec.class_names.clone()
+    };
+    let mut rows = Vec::with_capacity(a.clips.len());
+    for dir in &a.clips {
+        let x = tnet::data::folder::read_clip(dir, &cfg)?;
+        let (t, n) = x.dim();
+        let x = x
+            .into_shape_with_order((1, t, n))
+            .expect("a fresh standard-layout array");
+        let logits = model.logits(x.view())?;
+        let z: Vec<f64> = logits.iter().map(|&v| f64::from(v)).collect();
+        let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        let p: Vec<f64> = e.iter().map(|v| v / sum).collect();
+        rows.push((dir, p));
+    }
+    let best = |p: &[f64]| (0..p.len()).fold(0, |b, k| if p[k] > p[b] { k } else { b });
+    if a.json {
+        let clips: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(dir, p)| {
+                json!({
+                    "clip": dir.display().to_string(),
+                    "class": names[best(p)],
+                    "probabilities": names.iter().zip(p).map(|(n, v)| (n.clone(), json!(v)))
+                        .collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "classes": names, "clips": clips }));
+    } else {
+        for (dir, p) in &rows {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            order.sort_by(|&i, &j| p[j].total_cmp(&p[i]));
+            let top: Vec<String> = order
+                .iter()
+                .take(3)
+                .map(|&k| format!("{} {:.1} %", names[k], 100.0 * p[k]))
+                .collect();
+            println!("{}: {}", dir.display(), top.join(", "));
+        }
     }
     Ok(())
 }

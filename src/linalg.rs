@@ -203,6 +203,20 @@ fn rescale_divisor<T: Scalar>(max_abs: T) -> Option<T> {
     (max_abs > hi || (max_abs < lo && max_abs > T::zero())).then_some(max_abs)
 }
 
+/// `x / c` and `c = max |x|` when the entries of `x` are so large or so small that sums of
+/// their squares could overflow or underflow ([`rescale_divisor`]'s thresholds); `None`
+/// otherwise. Decompositions are homogeneous, so a caller decomposes `x / c` and scales
+/// one factor of the result by `c`.
+///
+/// # Errors
+/// [`Error::NonFinite`] for NaN/Inf entries.
+pub(crate) fn unit_scaled<T: Scalar>(
+    context: &'static str,
+    x: ndarray::ArrayViewD<'_, T>,
+) -> Result<Option<(ndarray::ArrayD<T>, T)>> {
+    Ok(rescale_divisor(finite_max_abs(context, x.iter())?).map(|c| (x.mapv(|v| v / c), c)))
+}
+
 /// Full thin SVD of `a` (faer, sequential), with U and optionally V.
 fn svd_full<T: Scalar>(
     a: MatRef<'_, T>,
@@ -371,10 +385,10 @@ pub fn unfolding_left_svd<T: Scalar>(
             })
             .try_reduce(T::zero, |x, y| Ok(x.max(y)))?
     };
+    // Division, not multiplication by 1/c: for subnormal entries 1/c overflows.
     let divisor = rescale_divisor(max_abs);
-    let scale = divisor.map_or(T::one(), |c| T::one() / c);
     let (mut s, v) = if cols > n {
-        let r = tsqr_r(data, a, n, b, scale);
+        let r = tsqr_r(data, a, n, b, divisor);
         let (_, v, s) = svd_full(r.as_ref(), false, true)?;
         (s, v)
     } else {
@@ -383,7 +397,8 @@ pub fn unfolding_left_svd<T: Scalar>(
         for i in 0..a {
             for c in 0..n {
                 for j in 0..b {
-                    xt[(i * b + j, c)] = data[i * n * b + c * b + j] * scale;
+                    let v = data[i * n * b + c * b + j];
+                    xt[(i * b + j, c)] = divisor.map_or(v, |d| v / d);
                 }
             }
         }
@@ -406,9 +421,9 @@ pub fn unfolding_left_svd<T: Scalar>(
 
 /// The `n x n` triangular factor of the tall `(a b) x n` matrix whose row `i b + j` is
 /// `data[i n b + c b + j]` for `c = 0..n` (the transposed middle-mode unfolding of an
-/// `(a, n, b)` tensor), multiplied by `scale`, by blocked TSQR over rayon. The entries must
-/// be finite (checked by the caller).
-fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize, scale: T) -> Mat<T> {
+/// `(a, n, b)` tensor), divided by `divisor` if any, by blocked TSQR over rayon. The
+/// entries must be finite (checked by the caller).
+fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize, divisor: Option<T>) -> Mat<T> {
     use rayon::prelude::*;
     let rows = a * b;
     let block = (16384 / n.max(1)).max(2 * n).max(64);
@@ -447,7 +462,7 @@ fn tsqr_r<T: Scalar>(data: &[T], a: usize, n: usize, b: usize, scale: T) -> Mat<
                         let src = &data[i * n * b + c * b + j0..i * n * b + c * b + j1];
                         let mut col = buf.as_mut().col_mut(c);
                         for (k, &v) in src.iter().enumerate() {
-                            col[rho - r0 + k] = v * scale;
+                            col[rho - r0 + k] = divisor.map_or(v, |c| v / c);
                         }
                     }
                     rho += j1 - j0;
@@ -523,7 +538,8 @@ pub fn left_svd_streaming<T: Scalar>(
     }
     let block = (8 * m).max(2048);
     let at = as_faer(&a).transpose(); // n x m
-    let mut acc = TallR::new(m, block);
+    let divisor = rescale_divisor(finite_max_abs("left_svd_streaming", a.iter())?);
+    let mut acc = TallR::new(m, block, divisor);
     let mut start = 0;
     while start < n {
         let b = block.min(n - start);
@@ -550,15 +566,19 @@ struct TallR<T: Scalar> {
     work: Mat<T>,
     r: Mat<T>,
     have_r: bool,
+    /// Rows are divided by it as they arrive and the singular values multiplied back
+    /// ([`rescale_divisor`]: entries near overflow or underflow).
+    divisor: Option<T>,
 }
 
 impl<T: Scalar> TallR<T> {
-    fn new(cols: usize, block: usize) -> Self {
+    fn new(cols: usize, block: usize, divisor: Option<T>) -> Self {
         Self {
             cols,
             work: Mat::zeros(block + cols, cols),
             r: Mat::zeros(cols, cols),
             have_r: false,
+            divisor,
         }
     }
 
@@ -572,6 +592,13 @@ impl<T: Scalar> TallR<T> {
             }
         }
         fill(self.work.as_mut().submatrix_mut(top, 0, b, m));
+        if let Some(c) = self.divisor {
+            for j in 0..m {
+                for i in top..top + b {
+                    self.work[(i, j)] /= c;
+                }
+            }
+        }
         let rows = top + b;
         let mut w = self.work.as_mut().submatrix_mut(0, 0, rows, m);
         for j in 0..m {
@@ -600,7 +627,10 @@ impl<T: Scalar> TallR<T> {
     /// The left singular vectors of the wide matrix whose transpose was pushed: the right
     /// singular vectors of `R`.
     fn finish(self, rule: MatrixTruncation<T>) -> Result<TruncatedSvd<T>> {
-        let (_, v, s) = svd_full(self.r.as_ref(), false, true)?;
+        let (_, v, mut s) = svd_full(self.r.as_ref(), false, true)?;
+        if let Some(c) = self.divisor {
+            s.iter_mut().for_each(|v| *v *= c);
+        }
         let (rank, discarded) = rule.rank_for(&s);
         Ok(TruncatedSvd {
             u: to_ndarray(v.as_ref().subcols(0, rank)),
@@ -668,7 +698,9 @@ pub fn project_and_factor<T: Scalar>(
         return Ok((y, f));
     }
     let block = ((8 * mu).max(2048) / t).max(1);
-    let mut acc = TallR::new(mu, block * t);
+    // |Y| <= sqrt(p) max |C| (U has orthonormal columns): C's scale decides.
+    let divisor = rescale_divisor(finite_max_abs("project_and_factor", c.iter())?);
+    let mut acc = TallR::new(mu, block * t, divisor);
     let mut j0 = 0;
     while j0 < mp {
         let j1 = (j0 + block).min(mp);
@@ -780,8 +812,20 @@ pub fn lstsq<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<Le
             got: b.shape().to_vec(),
         });
     }
-    finite_max_abs("lstsq (matrix A)", a.iter())?;
-    finite_max_abs("lstsq (right-hand side B)", b.iter())?;
+    // Both sides brought to unit scale when near overflow or underflow:
+    // A⁺ B = (A / c_a)⁺ (B / c_b) · c_b / c_a.
+    let ca = rescale_divisor(finite_max_abs("lstsq (matrix A)", a.iter())?);
+    let cb = rescale_divisor(finite_max_abs("lstsq (right-hand side B)", b.iter())?);
+    let a_scaled = ca.map(|c| a.mapv(|v| v / c));
+    let b_scaled = cb.map(|c| b.mapv(|v| v / c));
+    let a = match &a_scaled {
+        Some(m) => m.view(),
+        None => a.reborrow(),
+    };
+    let b = match &b_scaled {
+        Some(m) => m.view(),
+        None => b.reborrow(),
+    };
     let (m, n) = a.dim();
     let p = b.ncols();
     let k = m.min(n);
@@ -792,10 +836,16 @@ pub fn lstsq<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<Le
             singular_values: Vec::new(),
         });
     }
-    let (u, v, s) = svd_full(as_faer(&a), true, true)?;
+    let (u, v, mut s) = svd_full(as_faer(&a), true, true)?;
     let cutoff = T::cast(m.max(n) as f64) * T::epsilon() * s[0];
     let rank = s.iter().take_while(|&&si| si > cutoff).count();
+    let unscale = |s: &mut Vec<T>| {
+        if let Some(c) = ca {
+            s.iter_mut().for_each(|v| *v *= c);
+        }
+    };
     if rank == 0 {
+        unscale(&mut s);
         return Ok(LeastSquares {
             x: Array2::zeros((n, p)),
             rank,
@@ -827,6 +877,11 @@ pub fn lstsq<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<Le
         T::one(),
         Par::Seq,
     );
+    if ca.is_some() || cb.is_some() {
+        let (da, mb) = (ca.unwrap_or(T::one()), cb.unwrap_or(T::one()));
+        x.mapv_inplace(|v| v / da * mb);
+    }
+    unscale(&mut s);
     Ok(LeastSquares {
         x,
         rank,

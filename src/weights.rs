@@ -170,26 +170,67 @@ impl DenseArray {
     }
 
     /// Little-endian bytes of the values narrowed or widened to `dtype`, row-major.
-    pub fn to_le_bytes(&self, dtype: Dtype) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a NaN or infinite value (a reconstruction whose cores are
+    /// finite but whose products overflow ends here); [`Error::InvalidParameter`]
+    /// (`dtype`) for a finite value outside the range of `dtype` (above 65,504 in f16,
+    /// above about 3.4e38 in f32 and bf16), which would be written as infinity.
+    pub fn to_le_bytes(&self, dtype: Dtype) -> Result<Vec<u8>> {
+        let too_large = |index: usize, v: f64| {
+            Error::param(
+                "dtype",
+                format!(
+                    "the value {v:e} at flat index {index} is outside the range of {} and would \
+                     be written as infinity; write a wider dtype",
+                    dtype.name()
+                ),
+            )
+        };
         let mut out = Vec::with_capacity(self.len() * dtype.size());
         macro_rules! put {
             ($a:expr, $conv:expr) => {
-                for &v in $a.iter() {
-                    out.extend_from_slice(&$conv(v));
+                for (index, &v) in $a.iter().enumerate() {
+                    if !v.is_finite() {
+                        return Err(Error::NonFinite {
+                            context: "the values to write",
+                            index,
+                        });
+                    }
+                    let (bytes, finite) = $conv(v);
+                    if !finite {
+                        return Err(too_large(index, v as f64));
+                    }
+                    out.extend_from_slice(&bytes);
                 }
             };
         }
         match (self, dtype) {
-            (DenseArray::F32(a), Dtype::F32) => put!(a, |v: f32| v.to_le_bytes()),
-            (DenseArray::F32(a), Dtype::F64) => put!(a, |v: f32| (v as f64).to_le_bytes()),
-            (DenseArray::F32(a), Dtype::F16) => put!(a, |v| half::f16::from_f32(v).to_le_bytes()),
-            (DenseArray::F32(a), Dtype::BF16) => put!(a, |v| half::bf16::from_f32(v).to_le_bytes()),
-            (DenseArray::F64(a), Dtype::F32) => put!(a, |v: f64| (v as f32).to_le_bytes()),
-            (DenseArray::F64(a), Dtype::F64) => put!(a, |v: f64| v.to_le_bytes()),
-            (DenseArray::F64(a), Dtype::F16) => put!(a, |v| half::f16::from_f64(v).to_le_bytes()),
-            (DenseArray::F64(a), Dtype::BF16) => put!(a, |v| half::bf16::from_f64(v).to_le_bytes()),
+            (DenseArray::F32(a), Dtype::F32) => put!(a, |v: f32| (v.to_le_bytes(), true)),
+            (DenseArray::F32(a), Dtype::F64) => put!(a, |v: f32| ((v as f64).to_le_bytes(), true)),
+            (DenseArray::F32(a), Dtype::F16) => put!(a, |v| {
+                let h = half::f16::from_f32(v);
+                (h.to_le_bytes(), h.is_finite())
+            }),
+            (DenseArray::F32(a), Dtype::BF16) => put!(a, |v| {
+                let h = half::bf16::from_f32(v);
+                (h.to_le_bytes(), h.is_finite())
+            }),
+            (DenseArray::F64(a), Dtype::F32) => put!(a, |v: f64| {
+                let h = v as f32;
+                (h.to_le_bytes(), h.is_finite())
+            }),
+            (DenseArray::F64(a), Dtype::F64) => put!(a, |v: f64| (v.to_le_bytes(), true)),
+            (DenseArray::F64(a), Dtype::F16) => put!(a, |v| {
+                let h = half::f16::from_f64(v);
+                (h.to_le_bytes(), h.is_finite())
+            }),
+            (DenseArray::F64(a), Dtype::BF16) => put!(a, |v| {
+                let h = half::bf16::from_f64(v);
+                (h.to_le_bytes(), h.is_finite())
+            }),
         }
-        out
+        Ok(out)
     }
 }
 
@@ -402,10 +443,22 @@ fn parse_descr(descr: &str) -> std::result::Result<(Dtype, bool), String> {
     Ok((dtype, big))
 }
 
+/// The most dimensions an array read from a file may have: 64, NumPy's `NPY_MAXDIMS` (2.x)
+/// and PyTorch's limit. Every decomposition's bookkeeping grows with the number of
+/// dimensions, so a header declaring `(1,) * 100000` took minutes; it is refused at once.
+pub const MAX_NDIM: usize = 64;
+
 /// Number of elements and bytes of `shape`, or an error when the shape is too large to
 /// index (the product of its non-zero lengths times the element size must fit `isize`, as
 /// ndarray requires).
 fn checked_len(shape: &[usize], elem: usize) -> std::result::Result<(usize, usize), String> {
+    if shape.len() > MAX_NDIM {
+        return Err(format!(
+            "the array has {} dimensions; at most {MAX_NDIM} are supported (the limit of \
+             NumPy and PyTorch)",
+            shape.len()
+        ));
+    }
     let too_large = || format!("shape {shape:?} is too large");
     let nonzero = shape
         .iter()
@@ -623,7 +676,7 @@ fn parse_py_dict(s: &str) -> std::result::Result<BTreeMap<String, PyVal>, String
 }
 
 /// Encodes a weight as `.npy` bytes (format 1.0, or 2.0 for a header above 64 KiB).
-fn encode_npy(w: &Weight) -> Vec<u8> {
+fn encode_npy(w: &Weight) -> Result<Vec<u8>> {
     let dtype = match w.dtype {
         Dtype::BF16 => Dtype::F32,
         d => d,
@@ -664,8 +717,8 @@ fn encode_npy(w: &Weight) -> Vec<u8> {
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     }
     out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&w.data.to_le_bytes(dtype));
-    out
+    out.extend_from_slice(&w.data.to_le_bytes(dtype)?);
+    Ok(out)
 }
 
 /// Writes a weight to a `.npy` file atomically, in C order, little endian, as its
@@ -674,7 +727,7 @@ fn encode_npy(w: &Weight) -> Vec<u8> {
 /// # Errors
 /// [`Error::Io`] if the file cannot be written.
 pub fn write_npy(path: impl AsRef<Path>, w: &Weight) -> Result<()> {
-    crate::io::write_atomic(path.as_ref(), &encode_npy(w))
+    crate::io::write_atomic(path.as_ref(), &encode_npy(w)?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -796,7 +849,7 @@ pub fn encode_safetensors(file: &SafetensorsFile) -> Result<Vec<u8>> {
             Entry::Weight(w) => EncodedView {
                 dtype: w.dtype.to_safetensors(),
                 shape: w.data.shape().to_vec(),
-                bytes: w.data.to_le_bytes(w.dtype),
+                bytes: w.data.to_le_bytes(w.dtype)?,
             },
             Entry::Raw(r) => EncodedView {
                 dtype: r.dtype,

@@ -60,6 +60,65 @@ fn every_format_meets<T: Scalar>(x: &ArrayD<T>, eps: f64, tree: &DimTree) {
     assert_within(dense_err(x, &bt), bound, "BT-ALS");
 }
 
+/// `‖X − Y‖_F / s` and `‖X‖_F / s` measured in f64 on entries divided by `s` first, so
+/// neither overflows nor underflows at any scale of `X`.
+fn scaled_errors<T: Scalar>(x: &ArrayD<T>, y: &impl Factorized<T>, s: f64) -> (f64, f64) {
+    let y = y.to_dense();
+    let (mut e, mut n) = (0.0f64, 0.0f64);
+    for (a, b) in x.iter().zip(y.iter()) {
+        let (a, b) = (a.as_f64() / s, b.as_f64() / s);
+        e += (a - b) * (a - b);
+        n += a * a;
+    }
+    (e.sqrt(), n.sqrt())
+}
+
+/// [`every_format_meets`] for a tensor of scale `s` (entries near overflow or in the
+/// subnormal range), with the errors measured on the rescaled entries.
+fn every_format_meets_at_scale<T: Scalar>(x: &ArrayD<T>, eps: f64, s: f64, what: &str) {
+    let rule = Truncation::rel(eps);
+    let tree = DimTree::balanced(x.ndim()).unwrap();
+    let check = |name: &str, y: &dyn Fn() -> (f64, f64)| {
+        let (e, n) = y();
+        let bound = eps * n * (1.0 + 1e-10) + roundoff::<T>(x.len()) * n;
+        assert!(e <= bound, "{name} at {what}: error {e:e} > {bound:e}");
+    };
+    let (ht, _) = HtTensor::from_dense(x.view(), &tree, &rule).unwrap();
+    check("HT-SVD", &|| scaled_errors(x, &ht, s));
+    let (tt, _) = TtTensor::from_dense(x.view(), &rule).unwrap();
+    check("TT-SVD", &|| scaled_errors(x, &tt, s));
+    let (tr, _) = TrTensor::from_dense(x.view(), &rule).unwrap();
+    check("TR-SVD", &|| scaled_errors(x, &tr, s));
+    let (tucker, _) = TuckerTensor::from_dense(x.view(), &rule).unwrap();
+    check("ST-HOSVD", &|| scaled_errors(x, &tucker, s));
+    let init = BtTensor::from_tucker(tucker.clone());
+    let (bt, _) = bt_als_refine(x.view(), &init, &AlsOptions::default().with_max_iter(3)).unwrap();
+    check("BT-ALS", &|| scaled_errors(x, &bt, s));
+    let (bt, _) =
+        tnet::algorithms::bt_als::bt_als(x.view(), 2, &[2; 3], 1, &AlsOptions::default()).unwrap();
+    let (e, n) = scaled_errors(x, &bt, s);
+    assert!(
+        e.is_finite() && e <= n,
+        "BT-ALS from scratch at {what}: {e:e} of {n:e}"
+    );
+}
+
+/// Entries near the top of the range (1e300, 1e200 in f64, 1e19 in f32) or in the
+/// subnormal range (1e-310 in f64, 1e-40 in f32) are decomposed by every format within
+/// the tolerance: the SVDs, the streaming QR and the least-squares solves work on
+/// rescaled data (they reported `NoConvergence`, or a success with errors near 1, before).
+#[test]
+fn every_format_meets_the_tolerance_at_extreme_scales() {
+    for (k, s) in [1e300, 1e200, 1e-300, 1e-310].into_iter().enumerate() {
+        let x = random_normal::<f64>(&[6, 5, 4], k as u64).mapv(|v| v * s);
+        every_format_meets_at_scale(&x, 1e-2, s, &format!("f64 x {s:e}"));
+    }
+    for (k, s) in [1e19f32, 1e-40].into_iter().enumerate() {
+        let x = random_normal::<f32>(&[6, 5, 4], 10 + k as u64).mapv(|v| v * s);
+        every_format_meets_at_scale(&x, 1e-2, s as f64, &format!("f32 x {s:e}"));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 

@@ -477,3 +477,105 @@ fn duplicate_names_rejected() {
     assert!(e.to_string().contains("'a'"), "{e}");
     assert!(!p.exists());
 }
+
+/// Values that do not fit the dtype they are written in are refused with the value and
+/// its index (an f16 output above 65,504 became infinity), and NaN or infinite values
+/// (a reconstruction whose product of finite cores overflows) are refused too, for
+/// `.npy` and `.safetensors` alike; nothing is written.
+#[test]
+fn out_of_range_values_are_not_written_as_infinity() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            Dtype::F16,
+            DenseArray::F32(ArrayD::from_elem(IxDyn(&[3]), 7.0e4)),
+            "f16",
+        ),
+        (
+            Dtype::F16,
+            DenseArray::F64(ArrayD::from_elem(IxDyn(&[3]), -1.0e5)),
+            "f16",
+        ),
+        // .npy has no bfloat16: bf16 weights are written as f32.
+        (
+            Dtype::BF16,
+            DenseArray::F64(ArrayD::from_elem(IxDyn(&[2]), 1.0e39)),
+            "f32",
+        ),
+        (
+            Dtype::F32,
+            DenseArray::F64(ArrayD::from_elem(IxDyn(&[2]), 1.0e300)),
+            "f32",
+        ),
+    ];
+    for (k, (dtype, data, name)) in cases.into_iter().enumerate() {
+        let w = Weight::new("w", dtype, data);
+        let path = dir.path().join(format!("w{k}.npy"));
+        let e = weights::write_npy(&path, &w).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("outside the range of {name}")),
+            "{e}"
+        );
+        assert!(!path.exists());
+        let file = SafetensorsFile {
+            entries: vec![Entry::Weight(w)],
+            metadata: Default::default(),
+        };
+        assert!(matches!(
+            weights::encode_safetensors(&file),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+    // The largest finite f16 is written as itself.
+    let edge = Weight::new(
+        "w",
+        Dtype::F16,
+        DenseArray::F32(ArrayD::from_elem(IxDyn(&[1]), 65504.0)),
+    );
+    let path = dir.path().join("edge.npy");
+    weights::write_npy(&path, &edge).unwrap();
+    assert_eq!(weights::read_npy(&path).unwrap().data, edge.data);
+    let inf = Weight::new(
+        "w",
+        Dtype::F32,
+        DenseArray::F32(ArrayD::from_shape_vec(IxDyn(&[2]), vec![1.0, f32::INFINITY]).unwrap()),
+    );
+    assert!(matches!(
+        weights::write_npy(dir.path().join("inf.npy"), &inf),
+        Err(Error::NonFinite { index: 1, .. })
+    ));
+}
+
+/// A header declaring more dimensions than NumPy or PyTorch allow (a 300 KB `.npy` of
+/// shape `(1,) * 100000` took minutes in the decompositions' bookkeeping) is refused when
+/// read, naming the count; 64 dimensions still load.
+#[test]
+fn too_many_dimensions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = |nd: usize| -> Vec<u8> {
+        let mut header = format!(
+            "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}), }}",
+            "1,".repeat(nd)
+        );
+        while (12 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x02\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&1.5f64.to_le_bytes());
+        out
+    };
+    let path = dir.path().join("deep.npy");
+    std::fs::write(&path, npy(100_000)).unwrap();
+    let e = weights::read_npy(&path).unwrap_err();
+    assert!(
+        matches!(e, Error::Corrupt { .. }) && e.to_string().contains("100000 dimensions"),
+        "{e}"
+    );
+    std::fs::write(&path, npy(weights::MAX_NDIM)).unwrap();
+    let w = weights::read_npy(&path).unwrap();
+    assert_eq!(w.data.shape().len(), 64);
+}

@@ -100,8 +100,14 @@ pub fn bt_als<T: Scalar>(
         return Err(Error::param("n_blocks", "must be at least 1"));
     }
     let ranks = TuckerTensor::<T>::admissible_ranks(x.shape(), ranks)?;
+    // Entries near overflow or underflow: fit x / c and scale the cores back by c.
+    let scaled = crate::linalg::unit_scaled("bt_als", x.view())?;
+    let (x, c) = match &scaled {
+        Some((xs, c)) => (xs.view(), Some(*c)),
+        None => (x.reborrow(), None),
+    };
     let blocks = initialise(x.view(), n_blocks, &ranks, seed)?;
-    iterate(x, blocks, &opts)
+    iterate(x, blocks, &opts, c)
 }
 
 /// BT-ALS started from `init` (any block-term tensor of the shape of `x`; its blocks are
@@ -124,12 +130,23 @@ pub fn bt_als_refine<T: Scalar>(
             got: init.shape().to_vec(),
         });
     }
+    let scaled = crate::linalg::unit_scaled("bt_als_refine", x.view())?;
+    let (x, c) = match &scaled {
+        Some((xs, c)) => (xs.view(), Some(*c)),
+        None => (x.reborrow(), None),
+    };
     let blocks = init
         .blocks()
         .iter()
-        .map(|b| Block::from_tucker(b.orthogonalize()))
+        .map(|b| {
+            let mut block = Block::from_tucker(b.orthogonalize());
+            if let Some(c) = c {
+                block.core.mapv_inplace(|v| v / c);
+            }
+            block
+        })
         .collect();
-    iterate(x, blocks, &opts)
+    iterate(x, blocks, &opts, c)
 }
 
 /// A block in the working form: orthonormal factors.
@@ -209,10 +226,13 @@ fn complete_orthonormal<T: Scalar, R: rand::Rng>(
     q
 }
 
+/// BT-ALS sweeps from `blocks`; the result's cores are multiplied by `scale` (the divisor
+/// the caller applied to the tensor).
 fn iterate<T: Scalar>(
     x: ArrayViewD<'_, T>,
     mut blocks: Vec<Block<T>>,
     opts: &AlsOptions,
+    scale: Option<T>,
 ) -> Result<(BtTensor<T>, AlsReport<T>)> {
     let norm_x = dense::norm(x.view());
     let mut report = AlsReport::start(relative_error(
@@ -247,7 +267,13 @@ fn iterate<T: Scalar>(
     }
     let tuckers = blocks
         .into_iter()
-        .map(|b| TuckerTensor::from_parts(b.core, b.factors))
+        .map(|b| {
+            let core = match scale {
+                Some(c) => b.core.mapv(|v| v * c),
+                None => b.core,
+            };
+            TuckerTensor::from_parts(core, b.factors)
+        })
         .collect();
     Ok((BtTensor::try_new(tuckers)?, report))
 }

@@ -304,10 +304,17 @@ fn mismatched_checkpoints_are_rejected() {
     ));
 }
 
-/// Early stopping that can never see an improvement stops after `patience` epochs past
-/// the first and restores the first epoch's parameters.
-#[test]
-fn early_stopping_stops_and_restores_best() {
+/// The setting of the early-stopping tests: an accuracy no epoch after the first can
+/// improve on (`min_delta` 1.5), patience 2, the base configuration (20 epochs at most),
+/// and the model trained for the first epoch alone (what restoring the best parameters
+/// must give back).
+fn stalled_setting() -> (
+    InMemoryDataset<f64>,
+    Split,
+    EarlyStopping,
+    TrainConfig,
+    Lstm<f64>,
+) {
     let data = InMemoryDataset::<f64>::synthetic(16, 2, 3, 4, 0.5, 2).unwrap();
     let split = Split::random(16, 0.25, 1).unwrap();
     let es = EarlyStopping {
@@ -317,40 +324,37 @@ fn early_stopping_stops_and_restores_best() {
         restore_best: true,
         decay: None,
     };
-    let base = TrainConfig::new(10, 4, 3)
+    let base = TrainConfig::new(20, 4, 3)
         .with_optimizer(OptimizerConfig::adam(0.05))
         .with_progress(false);
+    let mut first = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
+    let mut one = base.clone();
+    one.epochs = 1;
+    fit(&mut first, &data, &split, &one).unwrap();
+    (data, split, es, base, first)
+}
+
+/// Early stopping that can never see an improvement stops after `patience` epochs past
+/// the first and restores the first epoch's parameters.
+#[test]
+fn early_stopping_stops_and_restores_best() {
+    let (data, split, es, base, first) = stalled_setting();
     let mut m = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
-    let r = fit(&mut m, &data, &split, &base.clone().with_early_stopping(es)).unwrap();
+    let r = fit(&mut m, &data, &split, &base.with_early_stopping(es)).unwrap();
     assert!(r.stopped_early);
     assert_eq!(r.history.len(), 3);
     assert_eq!(r.best_epoch, Some(0));
-    let mut one = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
-    let mut c = base;
-    c.epochs = 1;
-    fit(&mut one, &data, &split, &c).unwrap();
-    assert_eq!(m.params(), one.params());
+    assert_eq!(m.params(), first.params());
 }
 
 /// A plateau decay lowers the rate by its factor after its patience, returns to the best
 /// parameters, stops only at the floor, and is refused when out of range.
 #[test]
 fn plateau_decay_lowers_the_rate_then_stops() {
-    let data = InMemoryDataset::<f64>::synthetic(16, 2, 3, 4, 0.5, 2).unwrap();
-    let split = Split::random(16, 0.25, 1).unwrap();
-    // No epoch after the first improves (min_delta 1.5 on an accuracy): decay after one
-    // stalled epoch to 0.5, then to the floor 0.25, then two more epochs and stop.
-    let es = EarlyStopping {
-        patience: 2,
-        monitor: Monitor::ValAccuracy,
-        min_delta: 1.5,
-        restore_best: true,
-        decay: None,
-    }
-    .with_decay(PlateauDecay::new(1, 0.5, 0.25));
-    let base = TrainConfig::new(20, 4, 3)
-        .with_optimizer(OptimizerConfig::adam(0.05))
-        .with_progress(false);
+    // Decay after one stalled epoch to 0.5, then to the floor 0.25, then two more epochs
+    // and stop.
+    let (data, split, es, base, first) = stalled_setting();
+    let es = es.with_decay(PlateauDecay::new(1, 0.5, 0.25));
     let mut m = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
     let r = fit(&mut m, &data, &split, &base.clone().with_early_stopping(es)).unwrap();
     assert!(r.stopped_early);
@@ -358,11 +362,7 @@ fn plateau_decay_lowers_the_rate_then_stops() {
     assert_eq!(lrs, vec![0.05, 0.05, 0.025, 0.0125, 0.0125]);
     assert_eq!(r.best_epoch, Some(0));
     // Every decay and the end went back to the first epoch's parameters.
-    let mut one = Lstm::<f64>::dense(&LstmConfig::new(4, 4), 2, 0).unwrap();
-    let mut c = base.clone();
-    c.epochs = 1;
-    fit(&mut one, &data, &split, &c).unwrap();
-    assert_eq!(m.params(), one.params());
+    assert_eq!(m.params(), first.params());
 
     for (d, field) in [
         (

@@ -9,13 +9,27 @@ use crate::{Error, Result};
 ///
 /// A reader never sees a half-written file: either the old content or the new.
 ///
+/// An existing `path` must be a regular file (or a link to one): a directory, a device
+/// such as `/dev/full` or a FIFO is refused rather than replaced by a regular file that
+/// would make the write look successful.
+///
 /// # Errors
-/// [`Error::Io`] naming `path` if any step fails (the temporary file is removed).
+/// [`Error::Io`] naming `path` if any step fails (the temporary file is removed), or if
+/// `path` exists and is not a regular file (`InvalidInput`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "exists and is not a regular file (a directory, a device or a pipe); refusing to \
+             replace it: choose a file path",
+        )));
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

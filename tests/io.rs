@@ -432,3 +432,31 @@ fn concurrent_saves_to_one_path() {
     assert!(tensors.contains(&HtTensor::<f64>::load(&p).unwrap()));
     assert_eq!(dir.entries(), vec!["x.json".to_string()]);
 }
+
+/// An atomic write refuses to replace what is not a regular file (a directory, a device
+/// such as `/dev/null`): `-o /dev/full` used to "succeed" by replacing the device node.
+/// A regular file, or a link to one, is replaced as before.
+#[test]
+fn atomic_writes_refuse_non_regular_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("a_directory");
+    std::fs::create_dir(&sub).unwrap();
+    let e = tnet::io::write_atomic(&sub, b"x").unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    assert!(sub.is_dir());
+    #[cfg(unix)]
+    {
+        let e = tnet::io::write_atomic(std::path::Path::new("/dev/null"), b"x").unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let target = dir.path().join("target.bin");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        tnet::io::write_atomic(&link, b"new").unwrap();
+        assert_eq!(std::fs::read(&link).unwrap(), b"new");
+    }
+    let file = dir.path().join("f.bin");
+    tnet::io::write_atomic(&file, b"one").unwrap();
+    tnet::io::write_atomic(&file, b"two").unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), b"two");
+}

@@ -112,7 +112,7 @@ fn main() -> tnet::Result<()> {
     );
 
     // 3. Rebuild the dense weights from the file and check the error against the original.
-    let rebuilt = compress::CompressedFile::read(&out_path)?.to_dense();
+    let rebuilt = compress::CompressedFile::read(&out_path)?.to_dense()?;
     for e in &model.entries {
         if let (Entry::Weight(a), Some(Entry::Weight(b))) = (e, rebuilt.get(e.name())) {
             let (a, b) = (

@@ -121,6 +121,8 @@ struct Setting {
     ht_layout: HtLayout,
     /// Rebalance the tensorized maps' cores after every step (`--balance`).
     balance: bool,
+    /// Relative step of the tensorized maps' cores (`--core-lr`, `OptimizerConfig::core_lr`).
+    core_lr: Option<f64>,
     /// Explicit `(output, input)` modes of the baselines' input map and of the FDHT map
     /// (`None`: the zoo's automatic factorization).
     modes: Option<Modes>,
@@ -164,6 +166,7 @@ impl Setting {
                 rank: 4,
                 ht_layout: HtLayout::Split,
                 balance: false,
+                core_lr: None,
                 patience: 8,
                 decay: None,
                 weight_decay: 0.0,
@@ -200,6 +203,7 @@ impl Setting {
             rank: 4,
             ht_layout: HtLayout::Split,
             balance: false,
+            core_lr: None,
             patience: 8,
             decay: None,
             weight_decay: 0.0,
@@ -281,6 +285,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     setting.fdht_modes = args.fdht_modes.clone();
     if let Some(lr) = args.lr {
         setting.lr = lr;
+    }
+    if let Some(eta) = args.core_lr {
+        setting.core_lr = eta;
     }
     if let Some(d) = args.decay {
         setting.decay = d;
@@ -385,11 +392,12 @@ fn train_one(
     let classes = VideoDataset::n_classes(data);
     let mut model = build::<f32>(&setting.spec(kind, rank, &config)?, &config, classes, seed)?;
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
-        .with_optimizer(
-            OptimizerConfig::adam(setting.lr)
+        .with_optimizer(OptimizerConfig {
+            core_lr: setting.core_lr,
+            ..OptimizerConfig::adam(setting.lr)
                 .with_weight_decay(setting.weight_decay)
-                .with_balance_cores(setting.balance),
-        )
+                .with_balance_cores(setting.balance)
+        })
         .with_early_stopping(EarlyStopping {
             monitor: Monitor::ValAccuracy,
             decay: setting.decay,
@@ -974,6 +982,7 @@ struct Args {
     balance: bool,
     fdht_modes: Option<Vec<usize>>,
     lr: Option<f64>,
+    core_lr: Option<Option<f64>>,
     decay: Option<Option<PlateauDecay>>,
     weight_decay: Option<f64>,
     patience: Option<usize>,
@@ -1000,6 +1009,7 @@ impl Args {
             balance: false,
             fdht_modes: None,
             lr: None,
+            core_lr: None,
             decay: None,
             weight_decay: None,
             patience: None,
@@ -1050,6 +1060,12 @@ impl Args {
                     })?);
                 }
                 "--lr" => a.lr = Some(value()?.parse()?),
+                "--core-lr" => {
+                    a.core_lr = Some(match value()?.as_str() {
+                        "off" => None,
+                        v => Some(v.parse()?),
+                    })
+                }
                 "--decay" => {
                     a.decay = Some(match value()?.as_str() {
                         "off" => None,
@@ -1084,7 +1100,7 @@ impl Args {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--decay P|off] [--patience P] [--weight-decay WD] [--gate-norm on|off] [--fdht-ranks R1,R2,..] [--rank R] \
+                        "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--core-lr ETA|off] [--decay P|off] [--patience P] [--weight-decay WD] [--gate-norm on|off] [--fdht-ranks R1,R2,..] [--rank R] \
                          [--ht-layout split|paired] [--balance] [--fdht-modes AxBxCxD] \
                          [--clips-per-class C] [--recurrent-gain G] [--dropout P] [--cache] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );

@@ -59,7 +59,7 @@
 //!     };
 //!     let (c, report) = decompose(w.view(), &opts).unwrap();
 //!     assert!(report.rel_error <= 1e-8, "{format}");
-//!     assert_eq!(c.to_dense().shape(), &[12, 20]);
+//!     assert_eq!(c.to_dense().unwrap().shape(), &[12, 20]);
 //! }
 //! ```
 
@@ -648,7 +648,16 @@ impl MatrixModes {
         ] {
             let p = modes.iter().try_fold(1usize, |a, &k| a.checked_mul(k));
             match p {
-                Some(p) if p >= len => {}
+                Some(p) if p >= len && p / 2 <= len => {}
+                Some(p) if p >= len => {
+                    return Err(Error::param(
+                        "modes",
+                        format!(
+                            "the {what}-modes {modes:?} multiply to {p}, more than twice the \
+                             length {len}: the weight would be mostly zero padding"
+                        ),
+                    ));
+                }
                 _ => {
                     return Err(Error::param(
                         "modes",
@@ -721,6 +730,12 @@ impl MatrixModes {
         }
         let d = self.out_modes.len();
         let (mp, np) = self.padded();
+        // Twice: the padded matrix and its permuted copy.
+        crate::limits::check_elements(
+            "the padded weight matrix",
+            &[2, mp, np],
+            std::mem::size_of::<T>(),
+        )?;
         let mut padded = ArrayD::<T>::zeros(IxDyn(&[mp, np]));
         padded
             .slice_each_axis_mut(|ax| ndarray::Slice::from(0..w.shape()[ax.axis.index()]))
@@ -897,14 +912,33 @@ pub struct CompressedTensor<T> {
 
 impl<T: Scalar> CompressedTensor<T> {
     /// The dense array (matricized back and unpadded for a weight matrix).
-    pub fn to_dense(&self) -> ArrayD<T> {
-        let x = self.decomposition.as_factorized().to_dense();
-        match &self.matrix {
-            Some(m) => m
-                .matricize(x.view())
-                .expect("shape checked on construction"),
+    ///
+    /// Memory: the tensor's `Π n_k` entries, three times over for a weight matrix (the
+    /// tensor, its permutation and the unpadded copy), checked against the
+    /// [memory limit](crate::limits) before anything is allocated.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if that exceeds the limit (a small container may declare a huge
+    /// shape); [`Error::NonFinite`] if the cores are finite but their product overflows
+    /// the scalar type, which no dense array can hold.
+    pub fn to_dense(&self) -> Result<ArrayD<T>> {
+        let f = self.decomposition.as_factorized();
+        let copies = if self.matrix.is_some() { 3 } else { 1 };
+        let mut need = f.shape().to_vec();
+        need.push(copies);
+        crate::limits::check_elements("the rebuilt dense array", &need, std::mem::size_of::<T>())?;
+        let x = f.to_dense();
+        let x = match &self.matrix {
+            Some(m) => m.matricize(x.view())?,
             None => x,
+        };
+        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                context: "the rebuilt dense array (the cores are finite, their product overflows)",
+                index,
+            });
         }
+        Ok(x)
     }
 
     /// Number of stored scalars.
@@ -1123,7 +1157,7 @@ fn decompose_named<T: Scalar>(
         matrix: opts.matrix.clone(),
         decomposition,
     };
-    let rel_error = crate::dense::rel_error(x.view(), c.to_dense().view())?.as_f64();
+    let rel_error = crate::dense::rel_error(x.view(), c.to_dense()?.view())?.as_f64();
     let norm = crate::dense::norm(x.view()).as_f64();
     let padding = match &c.matrix {
         Some(m) => {
@@ -1198,6 +1232,59 @@ struct ContainerMeta {
     format: String,
     version: u32,
     tensors: Vec<TensorMeta>,
+    /// [`container_checksum`] of this description (without the checksum) and the file's
+    /// entries and other metadata. Files written before it existed have none and are read
+    /// unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
+}
+
+/// The checksum of a container: its description (the JSON without the checksum), the
+/// other `__metadata__` pairs, and every entry by name (name, dtype, shape, the values bit
+/// for bit).
+fn container_checksum(
+    description: &str,
+    metadata: &BTreeMap<String, String>,
+    entries: &[Entry],
+) -> String {
+    let mut sum = crate::io::Checksum::new();
+    sum.field(description.as_bytes());
+    for (k, v) in metadata.iter().filter(|(k, _)| k.as_str() != METADATA_KEY) {
+        sum.field(k.as_bytes()).field(v.as_bytes());
+    }
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.name().cmp(b.name()));
+    for e in sorted {
+        sum.field(e.name().as_bytes());
+        let shape: Vec<u8> = e
+            .shape()
+            .iter()
+            .flat_map(|&n| (n as u64).to_le_bytes())
+            .collect();
+        match e {
+            Entry::Weight(w) => {
+                // The values as held (half precisions widened to f32, which is exact), bit
+                // for bit: NaN or out-of-range values are damage to detect, not to refuse.
+                let bits: Vec<u8> = match &w.data {
+                    DenseArray::F32(a) => {
+                        a.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect()
+                    }
+                    DenseArray::F64(a) => {
+                        a.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect()
+                    }
+                };
+                sum.field(w.dtype.name().as_bytes())
+                    .field(&shape)
+                    .field(&bits);
+            }
+            Entry::Raw(r) => {
+                sum.field(r.dtype_name().as_bytes())
+                    .field(&shape)
+                    .field(&r.bytes);
+            }
+        }
+    }
+    sum.hex()
 }
 
 /// A compressed tensor of either precision.
@@ -1210,12 +1297,23 @@ pub enum AnyCompressed {
 }
 
 impl AnyCompressed {
-    /// The dense array.
-    pub fn to_dense(&self) -> DenseArray {
+    /// The dtype the original array was stored in.
+    pub fn dtype(&self) -> Dtype {
         match self {
-            AnyCompressed::F32(c) => DenseArray::F32(c.to_dense()),
-            AnyCompressed::F64(c) => DenseArray::F64(c.to_dense()),
+            AnyCompressed::F32(c) => c.dtype,
+            AnyCompressed::F64(c) => c.dtype,
         }
+    }
+
+    /// The dense array.
+    ///
+    /// # Errors
+    /// As [`CompressedTensor::to_dense`].
+    pub fn to_dense(&self) -> Result<DenseArray> {
+        Ok(match self {
+            AnyCompressed::F32(c) => DenseArray::F32(c.to_dense()?),
+            AnyCompressed::F64(c) => DenseArray::F64(c.to_dense()?),
+        })
     }
 
     /// Number of stored scalars.
@@ -1284,11 +1382,19 @@ impl CompressedFile {
                     .push(Entry::Weight(Weight::new(core_name, dtype, a)));
             }
         }
-        let meta = ContainerMeta {
+        let mut meta = ContainerMeta {
             format: MAGIC.into(),
             version: COMPRESSED_FORMAT_VERSION,
             tensors: metas,
+            checksum: None,
         };
+        let description =
+            serde_json::to_string(&meta).map_err(|e| Error::corrupt(e.to_string()))?;
+        meta.checksum = Some(container_checksum(
+            &description,
+            &file.metadata,
+            &file.entries,
+        ));
         file.metadata.insert(
             METADATA_KEY.into(),
             serde_json::to_string(&meta).map_err(|e| Error::corrupt(e.to_string()))?,
@@ -1320,7 +1426,7 @@ impl CompressedFile {
                 "not a tnet compressed file (no '{METADATA_KEY}' entry in __metadata__)"
             ))
         })?;
-        let meta: ContainerMeta = serde_json::from_str(&text)
+        let mut meta: ContainerMeta = serde_json::from_str(&text)
             .map_err(|e| Error::corrupt(format!("malformed tnet description: {e}")))?;
         if meta.format != MAGIC {
             return Err(Error::corrupt(format!(
@@ -1333,6 +1439,17 @@ impl CompressedFile {
                 found: meta.version,
                 supported: COMPRESSED_FORMAT_VERSION,
             });
+        }
+        if let Some(stored) = meta.checksum.take() {
+            let description =
+                serde_json::to_string(&meta).map_err(|e| Error::corrupt(e.to_string()))?;
+            let computed = container_checksum(&description, &file.metadata, &file.entries);
+            if computed != stored {
+                return Err(Error::corrupt(format!(
+                    "checksum mismatch (stored {stored}, computed {computed}): the description \
+                     or the tensors were changed or damaged after tnet wrote the file"
+                )));
+            }
         }
         let mut by_name: BTreeMap<String, Entry> = file
             .entries
@@ -1396,23 +1513,31 @@ impl CompressedFile {
 
     /// The dense file: every compressed tensor rebuilt in its original dtype, the kept
     /// entries unchanged, the tnet description dropped.
-    pub fn to_dense(&self) -> SafetensorsFile {
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the dense arrays together exceed the
+    /// [memory limit](crate::limits); as [`CompressedTensor::to_dense`].
+    pub fn to_dense(&self) -> Result<SafetensorsFile> {
+        let total = self.tensors.iter().fold(0u128, |acc, (_, c)| {
+            let (shape, bytes) = match c {
+                AnyCompressed::F32(c) => (&c.shape, 4),
+                AnyCompressed::F64(c) => (&c.shape, 8),
+            };
+            acc.saturating_add(crate::limits::elements(shape).saturating_mul(bytes))
+        });
+        crate::limits::check_bytes("the rebuilt dense arrays", total)?;
         let mut entries = self.kept.clone();
         for (name, c) in &self.tensors {
-            let dtype = match c {
-                AnyCompressed::F32(c) => c.dtype,
-                AnyCompressed::F64(c) => c.dtype,
-            };
             entries.push(Entry::Weight(Weight::new(
                 name.clone(),
-                dtype,
-                c.to_dense(),
+                c.dtype(),
+                c.to_dense()?,
             )));
         }
-        SafetensorsFile {
+        Ok(SafetensorsFile {
             entries,
             metadata: self.metadata.clone(),
-        }
+        })
     }
 }
 
@@ -1730,7 +1855,7 @@ mod tests {
         for format in FormatKind::ALL {
             for (input, matrix) in [(&x, None), (&w, Some(modes.clone()))] {
                 let (c, report, file) = container(input, format, Truncation::rel(eps), matrix);
-                let measured = crate::dense::rel_error(input.view(), c.to_dense().view())
+                let measured = crate::dense::rel_error(input.view(), c.to_dense().unwrap().view())
                     .unwrap()
                     .as_f64();
                 assert_eq!(report.rel_error, measured);
@@ -1827,6 +1952,18 @@ mod tests {
                 if desc == before {
                     continue; // e.g. a tree already absent
                 }
+                // With the checksum the edit is refused as such; without it (files
+                // written before it existed) the description's validation refuses it.
+                let mut checked = file.clone();
+                checked
+                    .metadata
+                    .insert(METADATA_KEY.into(), desc.to_string());
+                let r = CompressedFile::from_safetensors(checked);
+                assert!(
+                    matches!(&r, Err(Error::Corrupt { reason, .. }) if reason.contains("checksum")),
+                    "{format}, {what}: {r:?}"
+                );
+                desc.as_object_mut().unwrap().remove("checksum");
                 file.metadata.insert(METADATA_KEY.into(), desc.to_string());
                 let r = CompressedFile::from_safetensors(file);
                 assert!(
@@ -1866,9 +2003,12 @@ mod tests {
             for x in [&zero, &one] {
                 let (c, report, file) = container(x, format, Truncation::rel(1e-6), None);
                 assert_eq!(report.rel_error, 0.0, "{format}");
-                assert_eq!(&c.to_dense(), x);
+                assert_eq!(&c.to_dense().unwrap(), x);
                 let back = CompressedFile::from_safetensors(file).unwrap();
-                assert_eq!(&back.tensors[0].1.to_dense().into_array::<f64>(), x);
+                assert_eq!(
+                    &back.tensors[0].1.to_dense().unwrap().into_array::<f64>(),
+                    x
+                );
             }
         }
     }
@@ -1940,7 +2080,7 @@ mod tests {
             let x = crate::dense::random_normal::<f64>(&shape, seed);
             let (_, _, file) = container(&x, format, Truncation::rel(eps), None);
             let back = CompressedFile::from_safetensors(file).unwrap();
-            let y = back.tensors[0].1.to_dense().into_array::<f64>();
+            let y = back.tensors[0].1.to_dense().unwrap().into_array::<f64>();
             let err = crate::dense::rel_error(x.view(), y.view()).unwrap();
             proptest::prop_assert!(err <= eps + 1e-12, "{} {:?}: {}", format, shape, err);
         }

@@ -98,6 +98,22 @@ pub enum Error {
         /// Version this build reads.
         supported: u32,
     },
+    /// An allocation whose size comes from a file's declarations or from options would
+    /// exceed the memory limit ([`crate::limits`]).
+    #[error(
+        "{context} would need {}, more than the memory limit of {} (raise it with \
+         --max-memory or the environment variable TNET_MAX_MEMORY)",
+        crate::limits::human_bytes(*bytes),
+        crate::limits::human_bytes(*limit as u128)
+    )]
+    TooLarge {
+        /// What needed the memory.
+        context: &'static str,
+        /// The bytes it would need.
+        bytes: u128,
+        /// The limit in force.
+        limit: u64,
+    },
     /// An I/O failure, with the path involved.
     #[error("I/O error on {path}: {source}")]
     Io {

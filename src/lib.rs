@@ -17,6 +17,8 @@
 //! | [`mod@format`] | the common trait [`Factorized`] |
 //! | [`compress`] | compressing real weights: tensorized matrices, whole model files, the compressed container |
 //! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
+//! | [`fuzzing`] | the entry points of the fuzz targets (`fuzz/`) and of the corpus replay |
+//! | [`limits`] | the memory limit that sizes declared by files and options are checked against |
 //! | [`matrices`] | tensorized weight matrices (HT, TT, TR, block-term, dense) applied without forming them |
 //! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring |
 //! | [`train`] | training: datasets, Adam/SGD, the training loop, checkpoints that resume bit for bit |
@@ -47,7 +49,9 @@ pub mod dense;
 mod error;
 pub mod format;
 pub mod formats;
+pub mod fuzzing;
 pub mod io;
+pub mod limits;
 pub mod linalg;
 pub mod matrices;
 pub mod models;

@@ -368,7 +368,30 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Weight> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (dtype, data) = parse_npy(&bytes).map_err(|reason| corrupt(path, reason))?;
+    npy_from_bytes(name, &bytes).map_err(|e| with_path(e, path))
+}
+
+/// Parses the bytes of a `.npy` file into a weight named `name` (see [`read_npy`]).
+///
+/// # Errors
+/// [`Error::Corrupt`] (without a path) as [`read_npy`].
+///
+/// # Example
+/// ```
+/// use tnet::weights::npy_from_bytes;
+/// let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+/// let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+/// bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+/// bytes.extend_from_slice(header.as_bytes());
+/// for v in [1.5f64, -2.0] {
+///     bytes.extend_from_slice(&v.to_le_bytes());
+/// }
+/// let w = npy_from_bytes("x", &bytes).unwrap();
+/// assert_eq!(w.data.into_array::<f64>().as_slice().unwrap(), &[1.5, -2.0]);
+/// assert!(npy_from_bytes("x", &bytes[..20]).is_err());
+/// ```
+pub fn npy_from_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Weight> {
+    let (dtype, data) = parse_npy(bytes).map_err(Error::corrupt)?;
     Ok(Weight::new(name, dtype, data))
 }
 
@@ -744,23 +767,50 @@ pub fn write_npy(path: impl AsRef<Path>, w: &Weight) -> Result<()> {
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<Weight>> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..]))
-        .map_err(|e| corrupt(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    npz_from_bytes(&bytes).map_err(|e| with_path(e, path))
+}
+
+/// Parses the bytes of an `.npz` archive (see [`read_npz`]): each member is inflated at
+/// most to its declared size, which must fit the [memory limit](crate::limits).
+///
+/// # Errors
+/// [`Error::Corrupt`] (without a path) as [`read_npz`]; [`Error::TooLarge`] for a member
+/// declaring more than the memory limit.
+pub fn npz_from_bytes(bytes: &[u8]) -> Result<Vec<Weight>> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| Error::corrupt(format!("not a readable .npz (zip) archive: {e}")))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
         let mut f = zip
             .by_index(i)
-            .map_err(|e| corrupt(path, format!("zip member {i}: {e}")))?;
+            .map_err(|e| Error::corrupt(format!("zip member {i}: {e}")))?;
         if f.is_dir() {
             continue;
         }
         let member = f.name().to_string();
         let name = member.strip_suffix(".npy").unwrap_or(&member).to_string();
-        let mut buf = Vec::with_capacity(f.size().min(bytes.len() as u64) as usize);
-        f.read_to_end(&mut buf)
-            .map_err(|e| corrupt(path, format!("member '{member}': {e}")))?;
+        // The declared size bounds what is inflated: a member may not expand beyond it
+        // (a deflate stream can expand a thousandfold), and the size itself must fit the
+        // memory limit.
+        let declared = f.size();
+        crate::limits::check_bytes("an .npz member's declared size", declared as u128)?;
+        let mut buf = Vec::with_capacity(declared.min(bytes.len() as u64) as usize);
+        (&mut f)
+            .take(declared.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::corrupt(format!("member '{member}': {e}")))?;
+        if buf.len() as u64 != declared {
+            return Err(Error::corrupt(format!(
+                "member '{member}' declares {declared} bytes but inflates to {}",
+                if buf.len() as u64 > declared {
+                    "more".to_string()
+                } else {
+                    format!("{} bytes", buf.len())
+                }
+            )));
+        }
         let (dtype, data) =
-            parse_npy(&buf).map_err(|e| corrupt(path, format!("member '{member}': {e}")))?;
+            parse_npy(&buf).map_err(|e| Error::corrupt(format!("member '{member}': {e}")))?;
         out.push(Weight::new(name, dtype, data));
     }
     Ok(out)
@@ -780,6 +830,14 @@ pub fn read_safetensors(path: impl AsRef<Path>) -> Result<SafetensorsFile> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
     parse_safetensors(&bytes).map_err(|reason| corrupt(path, reason))
+}
+
+/// Parses the bytes of a `.safetensors` file (see [`read_safetensors`]).
+///
+/// # Errors
+/// [`Error::Corrupt`] (without a path) as [`read_safetensors`].
+pub fn safetensors_from_bytes(bytes: &[u8]) -> Result<SafetensorsFile> {
+    parse_safetensors(bytes).map_err(Error::corrupt)
 }
 
 fn parse_safetensors(bytes: &[u8]) -> std::result::Result<SafetensorsFile, String> {

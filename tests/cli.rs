@@ -520,6 +520,11 @@ fn corrupt_non_ht_containers_fail_cleanly() {
             &ts,
         ]));
         let mut bytes = std::fs::read(&ts).unwrap();
+        // The checksum refuses any edit; with it blanked out (as in files written before
+        // it existed) the description's own validation is what answers.
+        let checked = d.join(format!("checked-{fmt}.ts"));
+        std::fs::write(&checked, &bytes).unwrap();
+        blank_checksum(&mut bytes);
         assert_eq!(from.len(), to.len());
         let at = bytes
             .windows(from.len())
@@ -528,6 +533,14 @@ fn corrupt_non_ht_containers_fail_cleanly() {
         bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
         let bad = d.join(format!("bad-{fmt}.ts"));
         std::fs::write(&bad, &bytes).unwrap();
+        let mut tampered = std::fs::read(&checked).unwrap();
+        let at = tampered
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap();
+        tampered[at..at + to.len()].copy_from_slice(to.as_bytes());
+        std::fs::write(&checked, &tampered).unwrap();
+        fails(tnet(&[&"info", &checked]), "checksum mismatch");
         fails(tnet(&[&"info", &bad]), needle);
         fails(
             tnet(&[&"reconstruct", &bad, &"-o", &d.join("r.npy")]),
@@ -558,6 +571,19 @@ fn corrupt_non_ht_containers_fail_cleanly() {
         "nan.ts",
     );
     assert!(leftovers(d).is_empty());
+}
+
+/// Replaces the container's `,"checksum":"<hex>"` (JSON inside the safetensors header's
+/// JSON, so escaped) by spaces of the same length.
+fn blank_checksum(bytes: &mut [u8]) {
+    let key = b",\\\"checksum\\\":\\\"";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the description has a checksum");
+    let end = at + key.len() + 16 + 2;
+    assert_eq!(&bytes[end - 2..end], b"\\\"");
+    bytes[at..end].fill(b' ');
 }
 
 /// compress -> reconstruct of a model: every matching weight within --rel-eps (plus the

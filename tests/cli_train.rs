@@ -134,8 +134,8 @@ fn train_kill_resume_eval_info() {
         text.contains("tensors") && text.contains("fused[0]"),
         "{text}"
     );
-    // A run directory written before `--recurrent-gain` existed (no such field in its
-    // run.json) evaluates as trained, with gain 1.
+    // A run directory written before `--recurrent-gain` and the checksum existed (no such
+    // fields in its run.json) evaluates as trained, with gain 1.
     let run_json = straight.join("run.json");
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
@@ -143,6 +143,7 @@ fn train_kill_resume_eval_info() {
     assert_eq!(spec["gate_norm"], false);
     spec.as_object_mut().unwrap().remove("recurrent_gain");
     spec.as_object_mut().unwrap().remove("gate_norm");
+    spec.as_object_mut().unwrap().remove("checksum");
     std::fs::write(&run_json, serde_json::to_vec(&spec).unwrap()).unwrap();
     let legacy = json(&run(&["eval", &s, "--json"]));
     assert_eq!(legacy["accuracy"], result["accuracy"]);
@@ -374,6 +375,17 @@ fn frame_tree(root: &Path, classes: &[&str], grouped: bool) {
     }
 }
 
+/// A one-epoch TT run on the frame tree `data` (frames of 6x8) into `out`, JSON output,
+/// with `extra` options.
+fn folder_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let (data, out) = (data.display().to_string(), out.display().to_string());
+    let base = [
+        "train", "--data", &data, "--size", "6x8", "--model", "tt", "--rank", "2", "--hidden", "4",
+        "--epochs", "1", "--json", "-o", &out,
+    ];
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 /// `tnet train --data DIR --frames 8` on a flat `class/clip/frames` tree and on one with
 /// a group level; asking for more frames than the clips hold names the longest clip;
 /// `tnet eval --data OTHER` matches classes by name and refuses unknown ones by name.
@@ -384,32 +396,8 @@ fn train_on_frame_folders_of_both_layouts() {
         let data = tmp.path().join(format!("data_{grouped}"));
         frame_tree(&data, &["left", "right"], grouped);
         let out = tmp.path().join(format!("run_{grouped}"));
-        let args = |frames: &str, out: &Path| -> Vec<String> {
-            [
-                "train",
-                "--data",
-                &data.display().to_string(),
-                "--frames",
-                frames,
-                "--size",
-                "6x8",
-                "--model",
-                "tt",
-                "--rank",
-                "2",
-                "--hidden",
-                "4",
-                "--epochs",
-                "1",
-                "--test-fraction",
-                "0.5",
-                "--json",
-                "-o",
-                &out.display().to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        let args = |frames: &str, out: &Path| {
+            folder_args(&data, out, &["--frames", frames, "--test-fraction", "0.5"])
         };
         let a = args("8", &out);
         let result = json(&run(&a.iter().map(String::as_str).collect::<Vec<_>>()));
@@ -488,4 +476,44 @@ fn train_on_frame_folders_of_both_layouts() {
         msg.contains("apple, zebra") && msg.contains("left, right"),
         "{msg}"
     );
+}
+
+/// `--test-data DIR`: every clip of `--data` trains and every clip of DIR tests (a flat
+/// training tree, a grouped test tree of a subset of the classes, matched by name); `eval`
+/// reopens both; a test class the training data lacks is refused by name.
+#[test]
+fn train_with_a_separate_test_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train");
+    let test = tmp.path().join("test");
+    frame_tree(&train, &["left", "right"], false);
+    frame_tree(&test, &["right"], true);
+    let out = tmp.path().join("run");
+    let args = |test: &Path, out: &Path| {
+        let test = test.display().to_string();
+        folder_args(&train, out, &["--test-data", &test, "--frames", "8"])
+    };
+    let a = args(&test, &out);
+    let trained = json(&run(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+    let eval = json(&run(&["eval", &out.display().to_string(), "--json"]));
+    // The four test clips, all of class `right` (label 1 of the run's two classes).
+    assert_eq!(eval["clips"], 4, "{eval}");
+    assert_eq!(eval["classes"], serde_json::json!(["left", "right"]));
+    assert_eq!(eval["confusion"][0], serde_json::json!([0, 0]), "{eval}");
+    assert_eq!(eval["accuracy"], trained["accuracy"]);
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(spec["test_data"], test.display().to_string());
+
+    let other = tmp.path().join("other");
+    frame_tree(&other, &["left", "zebra"], false);
+    let a = args(&other, &tmp.path().join("refused"));
+    let fail = tnet().args(&a).output().unwrap();
+    assert!(!fail.status.success());
+    let msg = String::from_utf8_lossy(&fail.stderr);
+    assert!(
+        msg.contains("zebra") && msg.contains("left, right"),
+        "{msg}"
+    );
+    assert!(!tmp.path().join("refused").exists());
 }

@@ -493,6 +493,7 @@ fn spec(name: &str, part: Part, shape: &[usize]) -> ParamSpec {
         name: name.into(),
         part,
         shape: shape.to_vec(),
+        core: false,
     }
 }
 

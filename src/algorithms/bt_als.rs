@@ -100,6 +100,7 @@ pub fn bt_als<T: Scalar>(
         return Err(Error::param("n_blocks", "must be at least 1"));
     }
     let ranks = TuckerTensor::<T>::admissible_ranks(x.shape(), ranks)?;
+    crate::limits::check_block_term::<T>("the block-term blocks", x.shape(), &ranks, n_blocks)?;
     // Entries near overflow or underflow: fit x / c and scale the cores back by c.
     let scaled = crate::linalg::unit_scaled("bt_als", x.view())?;
     let (x, c) = match &scaled {

@@ -42,6 +42,19 @@ mod train_cmd;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Memory limit for sizes declared by files and options (e.g. 512M, 8G): a larger
+    /// allocation is refused with an error instead of attempted [default: the environment
+    /// variable TNET_MAX_MEMORY, else the machine's physical memory]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    match tnet::limits::parse_bytes(s) {
+        Ok(0) => Err("the limit must be positive".into()),
+        Ok(b) => Ok(b),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -241,6 +254,9 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(bytes) = cli.max_memory {
+        tnet::limits::set_max_memory(bytes);
+    }
     let result = match cli.command {
         Command::Decompose(a) => decompose(a),
         Command::Reconstruct(a) => reconstruct(a),
@@ -317,6 +333,23 @@ fn check_compressed_output(path: &Path) -> Result<(), Failure> {
     }
 }
 
+/// Refuses an output path that names the input file (directly, through a link or
+/// another spelling): the input would be replaced by its lossy or rebuilt form.
+fn check_distinct(input: &Path, output: &Path) -> Result<(), Failure> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(i), Ok(o)) => i == o,
+        _ => false,
+    };
+    if same {
+        return Err(usage(format!(
+            "{}: the output is the input file; writing it would replace the input (choose \
+             another output path)",
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
 fn fmt_shape(s: &[usize]) -> String {
     s.iter()
         .map(|k| k.to_string())
@@ -356,6 +389,7 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         )));
     }
     check_compressed_output(&a.output)?;
+    check_distinct(&a.input, &a.output)?;
     let w = pick(
         weights::read_weights(&a.input)?,
         a.name.as_deref(),
@@ -484,10 +518,11 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
             a.output.display()
         ))
     })?;
+    check_distinct(&a.input, &a.output)?;
     let file = CompressedFile::read(&a.input)?;
     match kind {
         FileKind::Safetensors => {
-            let dense = file.to_dense();
+            let dense = file.to_dense()?;
             weights::write_safetensors(&a.output, &dense)?;
             println!(
                 "wrote {} ({} arrays, {} rebuilt from compressed form)",
@@ -515,8 +550,19 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
                     )));
                 }
             };
-            let dense = file.to_dense();
-            let w = match dense.get(&chosen) {
+            // Only the chosen array is rebuilt.
+            let rebuilt = match file.tensors.iter().find(|(n, _)| *n == chosen) {
+                Some((name, c)) => Some(Entry::Weight(Weight::new(
+                    name.clone(),
+                    c.dtype(),
+                    c.to_dense()?,
+                ))),
+                None => None,
+            };
+            let w = match rebuilt
+                .as_ref()
+                .or_else(|| file.kept.iter().find(|e| e.name() == chosen))
+            {
                 Some(Entry::Weight(w)) => w.clone(),
                 Some(Entry::Raw(r)) => {
                     return Err(usage(format!(
@@ -693,6 +739,7 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
     }
     let rule = rule.check()?;
     check_compressed_output(&a.output)?;
+    check_distinct(&a.model, &a.output)?;
     let model = match FileKind::of(&a.model)? {
         FileKind::Safetensors => weights::read_safetensors(&a.model)?,
         FileKind::Npz => SafetensorsFile {
@@ -709,6 +756,13 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
             )));
         }
     };
+    if model.metadata.contains_key(compress::METADATA_KEY) {
+        return Err(usage(format!(
+            "{} is already compressed by tnet; compressing it again would drop the \
+             description needed to rebuild its weights (run `tnet reconstruct` first)",
+            a.model.display()
+        )));
+    }
     let opts = CompressOptions {
         include: a.include.clone(),
         min_size: a.min_size,

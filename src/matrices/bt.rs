@@ -202,12 +202,13 @@ impl<T: Scalar> BtMatrix<T> {
         let terms = n_blocks as f64 * ranks.iter().map(|&r| r as f64).product::<f64>();
         let sigma = core_sigma(target, terms, d + 1);
         let p = shape.paired_modes();
+        crate::limits::check_block_term::<T>("the block-term matrix's cores", &p, ranks, n_blocks)?;
         let mut shapes = Vec::with_capacity(n_blocks * (d + 1));
         for _ in 0..n_blocks {
             shapes.extend((0..d).map(|k| vec![p[k], ranks[k]]));
             shapes.push(ranks.to_vec());
         }
-        let w = Self::try_new(shape.clone(), n_blocks, normal_cores(&shapes, sigma, seed))?;
+        let w = Self::try_new(shape.clone(), n_blocks, normal_cores(&shapes, sigma, seed)?)?;
         Ok(normalize_variance(w, target, d + 1))
     }
 }

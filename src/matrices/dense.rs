@@ -111,7 +111,7 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
         let (m, n) = (shape.n_out(), shape.n_in());
         let variance = init.variance(n, m)?;
         let sigma = core_sigma(variance, 1.0, 1);
-        let w = normal_cores::<T>(&[vec![m, n]], sigma, seed).remove(0);
+        let w = normal_cores::<T>(&[vec![m, n]], sigma, seed)?.remove(0);
         let w = w.into_dimensionality().expect("2-D");
         Ok(normalize_variance(
             Self::with_shape(w, shape.clone())?,

@@ -190,7 +190,7 @@ impl<T: Scalar> HtMatrix<T> {
         let w = Self::try_new(
             shape.clone(),
             tree.clone(),
-            normal_cores(&shapes, sigma, seed),
+            normal_cores(&shapes, sigma, seed)?,
         )?;
         Ok(normalize_variance(w, target, tree.n_nodes()))
     }

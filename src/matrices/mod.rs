@@ -356,14 +356,29 @@ impl Init {
     }
 }
 
+/// The most entries of `W` for which [`MatrixFormat::random`] measures the drawn matrix's
+/// norm to give it exactly the target variance (`2^32`; beyond it the measurement takes
+/// minutes).
+pub const EXACT_NORM_ENTRIES: u128 = 1 << 32;
+
 /// i.i.d. normal cores of the given shapes, all with standard deviation `sigma`.
+///
+/// # Errors
+/// [`Error::TooLarge`] if the cores exceed the [memory limit](crate::limits).
 pub(crate) fn normal_cores<T: Scalar>(
     shapes: &[Vec<usize>],
     sigma: f64,
     seed: u64,
-) -> Vec<ArrayD<T>> {
+) -> Result<Vec<ArrayD<T>>> {
+    let total = shapes.iter().fold(0u128, |acc, s| {
+        acc.saturating_add(crate::limits::elements(s))
+    });
+    crate::limits::check_bytes(
+        "the tensorized matrix's cores",
+        total.saturating_mul(std::mem::size_of::<T>() as u128),
+    )?;
     let mut g = crate::dense::rng(seed);
-    shapes
+    Ok(shapes
         .iter()
         .map(|s| {
             ArrayD::from_shape_simple_fn(IxDyn(s), || {
@@ -371,7 +386,7 @@ pub(crate) fn normal_cores<T: Scalar>(
                 T::cast(v * sigma)
             })
         })
-        .collect()
+        .collect())
 }
 
 /// The common scale `σ` of `n_cores` cores whose products have `terms` uncorrelated terms,
@@ -388,11 +403,17 @@ pub(crate) fn core_sigma(target: f64, terms: f64, n_cores: usize) -> f64 {
 /// `E‖W x‖² / M` for isotropic unit-variance inputs, is the target for *this* draw, not
 /// only on average over draws (a product of a few Gaussian cores has a heavy-tailed norm:
 /// at rank 2 a draw's `‖W‖_F²` was measured 0.06x to 9.5x its mean).
+///
+/// Measuring `‖W‖_F` costs `O(M N r)`; above [`EXACT_NORM_ENTRIES`] entries of `W` the
+/// draw is kept as it is (its variance is the target on average over draws).
 pub(crate) fn normalize_variance<T: Scalar, M: TensorizedMatrix<T>>(
     mut w: M,
     variance: f64,
     degree: usize,
 ) -> M {
+    if (w.n_out() as u128) * (w.n_in() as u128) > EXACT_NORM_ENTRIES {
+        return w;
+    }
     let target = (variance * w.n_out() as f64 * w.n_in() as f64).sqrt();
     let norm = w.frobenius_norm();
     if norm > 0.0 && norm.is_finite() && target.is_finite() {

@@ -202,7 +202,7 @@ impl<T: Scalar> TrMatrix<T> {
                 s
             })
             .collect();
-        let w = Self::try_new(shape.clone(), layout, normal_cores(&shapes, sigma, seed))?;
+        let w = Self::try_new(shape.clone(), layout, normal_cores(&shapes, sigma, seed)?)?;
         Ok(normalize_variance(w, target, n))
     }
 }

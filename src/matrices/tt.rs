@@ -189,7 +189,7 @@ impl<T: Scalar> TtMatrix<T> {
                 ]
             })
             .collect();
-        let w = Self::try_new(shape.clone(), normal_cores(&shapes, sigma, seed))?;
+        let w = Self::try_new(shape.clone(), normal_cores(&shapes, sigma, seed)?)?;
         Ok(normalize_variance(w, target, d))
     }
 }

@@ -166,15 +166,6 @@ struct Header {
     meta: serde_json::Value,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 fn width<T: Scalar>() -> usize {
     std::mem::size_of::<T>()
 }
@@ -210,7 +201,7 @@ pub(crate) fn write_container<T: Scalar>(
             }
         }
     }
-    let sum = fnv1a(&bytes);
+    let sum = crate::io::fnv1a(&bytes);
     bytes.extend_from_slice(&sum.to_le_bytes());
     crate::io::write_atomic(path, &bytes)
 }
@@ -242,7 +233,7 @@ pub(crate) fn read_container<T: Scalar>(
     }
     let (body, tail) = bytes.split_at(bytes.len() - 8);
     let stored = u64::from_le_bytes(tail.try_into().expect("8 bytes"));
-    if fnv1a(body) != stored {
+    if crate::io::fnv1a(body) != stored {
         return Err(corrupt(
             "checksum mismatch: the file is truncated or damaged".into(),
         ));

@@ -183,6 +183,11 @@ impl<T: Scalar> DenseLinear<T> {
                 shape: vec![n_out, n_in],
             });
         }
+        crate::limits::check_elements(
+            "a dense weight matrix",
+            &[n_out, n_in],
+            std::mem::size_of::<T>(),
+        )?;
         let a = (6.0 / (n_in + n_out) as f64).sqrt();
         let mut g = crate::dense::rng(seed);
         let w = Array2::from_shape_simple_fn((n_out, n_in), || {

@@ -93,6 +93,11 @@ pub struct ParamSpec {
     pub part: Part,
     /// Its shape.
     pub shape: Vec<usize>,
+    /// Whether it is one core of a tensorized map (a map held as two or more tensors),
+    /// which [`OptimizerConfig::core_lr`](crate::train::OptimizerConfig::core_lr) steps
+    /// relative to its scale. Specs saved before the field existed read as `false`.
+    #[serde(default)]
+    pub core: bool,
 }
 
 /// Gradients of the loss with respect to every parameter tensor, in the order of
@@ -465,11 +470,13 @@ impl<T: Scalar> Lstm<T> {
                    prefix: &str,
                    part: Part,
                    views: Vec<ArrayViewD<'_, T>>| {
+            let core = views.len() > 1;
             for (k, v) in views.iter().enumerate() {
                 specs.push(ParamSpec {
                     name: format!("{prefix}[{k}]"),
                     part,
                     shape: v.shape().to_vec(),
+                    core,
                 });
             }
         };
@@ -489,12 +496,14 @@ impl<T: Scalar> Lstm<T> {
             name: "bias".into(),
             part: Part::Bias,
             shape: vec![self.bias.len()],
+            core: false,
         });
         if let Some(g) = &self.gain {
             specs.push(ParamSpec {
                 name: "gain".into(),
                 part: Part::GateGain,
                 shape: vec![g.len()],
+                core: false,
             });
         }
         add(
@@ -507,6 +516,7 @@ impl<T: Scalar> Lstm<T> {
             name: "classifier.bias".into(),
             part: Part::ClassifierBias,
             shape: vec![self.head.n_classes()],
+            core: false,
         });
         specs
     }

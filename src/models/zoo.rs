@@ -566,7 +566,28 @@ pub fn build<T: Scalar>(
     n_classes: usize,
     seed: u64,
 ) -> Result<Lstm<T>> {
-    let Some(shape) = spec.shape(config)? else {
+    let shape = spec.shape(config)?;
+    // The dense parts (all of `W_x` and `U` for the dense LSTM, `U` for the separate
+    // wirings; the gate bias and the classifier) before anything is drawn; the cores are
+    // checked as they are drawn.
+    let (n, h, c) = (
+        config.n_input as u128,
+        config.hidden as u128,
+        n_classes as u128,
+    );
+    let maps = match &shape {
+        None => (4 * h).saturating_mul(n + h),
+        Some(_) if !spec.kind.is_fused() => (4 * h).saturating_mul(h),
+        Some(_) => 0,
+    };
+    let entries = maps
+        .saturating_add(4 * h)
+        .saturating_add(c.saturating_mul(h + 1));
+    crate::limits::check_bytes(
+        "the model's dense parameters",
+        entries.saturating_mul(std::mem::size_of::<T>() as u128),
+    )?;
+    let Some(shape) = shape else {
         return Lstm::dense(config, n_classes, seed);
     };
     let head = Classifier::dense(config.hidden, n_classes, derive_seed(seed, 2))?;

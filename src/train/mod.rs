@@ -23,4 +23,6 @@ pub use checkpoint::{Checkpoint, RunFingerprint, TrainState};
 pub use data::{InMemoryDataset, Sampling, SequenceDataset, Split, load_batch};
 pub use metrics::{EpochMetrics, EvalReport, ParamStat, evaluate};
 pub use optim::{LrSchedule, Optimizer, OptimizerConfig, OptimizerKind, StepStats};
-pub use trainer::{EarlyStopping, Monitor, PlateauDecay, TrainConfig, TrainReport, fit};
+pub use trainer::{
+    EarlyStopping, Monitor, PlateauDecay, TrainConfig, TrainReport, check_memory, fit,
+};

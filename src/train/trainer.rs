@@ -272,6 +272,37 @@ impl TrainConfig {
     }
 }
 
+/// Checks that training `model` on clips of `seq_len` steps under `config` fits the
+/// [memory limit](crate::limits): the parameters four times over (values, gradients, two
+/// optimiser moments) plus the activations of the larger of a training and an evaluation
+/// batch ([`Lstm::memory_report`]). [`fit`] checks it before it starts; call it to refuse
+/// a run before writing anything.
+///
+/// # Errors
+/// [`Error::TooLarge`] if it does not fit.
+///
+/// # Example
+/// ```
+/// use tnet::models::{Lstm, LstmConfig};
+/// use tnet::train::{TrainConfig, check_memory};
+/// let model = Lstm::<f32>::dense(&LstmConfig::new(64, 16), 3, 0).unwrap();
+/// check_memory(&model, 8, &TrainConfig::new(5, 32, 0)).unwrap();
+/// assert!(check_memory(&model, 8, &TrainConfig::new(5, usize::MAX / 2, 0)).is_err());
+/// ```
+pub fn check_memory<T: Scalar>(
+    model: &Lstm<T>,
+    seq_len: usize,
+    config: &TrainConfig,
+) -> Result<()> {
+    let mem = model.memory_report(1, seq_len);
+    let batch = config.batch_size.max(config.eval_batch_size) as u128;
+    crate::limits::check_bytes(
+        "training (parameters, gradients, optimiser state and one batch's activations)",
+        (mem.params as u128 * 4)
+            .saturating_add((mem.training_activations as u128).saturating_mul(batch)),
+    )
+}
+
 /// What a run produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainReport {
@@ -355,6 +386,7 @@ pub fn fit<T: Scalar>(
 ) -> Result<TrainReport> {
     config.check()?;
     check_fits(model, data)?;
+    check_memory(model, data.seq_len(), config)?;
     if split.train.is_empty() {
         return Err(Error::param("split", "no training clips"));
     }

@@ -23,7 +23,8 @@ use tnet::data::{
 use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
 use tnet::models::{Lstm, LstmConfig};
 use tnet::train::{
-    EpochMetrics, EvalReport, OptimizerConfig, ParamStat, Split, TrainConfig, evaluate, fit,
+    EpochMetrics, EvalReport, OptimizerConfig, ParamStat, Split, TrainConfig, check_memory,
+    evaluate, fit,
 };
 use tnet::{Error, Result};
 
@@ -90,6 +91,11 @@ pub struct TrainArgs {
     /// level, so no group is in both parts; stratified by class otherwise).
     #[arg(long, default_value_t = 0.2)]
     test_fraction: f64,
+    /// Test clips from their own folder (a dataset that ships its split): every clip of
+    /// --data trains, every clip of DIR tests (classes matched by name; a class the
+    /// training data lacks is an error), and --test-fraction is not used.
+    #[arg(long, value_name = "DIR")]
+    test_data: Option<String>,
     /// Continue from the run directory's checkpoint (same settings required).
     #[arg(long)]
     resume: bool,
@@ -162,6 +168,9 @@ struct RunSpec {
     /// name. Runs written before the field existed have none (matched by position).
     #[serde(default)]
     class_names: Vec<String>,
+    /// The test folder of `--test-data` (none: the test clips are held out of `data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    test_data: Option<String>,
 }
 
 fn unit_gain() -> f64 {
@@ -194,38 +203,97 @@ impl RunSpec {
 enum Source {
     Synthetic(SyntheticVideo),
     Folder(FolderDataset),
+    /// `--test-data`: the clips of `train`, then those of `test`, whose labels `map` sends
+    /// to the training classes of the same name.
+    Joined {
+        train: Box<Source>,
+        test: Box<Source>,
+        map: Vec<usize>,
+    },
 }
 
 impl Source {
-    fn get(&self) -> &dyn VideoDataset {
+    /// The source holding clip `index`, and the index within it.
+    fn part(&self, index: usize) -> (&dyn VideoDataset, usize) {
         match self {
-            Source::Synthetic(d) => d,
-            Source::Folder(d) => d,
+            Source::Synthetic(d) => (d, index),
+            Source::Folder(d) => (d, index),
+            Source::Joined { train, test, .. } => match index.checked_sub(train.len()) {
+                None => train.part(index),
+                Some(i) => test.part(i),
+            },
         }
+    }
+
+    /// The training source (itself unless joined).
+    fn first(&self) -> &Source {
+        match self {
+            Source::Joined { train, .. } => train.first(),
+            other => other,
+        }
+    }
+
+    /// Joins `test` to `train`, matching classes by name: a test class the training data
+    /// lacks is an error naming it; frames must have the same size.
+    fn join(train: Source, test: Source) -> std::result::Result<Self, Failure> {
+        let map = match_classes(
+            &train.class_names(),
+            &test.class_names(),
+            |unknown, ours| {
+                format!(
+                    "--test-data has classes the training data lacks: {unknown}; the training \
+                 classes are {ours}"
+                )
+            },
+        )?;
+        if (test.frames(), test.frame_len()) != (train.frames(), train.frame_len()) {
+            return Err(usage(format!(
+                "--test-data clips have {} frames of {} values, the training clips {} of {}",
+                test.frames(),
+                test.frame_len(),
+                train.frames(),
+                train.frame_len()
+            )));
+        }
+        Ok(Source::Joined {
+            train: Box::new(train),
+            test: Box::new(test),
+            map,
+        })
     }
 }
 
 impl VideoDataset for Source {
     fn len(&self) -> usize {
-        self.get().len()
+        match self {
+            Source::Joined { train, test, .. } => train.len() + test.len(),
+            _ => self.part(0).0.len(),
+        }
     }
     fn n_classes(&self) -> usize {
-        self.get().n_classes()
+        self.first().part(0).0.n_classes()
     }
     fn class_names(&self) -> Vec<String> {
-        self.get().class_names()
+        self.first().part(0).0.class_names()
     }
     fn frames(&self) -> usize {
-        self.get().frames()
+        self.first().part(0).0.frames()
     }
     fn frame_len(&self) -> usize {
-        self.get().frame_len()
+        self.first().part(0).0.frame_len()
     }
     fn label(&self, index: usize) -> usize {
-        self.get().label(index)
+        match self {
+            Source::Joined { train, test, map } => match index.checked_sub(train.len()) {
+                None => train.label(index),
+                Some(i) => map[test.label(i)],
+            },
+            _ => self.part(index).0.label(index),
+        }
     }
     fn fill_clip(&self, index: usize, train: bool, epoch_seed: u64, out: &mut [f32]) -> Result<()> {
-        self.get().fill_clip(index, train, epoch_seed, out)
+        let (source, i) = self.part(index);
+        source.fill_clip(i, train, epoch_seed, out)
     }
 }
 
@@ -289,10 +357,40 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize), Failure> {
     ))
 }
 
+/// The label in `ours` of every class of `theirs`, matched by name; `refuse(unknown,
+/// ours)` words the error when `theirs` has classes `ours` lacks (both lists joined by
+/// commas).
+fn match_classes(
+    ours: &[String],
+    theirs: &[String],
+    refuse: impl FnOnce(&str, &str) -> String,
+) -> std::result::Result<Vec<usize>, Failure> {
+    let unknown: Vec<&str> = theirs
+        .iter()
+        .filter(|c| !ours.contains(c))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(usage(refuse(&unknown.join(", "), &ours.join(", "))));
+    }
+    Ok(theirs
+        .iter()
+        .map(|c| ours.iter().position(|o| o == c).expect("checked above"))
+        .collect())
+}
+
 /// The seeded hold-out split of a run: group-aware for folder data with a group level (no
-/// group in both parts, UCF11's protocol), stratified by class otherwise.
+/// group in both parts, UCF11's protocol), stratified by class otherwise; with
+/// `--test-data`, the training source against the test source.
 fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
     let parts = match data {
+        Source::Joined { train, test, .. } => {
+            let n = train.len();
+            return Ok(Split {
+                train: (0..n).collect(),
+                val: (n..n + test.len()).collect(),
+            });
+        }
         Source::Folder(f) if f.has_group_folders() => {
             let groups: Vec<usize> = (0..f.len()).map(|i| f.group(i)).collect();
             split::group_holdout(&groups, fraction, seed)?
@@ -326,6 +424,48 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     })
 }
 
+/// Reads `run.json`, refusing one edited after it was written: its `checksum` (written by
+/// [`write_run`]) must match the other fields. Runs written before the checksum existed
+/// have none and are read unchecked.
+fn read_run(path: &Path) -> Result<RunSpec> {
+    let mut value: serde_json::Value = read_json(path)?;
+    let corrupt = |reason: String| Error::Corrupt {
+        path: Some(path.to_path_buf()),
+        reason,
+    };
+    let stored = value.as_object_mut().and_then(|m| m.remove("checksum"));
+    if let Some(stored) = stored {
+        let computed = run_checksum(&value);
+        if stored.as_str() != Some(computed.as_str()) {
+            let stored = stored
+                .as_str()
+                .map_or_else(|| stored.to_string(), str::to_string);
+            return Err(corrupt(format!(
+                "checksum mismatch (stored {stored}, computed {computed}): the run's settings \
+                 were edited after training, so they no longer describe its model and split"
+            )));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Writes `run.json` with a checksum over its fields.
+fn write_run(path: &Path, spec: &RunSpec) -> Result<()> {
+    let mut value = serde_json::to_value(spec).expect("plain data serialises");
+    let sum = run_checksum(&value);
+    if let Some(m) = value.as_object_mut() {
+        m.insert("checksum".into(), json!(sum));
+    }
+    write_json(path, &value)
+}
+
+/// The checksum of the compact JSON of `value` (keys sorted: serde_json's map is ordered).
+fn run_checksum(value: &serde_json::Value) -> String {
+    tnet::io::Checksum::new()
+        .field(value.to_string().as_bytes())
+        .hex()
+}
+
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("plain data serialises");
     tnet::io::write_atomic(path, text.as_bytes())
@@ -352,6 +492,10 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
     }
     // Everything is checked before the run directory is touched.
     let data = open_data(&a.data, a.frames, size, a.seed)?;
+    let data = match &a.test_data {
+        Some(dir) => Source::join(data, open_data(dir, a.frames, size, a.seed)?)?,
+        None => data,
+    };
     let ht_layout: HtLayout = a
         .ht_layout
         .parse()
@@ -393,9 +537,10 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         n_classes: VideoDataset::n_classes(&data),
         class_names: data.class_names(),
         clip_frames: data.frames(),
+        test_data: a.test_data.clone(),
     };
     if a.resume && run_file.exists() {
-        let old: RunSpec = read_json(&run_file)?;
+        let old = read_run(&run_file)?;
         if old != spec {
             return Err(usage(format!(
                 "--resume with other settings than the run in {} (see its {RUN})",
@@ -405,16 +550,18 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
     }
     let split = test_split(&data, spec.test_fraction, spec.seed)?;
     let mut model = model_for(&spec)?;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    write_json(&run_file, &spec)?;
     let config = TrainConfig::new(spec.epochs, spec.batch, spec.seed)
         .with_optimizer(OptimizerConfig::adam(spec.lr))
         .with_checkpoint(dir.join(CHECKPOINT), 0)
         .with_metrics_log(dir.join(METRICS))
         .with_progress(!a.json);
+    config.check()?;
+    check_memory(&model, spec.clip_frames, &config)?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    write_run(&run_file, &spec)?;
     if !a.json {
         let p = model.param_count();
         eprintln!(
@@ -458,7 +605,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
 }
 
 pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
-    let spec: RunSpec = read_json(&a.run.join(RUN))?;
+    let spec = read_run(&a.run.join(RUN))?;
     let (data, indices) = match &a.data {
         Some(src) => {
             let data = open_data(src, spec.frames, spec.size, spec.seed)?;
@@ -467,6 +614,12 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
         }
         None => {
             let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
+            let data = match &spec.test_data {
+                Some(dir) => {
+                    Source::join(data, open_data(dir, spec.frames, spec.size, spec.seed)?)?
+                }
+                None => data,
+            };
             let split = test_split(&data, spec.test_fraction, spec.seed)?;
             (data, split.val)
         }
@@ -518,22 +671,11 @@ impl<'a> Relabelled<'a> {
             });
         }
         let ours = &spec.class_names;
-        let unknown: Vec<&str> = theirs
-            .iter()
-            .filter(|c| !ours.contains(c))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(usage(format!(
-                "the data has classes the model was not trained on: {}; the model knows {}",
-                unknown.join(", "),
-                ours.join(", ")
-            )));
-        }
-        let map = theirs
-            .iter()
-            .map(|c| ours.iter().position(|o| o == c).expect("checked above"))
-            .collect();
+        let map = match_classes(ours, &theirs, |unknown, ours| {
+            format!(
+                "the data has classes the model was not trained on: {unknown}; the model knows {ours}"
+            )
+        })?;
         Ok(Self {
             data,
             map,
@@ -600,7 +742,7 @@ fn frame_size(spec: &RunSpec) -> Result<(usize, usize, usize)> {
 /// Classifies clip folders with a trained run and prints each clip's class
 /// probabilities.
 pub fn predict(a: PredictArgs) -> std::result::Result<(), Failure> {
-    let spec: RunSpec = read_json(&a.run.join(RUN))?;
+    let spec = read_run(&a.run.join(RUN))?;
     let mut model = model_for(&spec)?;
     model.load_params(a.run.join(MODEL))?;
     let (h, w, c) = frame_size(&spec)?;
@@ -659,7 +801,7 @@ pub fn predict(a: PredictArgs) -> std::result::Result<(), Failure> {
 
 /// Describes the model of a run directory: parameters per part, compression, memory.
 pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
-    let spec: RunSpec = read_json(&run.join(RUN))?;
+    let spec = read_run(&run.join(RUN))?;
     let model = model_for(&spec)?;
     let p = model.param_count();
     let ratio = model.compression_ratio();

@@ -1,0 +1,55 @@
+//! Replays the fuzz corpus (`fuzz/corpus/<target>/`: the seed files and the inputs the
+//! fuzzer kept, including every crash it found, fixed since) through the targets' entry
+//! points (`tnet::fuzzing`), so each test run repeats the fuzzing campaign's findings.
+//! The fuzzing itself runs outside the test suite: `cargo +nightly fuzz run <target>` in
+//! `fuzz/` (see `docs/weights.md`).
+
+use std::path::Path;
+
+/// A fuzz target's entry point.
+type Target = fn(&[u8]);
+
+#[test]
+fn the_fuzz_corpus_replays_cleanly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let targets: [(&str, Target); 4] = [
+        ("npy", tnet::fuzzing::npy),
+        ("npz", tnet::fuzzing::npz),
+        ("safetensors", tnet::fuzzing::safetensors),
+        ("container", tnet::fuzzing::container),
+    ];
+    for (name, run) in targets {
+        let mut inputs: Vec<_> = std::fs::read_dir(root.join(name))
+            .unwrap_or_else(|e| panic!("fuzz/corpus/{name}: {e}"))
+            .map(|e| e.unwrap().path())
+            .collect();
+        inputs.sort();
+        assert!(!inputs.is_empty(), "fuzz/corpus/{name} is empty");
+        for input in &inputs {
+            run(&std::fs::read(input).unwrap());
+        }
+    }
+}
+
+/// The seeds are valid files: each reads, so the fuzzer starts from inputs that reach the
+/// decoders and validators, not only the magic-number checks.
+#[test]
+fn the_seeds_are_valid_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for seed in ["f64_3d", "f32_2d", "f16_1d", "f64_be_fortran", "scalar"] {
+        let bytes = std::fs::read(root.join("npy").join(seed)).unwrap();
+        tnet::weights::npy_from_bytes(seed, &bytes).unwrap();
+    }
+    for seed in ["stored", "deflated"] {
+        let bytes = std::fs::read(root.join("npz").join(seed)).unwrap();
+        assert_eq!(tnet::weights::npz_from_bytes(&bytes).unwrap().len(), 2);
+    }
+    for seed in ["ht", "tt", "tr", "tucker", "bt", "tt_matrix"] {
+        for name in [seed.to_string(), format!("{seed}_nosum")] {
+            let bytes = std::fs::read(root.join("container").join(&name)).unwrap();
+            let file = tnet::weights::safetensors_from_bytes(&bytes).unwrap();
+            let c = tnet::compress::CompressedFile::from_safetensors(file).unwrap();
+            c.tensors[0].1.to_dense().unwrap();
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Hostile inputs, generated here: files and options that declare sizes far beyond what
+//! they hold, archives that inflate beyond their declarations, containers and run
+//! directories edited after they were written, outputs that would destroy their input.
+//! Every case must end in a clear error (never an abort, a hang or a wrong success).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ndarray::{Array3, ArrayD, IxDyn};
+use tnet::compress::{AnyCompressed, CompressedFile, CompressedTensor, Decomposition, MatrixModes};
+use tnet::matrices::{Init, MatrixFormat, MatrixShape, TtMatrix};
+use tnet::models::LstmConfig;
+use tnet::models::zoo::{self, ModelKind, ModelSpec};
+use tnet::weights::{self, DenseArray, Dtype, Weight};
+use tnet::{Error, TtTensor};
+
+fn tnet(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tnet"));
+    c.args(args);
+    let out = c.output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("memory allocation"),
+        "the tool aborted: {stderr}"
+    );
+    out
+}
+
+/// Asserts exit code 1 or 2 (an error, not a signal) with `needle` on stderr.
+#[track_caller]
+fn fails(o: Output, needle: &str) {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(1 | 2)),
+        "expected a clean error, got {:?}: {e}",
+        o.status
+    );
+    assert!(
+        e.contains(needle),
+        "stderr does not mention {needle:?}: {e}"
+    );
+}
+
+/// A rank-1 TT container of shape `1000^6` (48 KB of cores, 8 EB dense).
+fn huge_container(path: &Path, value: f64) {
+    let cores = (0..6)
+        .map(|_| Array3::from_elem((1, 1000, 1), value))
+        .collect();
+    let tt = TtTensor::try_new(cores).unwrap();
+    let c = CompressedTensor {
+        shape: vec![1000; 6],
+        dtype: Dtype::F64,
+        matrix: None,
+        decomposition: Decomposition::Tt(tt),
+    };
+    let file = CompressedFile {
+        tensors: vec![("x".into(), AnyCompressed::F64(c))],
+        ..CompressedFile::default()
+    };
+    file.write(path).unwrap();
+}
+
+#[test]
+fn a_small_container_declaring_a_huge_tensor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.safetensors");
+    huge_container(&path, 1.0);
+    assert!(std::fs::metadata(&path).unwrap().len() < 100_000);
+    let file = CompressedFile::read(&path).unwrap();
+    match file.tensors[0].1.to_dense() {
+        Err(Error::TooLarge { bytes, .. }) => assert_eq!(bytes, 8 * 10u128.pow(18)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(file.to_dense(), Err(Error::TooLarge { .. })));
+    // `info` describes it; `reconstruct` refuses at once with the size and the way out.
+    let info = tnet(&[&"info", &path]);
+    assert!(info.status.success());
+    let out = dir.path().join("x.npy");
+    fails(tnet(&[&"reconstruct", &path, &"-o", &out]), "memory limit");
+    fails(
+        tnet(&[&"reconstruct", &path, &"-o", &out, &"--max-memory", &"1M"]),
+        "6.9 EiB",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn cores_whose_product_overflows_are_not_rebuilt_as_infinities() {
+    let cores = (0..3)
+        .map(|_| Array3::from_elem((1, 2, 1), 1e200))
+        .collect();
+    let c = CompressedTensor {
+        shape: vec![2; 3],
+        dtype: Dtype::F64,
+        matrix: None,
+        decomposition: Decomposition::Tt(TtTensor::<f64>::try_new(cores).unwrap()),
+    };
+    assert!(matches!(c.to_dense(), Err(Error::NonFinite { .. })));
+}
+
+/// A stored `.npz` whose member's sizes (local header and central directory) declare
+/// fewer bytes than its deflated stream holds.
+fn lying_npz(path: &Path, declared: u32) {
+    let dir = path.parent().unwrap();
+    let npy = dir.join("member.npy");
+    let w = Weight::new(
+        "w",
+        Dtype::F64,
+        DenseArray::F64(ArrayD::zeros(IxDyn(&[64, 64]))),
+    );
+    weights::write_npy(&npy, &w).unwrap();
+    let data = std::fs::read(&npy).unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("w.npy", opts).unwrap();
+    zip.write_all(&data).unwrap();
+    let mut bytes = zip.finish().unwrap().into_inner();
+    let real = (data.len() as u32).to_le_bytes();
+    let fake = declared.to_le_bytes();
+    // Local file header: uncompressed size at offset 22; central directory entry: 24.
+    for (sig, off) in [(b"PK\x03\x04", 22), (b"PK\x01\x02", 24)] {
+        let at = bytes.windows(4).position(|w| w == sig).unwrap();
+        assert_eq!(bytes[at + off..at + off + 4], real);
+        bytes[at + off..at + off + 4].copy_from_slice(&fake);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn an_npz_member_inflating_beyond_its_declared_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.npz");
+    lying_npz(&path, 512);
+    match weights::read_npz(&path) {
+        Err(Error::Corrupt { reason, .. }) => {
+            assert!(
+                reason.contains("declares 512 bytes but inflates to more"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    fails(
+        tnet(&[
+            &"compress",
+            &path,
+            &"--rel-eps",
+            &"0.1",
+            &"-o",
+            &dir.path().join("c.safetensors"),
+        ]),
+        "inflates to more",
+    );
+}
+
+#[test]
+fn sizes_asked_for_by_options_are_checked_before_allocation() {
+    // Zero padding that multiplies the weight a million times over.
+    assert!(matches!(
+        MatrixModes::new(16, 16, vec![1000, 1000], vec![4, 4]),
+        Err(Error::InvalidParameter { name: "modes", .. })
+    ));
+    // A billion blocks.
+    let x = tnet::dense::random_normal::<f64>(&[8, 8, 8], 0);
+    let r = tnet::algorithms::bt_als::bt_als(
+        x.view(),
+        1_000_000_000,
+        &[4, 4, 4],
+        0,
+        &Default::default(),
+    );
+    assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
+    // A tensorized matrix whose cores alone exceed any memory.
+    let shape = MatrixShape::try_new(vec![1 << 10; 4], vec![1 << 10; 4]).unwrap();
+    let r = TtMatrix::<f32>::random(&shape, &(), 1 << 16, Init::Glorot, 0);
+    assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
+    // A dense LSTM with a hundred million hidden units.
+    let config = LstmConfig::new(100, 100_000_000);
+    let spec = ModelSpec::new(ModelKind::Dense, 1);
+    let r = zoo::build::<f32>(&spec, &config, 3, 0);
+    assert!(matches!(r, Err(Error::TooLarge { .. })), "{:?}", r.err());
+}
+
+/// Under an address-space limit (`ulimit -v`) a request far beyond it ends in an error,
+/// not in an allocation failure that aborts the process.
+#[cfg(target_os = "linux")]
+#[test]
+fn requests_beyond_a_hard_memory_limit_end_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_tnet");
+    let run = dir.path().join("run");
+    let huge = dir.path().join("huge.safetensors");
+    huge_container(&huge, 1.0);
+    for cmd in [
+        format!(
+            "{bin} train --data synthetic --output {} --hidden 100000000 --max-memory 256M",
+            run.display()
+        ),
+        format!(
+            "{bin} train --data synthetic --output {} --model bt --blocks 1000000000 --max-memory 256M",
+            run.display()
+        ),
+        format!(
+            "{bin} reconstruct {} -o {} --max-memory 256M",
+            huge.display(),
+            dir.path().join("x.npy").display()
+        ),
+    ] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v 1048576 && exec {cmd}"))
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {e}");
+        assert!(e.contains("memory limit of 256.0 MiB"), "{cmd}: {e}");
+        assert!(!run.exists(), "{cmd} left a run directory");
+    }
+}
+
+#[test]
+fn outputs_never_replace_their_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let x = tnet::dense::random_normal::<f64>(&[6, 6, 6], 1);
+    let npy = d.join("x.npy");
+    weights::write_npy(&npy, &Weight::new("x", Dtype::F64, DenseArray::F64(x))).unwrap();
+    let ts = d.join("x.safetensors");
+    assert!(
+        tnet(&[&"decompose", &npy, &"--rank", &"2", &"-o", &ts])
+            .status
+            .success()
+    );
+    let before = std::fs::read(&ts).unwrap();
+    // The same file by another spelling, and through a link.
+    let spelled = d.join(".").join("x.safetensors");
+    fails(
+        tnet(&[&"reconstruct", &ts, &"-o", &spelled]),
+        "the output is the input",
+    );
+    #[cfg(unix)]
+    {
+        let link = d.join("link.safetensors");
+        std::os::unix::fs::symlink(&ts, &link).unwrap();
+        fails(
+            tnet(&[&"decompose", &ts, &"--rank", &"2", &"-o", &link]),
+            "the output is the input",
+        );
+    }
+    // A model file compressed onto itself, and a compressed file compressed again.
+    fails(
+        tnet(&[&"compress", &ts, &"--rel-eps", &"0.1", &"-o", &ts]),
+        "the output is the input",
+    );
+    fails(
+        tnet(&[
+            &"compress",
+            &ts,
+            &"--rel-eps",
+            &"0.1",
+            &"-o",
+            &d.join("again.safetensors"),
+        ]),
+        "already compressed by tnet",
+    );
+    assert_eq!(std::fs::read(&ts).unwrap(), before);
+    assert!(!d.join("again.safetensors").exists());
+}
+
+#[test]
+fn a_run_is_refused_before_anything_is_written_and_an_edited_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    for (opt, value, needle) in [
+        ("--batch", "0", "batch_size"),
+        ("--lr", "NaN", "lr"),
+        ("--batch", "1000000000000", "memory limit"),
+    ] {
+        fails(
+            tnet(&[
+                &"train",
+                &"--data",
+                &"synthetic",
+                &"--output",
+                &run,
+                &opt,
+                &value,
+            ]),
+            needle,
+        );
+        assert!(!run.exists(), "{opt} {value} left a run directory");
+    }
+    let ok = tnet(&[
+        &"train",
+        &"--data",
+        &"synthetic",
+        &"--output",
+        &run,
+        &"--epochs",
+        &"1",
+        &"--hidden",
+        &"8",
+        &"--json",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(tnet(&[&"eval", &run]).status.success());
+    let spec = run.join("run.json");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    for (from, to) in [
+        ("\"test_fraction\": 0.2", "\"test_fraction\": 0.5"),
+        ("\"model\": \"fdht\"", "\"model\": \"tt\""),
+        ("\"clip_frames\": 6", "\"clip_frames\": 5"),
+    ] {
+        assert!(text.contains(from), "{from} not in {text}");
+        std::fs::write(&spec, text.replace(from, to)).unwrap();
+        fails(tnet(&[&"eval", &run]), "checksum mismatch");
+        fails(tnet(&[&"info", &run]), "checksum mismatch");
+    }
+}

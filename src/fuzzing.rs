@@ -7,10 +7,10 @@
 //!
 //! | target | reader | then |
 //! |---|---|---|
-//! | [`npy`] | [`weights::npy_from_bytes`] | encode the array in its dtype |
-//! | [`npz`] | [`weights::npz_from_bytes`] | encode every member |
-//! | [`safetensors`] | [`weights::safetensors_from_bytes`] | encode the file again |
-//! | [`container`] | [`CompressedFile::from_safetensors`] | rebuild every tensor |
+//! | [`npy()`] | [`weights::npy_from_bytes`] | encode the array in its dtype |
+//! | [`npz()`] | [`weights::npz_from_bytes`] | encode every member |
+//! | [`safetensors()`] | [`weights::safetensors_from_bytes`] | encode the file again |
+//! | [`container()`] | [`CompressedFile::from_safetensors`] | rebuild every tensor |
 //!
 //! The fuzz crate (`fuzz/`, run with `cargo +nightly fuzz run <target>`) calls them on
 //! libFuzzer's inputs; `tests/fuzz_corpus.rs` replays the committed corpus

@@ -1,13 +1,15 @@
 //! File helpers shared by every format: atomic writes, error paths, checksums.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: temporary sibling file, flush + fsync, rename.
 ///
-/// A reader never sees a half-written file: either the old content or the new.
+/// A reader never sees a half-written file: either the old content or the new. The
+/// temporary files of earlier writes to `path` by processes that were killed (and so could
+/// not remove them) are removed after a successful write (Linux).
 ///
 /// An existing `path` must be a regular file (or a link to one): a directory, a device
 /// such as `/dev/full` or a FIFO is refused rather than replaced by a regular file that
@@ -43,6 +45,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let _in_flight = InFlight::register(&tmp);
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -55,7 +58,74 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(io)
+    result.map_err(io)?;
+    remove_stale_temporaries(dir, &name);
+    Ok(())
+}
+
+/// The temporary files of the writes in progress in this process.
+static IN_FLIGHT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A temporary file listed in [`IN_FLIGHT`] for the lifetime of the guard.
+struct InFlight(PathBuf);
+
+impl InFlight {
+    fn register(path: &Path) -> Self {
+        if let Ok(mut list) = IN_FLIGHT.lock() {
+            list.push(path.to_path_buf());
+        }
+        InFlight(path.to_path_buf())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut list) = IN_FLIGHT.lock()
+            && let Some(k) = list.iter().position(|p| *p == self.0)
+        {
+            list.swap_remove(k);
+        }
+    }
+}
+
+/// Removes the temporary files of the [`write_atomic`] calls in progress in this process.
+/// For an interrupt handler (the `tnet` tool installs one): a process stopped mid-write
+/// calls it before it exits, so no half-written temporary file stays behind. The target
+/// files are untouched (they still hold their previous content).
+pub fn remove_temporaries_in_flight() {
+    if let Ok(list) = IN_FLIGHT.lock() {
+        for p in list.iter() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Removes the temporary siblings `.{name}.tmp-{pid}-{n}` of earlier writes to the same
+/// path whose process no longer runs: a process killed by a signal (Ctrl-C during a save)
+/// cannot remove its own, so the next write to that path does. Linux only (a process is
+/// alive while `/proc/{pid}` exists); failures are ignored, as the write itself succeeded.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Attaches a path to a path-less [`Error::Corrupt`].
@@ -133,5 +203,22 @@ impl Checksum {
     /// The checksum as 16 lowercase hex digits.
     pub fn hex(&self) -> String {
         format!("{:016x}", self.h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_in_flight_are_removed_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(".x.tmp-1-0");
+        std::fs::write(&tmp, b"half").unwrap();
+        let guard = InFlight::register(&tmp);
+        remove_temporaries_in_flight();
+        assert!(!tmp.exists());
+        drop(guard);
+        assert!(IN_FLIGHT.lock().unwrap().iter().all(|p| *p != tmp));
     }
 }

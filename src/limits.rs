@@ -13,7 +13,7 @@
 //! | [`compress::CompressedTensor::to_dense`](crate::compress::CompressedTensor::to_dense) and the containers' `to_dense` | the dense arrays |
 //! | [`compress::MatrixModes::new`](crate::compress::MatrixModes::new) | the padded weight matrix |
 //! | block-term fits | the blocks' parameters |
-//! | [`models::ModelSpec::build`](crate::models::ModelSpec::build), [`models::Lstm`](crate::models::Lstm) | parameters, gradients and optimiser state |
+//! | [`models::zoo::build`](crate::models::zoo::build), [`models::Lstm`](crate::models::Lstm) | parameters, gradients and optimiser state |
 //!
 //! Arrays read from `.npy` and `.safetensors` need no check: their data must be present in
 //! the file, so they are bounded by its length.

@@ -698,8 +698,12 @@ fn parse_py_dict(s: &str) -> std::result::Result<BTreeMap<String, PyVal>, String
     Ok(out)
 }
 
-/// Encodes a weight as `.npy` bytes (format 1.0, or 2.0 for a header above 64 KiB).
-fn encode_npy(w: &Weight) -> Result<Vec<u8>> {
+/// Encodes a weight as `.npy` bytes (format 1.0, or 2.0 for a header above 64 KiB), as
+/// [`write_npy`] writes them.
+///
+/// # Errors
+/// As [`DenseArray::to_le_bytes`] (values outside the range of the weight's dtype).
+pub fn encode_npy(w: &Weight) -> Result<Vec<u8>> {
     let dtype = match w.dtype {
         Dtype::BF16 => Dtype::F32,
         d => d,

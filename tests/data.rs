@@ -789,6 +789,20 @@ fn folder_loads_and_reports() {
     .unwrap();
     assert_eq!(ucf.group_names()[ucf.group(3)], "02");
     assert!(data.has_group_folders(), "beta has group folders");
+    // The mixed layout is reported, class by class.
+    let mixed = r
+        .mixed_layout
+        .as_ref()
+        .expect("alpha is flat, beta grouped");
+    assert_eq!(
+        (mixed.flat.as_slice(), mixed.grouped.as_slice()),
+        (&["alpha".to_string()][..], &["beta".to_string()][..])
+    );
+    assert!(
+        mixed
+            .to_string()
+            .contains("directly in the class folder for alpha")
+    );
     // Only the flat class: no group folder, every clip its own group.
     let flat = tempfile::tempdir().unwrap();
     for clip in 0..2 {
@@ -803,6 +817,7 @@ fn folder_loads_and_reports() {
     }
     let flat_data = FolderDataset::open(flat.path(), &cfg.clone().with_frames(8)).unwrap();
     assert!(!flat_data.has_group_folders());
+    assert_eq!(flat_data.report().mixed_layout, None);
     assert_eq!((flat_data.len(), flat_data.frames()), (2, 8));
     // More frames than any clip holds: the error names the longest clip's count.
     let msg = FolderDataset::open(flat.path(), &cfg.clone().with_frames(9))

@@ -323,3 +323,47 @@ fn a_run_is_refused_before_anything_is_written_and_an_edited_run_is_refused() {
         fails(tnet(&[&"info", &run]), "checksum mismatch");
     }
 }
+
+/// A FIFO at the output path is refused (it cannot be replaced atomically, and replacing it
+/// by a regular file would make the write look successful); with `--force` the output is
+/// written into it, byte for byte what a regular file receives.
+#[cfg(unix)]
+#[test]
+fn non_regular_outputs_need_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let x = tnet::dense::random_normal::<f64>(&[5, 6, 7], 2);
+    let npy = d.join("x.npy");
+    weights::write_npy(&npy, &Weight::new("x", Dtype::F64, DenseArray::F64(x))).unwrap();
+    let regular = d.join("regular.safetensors");
+    let decompose = |out: &Path, force: bool| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"decompose", &npy, &"--rank", &"2", &"-o", &out];
+        if force {
+            args.push(&"--force");
+        }
+        tnet(&args)
+    };
+    assert!(decompose(&regular, false).status.success());
+    let fifo = d.join("pipe.safetensors");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    fails(decompose(&fifo, false), "not a regular file");
+    let copy = d.join("copy.safetensors");
+    let reader = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat {} > {}", fifo.display(), copy.display()))
+        .spawn()
+        .unwrap();
+    assert!(decompose(&fifo, true).status.success());
+    assert!(reader.wait_with_output().unwrap().status.success());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&regular).unwrap()
+    );
+}

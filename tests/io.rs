@@ -460,3 +460,24 @@ fn atomic_writes_refuse_non_regular_targets() {
     tnet::io::write_atomic(&file, b"two").unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), b"two");
 }
+
+/// The temporary file of a write whose process was killed (Ctrl-C during a save) is
+/// removed by the next write to the same path; another path's, and this process's own,
+/// are left alone.
+#[cfg(target_os = "linux")]
+#[test]
+fn atomic_writes_remove_temporaries_of_killed_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 999999999 is above Linux's largest process id, so no such process runs.
+    let stale = d.join(".model.bin.tmp-999999999-0");
+    let other = d.join(".other.bin.tmp-999999999-0");
+    let own = d.join(format!(".model.bin.tmp-{}-77", std::process::id()));
+    for p in [&stale, &other, &own] {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    tnet::io::write_atomic(&d.join("model.bin"), b"whole").unwrap();
+    assert_eq!(std::fs::read(d.join("model.bin")).unwrap(), b"whole");
+    assert!(!stale.exists());
+    assert!(other.exists() && own.exists());
+}

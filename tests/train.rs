@@ -10,7 +10,7 @@ use tnet::Error;
 use tnet::models::{Gradients, Lstm, LstmConfig, PadPosition, ParamSpec, Part};
 use tnet::train::{
     Checkpoint, EarlyStopping, InMemoryDataset, LrSchedule, Monitor, Optimizer, OptimizerConfig,
-    OptimizerKind, PlateauDecay, Split, TrainConfig, evaluate, fit,
+    OptimizerKind, PlateauDecay, Split, TrainConfig, evaluate, fit, history_path,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -249,6 +249,43 @@ fn parallel_runs_are_deterministic() {
     run(&killed);
     killed.halt_after_steps = None;
     assert_eq!(run(&killed), a);
+}
+
+/// The epoch history lives beside the checkpoint and grows by appending: the checkpoint
+/// itself does not grow with the epochs (saving stays linear in the run's length), the
+/// history reads back exactly, a torn tail (a kill between the append and the
+/// checkpoint's rename) is ignored, and a truncated history is an error.
+#[test]
+fn checkpoint_history_is_appended_not_rewritten() {
+    let data = InMemoryDataset::<f64>::synthetic(8, 2, 3, 4, 0.5, 0).unwrap();
+    let split = Split::random(8, 0.25, 0).unwrap();
+    let mut sizes = Vec::new();
+    let mut last = None;
+    for epochs in [1usize, 40] {
+        let ck = tmp(&format!("history{epochs}.ckpt"));
+        let tc = TrainConfig::new(epochs, 4, 0)
+            .with_checkpoint(&ck, 0)
+            .with_progress(false);
+        let mut m = Lstm::<f64>::dense(&LstmConfig::new(4, 3), 2, 0).unwrap();
+        let report = fit(&mut m, &data, &split, &tc).unwrap();
+        let loaded = Checkpoint::<f64>::load(&ck).unwrap();
+        assert_eq!(loaded.state.history, report.history);
+        let text = std::fs::read_to_string(history_path(&ck)).unwrap();
+        assert_eq!(text.lines().count(), epochs);
+        sizes.push(std::fs::metadata(&ck).unwrap().len());
+        last = Some((ck, report.history));
+    }
+    assert!(sizes[1] < sizes[0] + 64, "checkpoint sizes {sizes:?}");
+    let (ck, history) = last.unwrap();
+    let hist = history_path(&ck);
+    let mut text = std::fs::read(&hist).unwrap();
+    let whole = text.len();
+    text.extend_from_slice(b"{\"epoch\": 40, \"step");
+    std::fs::write(&hist, &text).unwrap();
+    assert_eq!(Checkpoint::<f64>::load(&ck).unwrap().state.history, history);
+    std::fs::write(&hist, &text[..whole / 2]).unwrap();
+    let e = Checkpoint::<f64>::load(&ck).unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e}");
 }
 
 /// Resuming from a checkpoint of another architecture or another run fails with an error

@@ -154,6 +154,10 @@ struct DecomposeArgs {
     /// Output: the compressed .safetensors file.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
+    /// Write into an existing output that is not a regular file (a FIFO, a device), which
+    /// cannot be replaced atomically; without it such an output is refused.
+    #[arg(long)]
+    force: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -166,6 +170,10 @@ struct ReconstructArgs {
     /// Output: .npy (one array) or .safetensors (every array, in its original dtype).
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
+    /// Write into an existing output that is not a regular file (a FIFO, a device), which
+    /// cannot be replaced atomically; without it such an output is refused.
+    #[arg(long)]
+    force: bool,
     /// Which array to write to .npy when the file holds several.
     #[arg(long)]
     name: Option<String>,
@@ -207,6 +215,10 @@ struct CompressArgs {
     /// Output: the compressed .safetensors file.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
+    /// Write into an existing output that is not a regular file (a FIFO, a device), which
+    /// cannot be replaced atomically; without it such an output is refused.
+    #[arg(long)]
+    force: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -254,6 +266,12 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C or SIGTERM during a write: remove the half-written temporary file (the output
+    // keeps its previous content) and exit as an interrupted process does.
+    let _ = ctrlc::set_handler(|| {
+        tnet::io::remove_temporaries_in_flight();
+        std::process::exit(130);
+    });
     if let Some(bytes) = cli.max_memory {
         tnet::limits::set_max_memory(bytes);
     }
@@ -331,6 +349,28 @@ fn check_compressed_output(path: &Path) -> Result<(), Failure> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// Writes a `.safetensors` file to `path` (see [`write_bytes`]).
+fn write_output(path: &Path, file: &SafetensorsFile, force: bool) -> Result<(), Failure> {
+    let bytes = weights::encode_safetensors(file)?;
+    write_bytes(path, &bytes, force)
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, rename), or with `--force` into an
+/// existing output that is not a regular file (a FIFO, a device), which cannot be
+/// replaced atomically and which `io::write_atomic` refuses.
+fn write_bytes(path: &Path, bytes: &[u8], force: bool) -> Result<(), Failure> {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    if force && special {
+        std::fs::write(path, bytes).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    } else {
+        tnet::io::write_atomic(path, bytes)?;
+    }
+    Ok(())
 }
 
 /// Refuses an output path that names the input file (directly, through a link or
@@ -455,7 +495,7 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         tensors: vec![(w.name.clone(), c)],
         ..CompressedFile::default()
     };
-    file.write(&a.output)?;
+    write_output(&a.output, &file.to_safetensors()?, a.force)?;
     let size = file_size(&a.output);
     if a.json {
         let mut v = serde_json::to_value(&report).expect("serialisable");
@@ -523,7 +563,7 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
     match kind {
         FileKind::Safetensors => {
             let dense = file.to_dense()?;
-            weights::write_safetensors(&a.output, &dense)?;
+            write_output(&a.output, &dense, a.force)?;
             println!(
                 "wrote {} ({} arrays, {} rebuilt from compressed form)",
                 a.output.display(),
@@ -578,7 +618,7 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
                     )));
                 }
             };
-            weights::write_npy(&a.output, &w)?;
+            write_bytes(&a.output, &weights::encode_npy(&w)?, a.force)?;
             println!(
                 "wrote {} ({} {}, {})",
                 a.output.display(),
@@ -771,7 +811,7 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
         ..CompressOptions::new(format, rule)
     };
     let (file, reports) = compress::compress_model(&model, &opts)?;
-    file.write(&a.output)?;
+    write_output(&a.output, &file.to_safetensors()?, a.force)?;
     let totals = compress::totals(&reports);
     let size_in = file_size(&a.model);
     let size_out = file_size(&a.output);

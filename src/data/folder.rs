@@ -6,7 +6,8 @@
 //! ROOT/<class>/<group>/<clip>/<frame>.{png,jpg,jpeg}      groups = Present (UCF11, UCF50)
 //! ```
 //! With [`GroupLevel::Auto`] each folder under a class is a clip if it holds image files,
-//! and a group of clips otherwise. Class names are the class folder names, sorted; labels
+//! and a group of clips otherwise; a tree that has both is loaded and reported in
+//! [`LoadReport::mixed_layout`]. Class names are the class folder names, sorted; labels
 //! follow that order. Frames are the image files of a clip folder in natural order
 //! (`f2.png` before `f10.png`); hidden entries and other files (videos, text) are ignored.
 //! This is the tree `ffmpeg -i clip.avi -vf fps=5 clip/%04d.jpg` produces per video.
@@ -262,6 +263,33 @@ pub struct LoadReport {
     pub images_unreadable: usize,
     /// Every problem, in path order.
     pub issues: Vec<LoadIssue>,
+    /// With [`GroupLevel::Auto`], the classes whose clips sit directly in the class folder
+    /// and those whose clips sit in group folders, when the tree has both (a class may be
+    /// in both lists); `None` for a tree of one layout. Clips without a group folder are
+    /// each their own group in a group-aware split.
+    #[serde(default)]
+    pub mixed_layout: Option<MixedLayout>,
+}
+
+/// The classes of a tree that mixes `class/clip` and `class/group/clip`
+/// ([`LoadReport::mixed_layout`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixedLayout {
+    /// Classes with clip folders directly under the class folder.
+    pub flat: Vec<String>,
+    /// Classes with clip folders under group folders.
+    pub grouped: Vec<String>,
+}
+
+impl fmt::Display for MixedLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clip folders sit directly in the class folder for {} and in group folders for {}",
+            self.flat.join(", "),
+            self.grouped.join(", ")
+        )
+    }
 }
 
 impl fmt::Display for LoadReport {
@@ -513,6 +541,7 @@ impl FolderDataset {
         // 1. Scan.
         let mut candidates = Vec::new();
         let mut scanned = 0;
+        let mut layout = MixedLayout::default();
         for (class, class_dir) in class_dirs.iter().enumerate() {
             let (subdirs, _) = list_dir(class_dir)?;
             let mut found = Vec::new();
@@ -544,6 +573,13 @@ impl FolderDataset {
                 }
             }
             scanned += found.len();
+            let name = name_of(class_dir);
+            if found.iter().any(|c| c.group.is_none()) {
+                layout.flat.push(name.clone());
+            }
+            if found.iter().any(|c| c.group.is_some()) {
+                layout.grouped.push(name);
+            }
             for c in found {
                 if c.files.len() < cfg.frames {
                     report_issue(LoadIssue {
@@ -689,6 +725,7 @@ impl FolderDataset {
                 .count(),
             images_unreadable,
             issues,
+            mixed_layout: (!layout.flat.is_empty() && !layout.grouped.is_empty()).then_some(layout),
         };
         Ok(FolderDataset {
             root,

@@ -50,7 +50,9 @@ use ndarray::{ArrayViewMut3, Axis};
 use crate::train::{Sampling, SequenceDataset};
 use crate::{Error, Result, Scalar};
 
-pub use folder::{FolderConfig, FolderDataset, GroupLevel, LoadIssue, LoadReport, OnProblem};
+pub use folder::{
+    FolderConfig, FolderDataset, GroupLevel, LoadIssue, LoadReport, MixedLayout, OnProblem,
+};
 pub use split::Split;
 pub use synthetic::{Pattern, SyntheticConfig, SyntheticVideo};
 

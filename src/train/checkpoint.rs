@@ -15,12 +15,22 @@
 //! [`models` I/O](crate::models::Lstm::save)), so resumed runs end with bitwise the same
 //! weights.
 //!
+//! **History.** The metrics of the finished epochs live beside the checkpoint, one JSON
+//! line per epoch in [`history_path`] (`<checkpoint>.history.jsonl`); the checkpoint
+//! records how many lines (and bytes) of it are its own. A run appends only the epochs
+//! since its last save, so saving costs the same at epoch 3,000 as at epoch 3 (when the
+//! history was inside the checkpoint, 3,000 epochs spent 44 s saving it against 0.07 s for
+//! 30). Lines beyond the recorded length (a kill between the append and the checkpoint's
+//! rename) are ignored on load and cut by the next save. Checkpoints written before hold
+//! their history inside and load as before.
+//!
 //! Files are written atomically ([`crate::io::write_atomic`]); loading validates the
 //! container, the kind, the dtype, the version, the number and shapes of the tensors, and
 //! the trainer checks the architecture and the fingerprint against the run being resumed,
 //! refusing with an error that names the first difference.
 
-use std::path::Path;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
@@ -82,6 +92,29 @@ fn unit_scale() -> f64 {
 }
 
 impl TrainState {
+    /// A copy without the history (which a checkpoint keeps in its history file).
+    pub(crate) fn without_history(&self) -> Self {
+        Self {
+            epoch: self.epoch,
+            step_in_epoch: self.step_in_epoch,
+            global_step: self.global_step,
+            loss_sum: self.loss_sum,
+            correct: self.correct,
+            seen: self.seen,
+            last_lr: self.last_lr,
+            last_grad_norm: self.last_grad_norm,
+            grad_sq_sums: self.grad_sq_sums.clone(),
+            history: Vec::new(),
+            lr_scale: self.lr_scale,
+            best_score: self.best_score,
+            best_epoch: self.best_epoch,
+            bad_epochs: self.bad_epochs,
+            stopped_early: self.stopped_early,
+            finished: self.finished,
+            log_bytes: self.log_bytes,
+        }
+    }
+
     pub(crate) fn fresh() -> Self {
         Self {
             epoch: 0,
@@ -213,22 +246,126 @@ struct Meta {
     n_params: usize,
     n_slots: usize,
     has_best: bool,
+    /// The part of the history file that belongs to this checkpoint (`None`: the history
+    /// is inside `state`, as written before the file existed).
+    #[serde(default)]
+    history: Option<HistoryCursor>,
+}
+
+/// How much of a history file a checkpoint owns: its first `len` lines, `bytes` bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HistoryCursor {
+    len: usize,
+    bytes: u64,
+}
+
+/// The history file of the checkpoint at `path`: `<path>.history.jsonl`.
+pub fn history_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".history.jsonl");
+    path.with_file_name(name)
+}
+
+/// Brings the history file to `history`: keeps the `cursor.len` lines it already holds
+/// (cutting anything after them), appends the rest, syncs, and advances `cursor`.
+fn append_history(path: &Path, history: &[EpochMetrics], cursor: &mut HistoryCursor) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if cursor.len > history.len() || len < cursor.bytes {
+        *cursor = HistoryCursor::default(); // not what this run wrote: start over
+    }
+    f.set_len(cursor.bytes).map_err(io)?;
+    f.seek(SeekFrom::End(0)).map_err(io)?;
+    let mut text = Vec::new();
+    for e in &history[cursor.len..] {
+        serde_json::to_writer(&mut text, e).map_err(|e| Error::corrupt(e.to_string()))?;
+        text.push(b'\n');
+    }
+    f.write_all(&text).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    cursor.len = history.len();
+    cursor.bytes += text.len() as u64;
+    Ok(())
+}
+
+/// The first `cursor.len` epochs of the history file `path`.
+fn read_history(path: &Path, cursor: HistoryCursor) -> Result<Vec<EpochMetrics>> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: Some(path.to_path_buf()),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let owned = usize::try_from(cursor.bytes)
+        .ok()
+        .and_then(|n| bytes.get(..n))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "the checkpoint's history is {} bytes but the file holds {}",
+                cursor.bytes,
+                bytes.len()
+            ))
+        })?;
+    let history = owned
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(k, l)| {
+            serde_json::from_slice(l).map_err(|e| corrupt(format!("epoch line {}: {e}", k + 1)))
+        })
+        .collect::<Result<Vec<EpochMetrics>>>()?;
+    if history.len() != cursor.len {
+        return Err(corrupt(format!(
+            "holds {} epochs where the checkpoint records {}",
+            history.len(),
+            cursor.len
+        )));
+    }
+    Ok(history)
 }
 
 impl<T: Scalar> Checkpoint<T> {
-    /// Writes the checkpoint to `path` atomically.
+    /// Writes the checkpoint to `path` atomically, its history to [`history_path`].
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be written.
+    /// [`Error::Io`] if a file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_appending(
+            path.as_ref(),
+            &self.state.history,
+            &mut HistoryCursor::default(),
+        )
+    }
+
+    /// Writes the checkpoint with the history `history` (`self.state.history` is not
+    /// used), appending to the history file only what follows `cursor`.
+    pub(crate) fn save_appending(
+        &self,
+        path: &Path,
+        history: &[EpochMetrics],
+        cursor: &mut HistoryCursor,
+    ) -> Result<()> {
+        append_history(&history_path(path), history, cursor)?;
         let meta = serde_json::to_value(Meta {
             architecture: self.architecture.clone(),
             run: self.run.clone(),
-            state: self.state.clone(),
+            state: self.state.without_history(),
             optimizer_step: self.optimizer_step,
             n_params: self.params.len(),
             n_slots: self.optimizer_slots.len(),
             has_best: self.best_params.is_some(),
+            history: Some(*cursor),
         })
         .map_err(|e| Error::corrupt(e.to_string()))?;
         let mut views: Vec<_> = self.params.iter().map(|t| t.view()).collect();
@@ -236,7 +373,7 @@ impl<T: Scalar> Checkpoint<T> {
         if let Some(b) = &self.best_params {
             views.extend(b.iter().map(|t| t.view()));
         }
-        write_container(path.as_ref(), CHECKPOINT_KIND, meta, &views)
+        write_container(path, CHECKPOINT_KIND, meta, &views)
     }
 
     /// Reads and validates a checkpoint.
@@ -252,8 +389,11 @@ impl<T: Scalar> Checkpoint<T> {
             reason,
         };
         let (meta, mut tensors) = read_container::<T>(path, CHECKPOINT_KIND)?;
-        let meta: Meta = serde_json::from_value(meta)
+        let mut meta: Meta = serde_json::from_value(meta)
             .map_err(|e| corrupt(format!("unreadable checkpoint description: {e}")))?;
+        if let Some(cursor) = meta.history {
+            meta.state.history = read_history(&history_path(path), cursor)?;
+        }
         let n_best = if meta.has_best { meta.n_params } else { 0 };
         if tensors.len() != meta.n_params + meta.n_slots + n_best
             || meta.n_params != meta.architecture.params.len()

@@ -19,7 +19,7 @@ mod metrics;
 mod optim;
 mod trainer;
 
-pub use checkpoint::{Checkpoint, RunFingerprint, TrainState};
+pub use checkpoint::{Checkpoint, RunFingerprint, TrainState, history_path};
 pub use data::{InMemoryDataset, Sampling, SequenceDataset, Split, load_batch};
 pub use metrics::{EpochMetrics, EvalReport, ParamStat, evaluate};
 pub use optim::{LrSchedule, Optimizer, OptimizerConfig, OptimizerKind, StepStats};

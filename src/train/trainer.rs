@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoint, RunFingerprint, TrainState};
+use super::checkpoint::{Checkpoint, HistoryCursor, RunFingerprint, TrainState};
 use super::data::{Sampling, SequenceDataset, Split, load_batch};
 use super::metrics::{EpochMetrics, ParamStat, check_fits, evaluate};
 use super::optim::{Optimizer, OptimizerConfig};
@@ -491,21 +491,25 @@ pub fn fit<T: Scalar>(
         halted,
         resumed_from_step,
     };
-    let save = |model: &Lstm<T>, opt: &Optimizer<T>, state: &TrainState, best: &Option<Vec<_>>| {
-        match &config.checkpoint {
-            Some(path) => Checkpoint {
-                architecture: model.architecture(),
-                run: run.clone(),
-                state: state.clone(),
-                params: model.params_owned(),
-                optimizer_step: opt.step_count(),
-                optimizer_slots: opt.slots().to_vec(),
-                best_params: best.clone(),
+    // The epochs already in the checkpoint's history file (none yet in this process:
+    // the first save writes the whole history, later saves append).
+    let mut cursor = HistoryCursor::default();
+    let mut save =
+        |model: &Lstm<T>, opt: &Optimizer<T>, state: &TrainState, best: &Option<Vec<_>>| {
+            match &config.checkpoint {
+                Some(path) => Checkpoint {
+                    architecture: model.architecture(),
+                    run: run.clone(),
+                    state: state.without_history(),
+                    params: model.params_owned(),
+                    optimizer_step: opt.step_count(),
+                    optimizer_slots: opt.slots().to_vec(),
+                    best_params: best.clone(),
+                }
+                .save_appending(path, &state.history, &mut cursor),
+                None => Ok(()),
             }
-            .save(path),
-            None => Ok(()),
-        }
-    };
+        };
 
     while !state.finished && state.epoch < config.epochs {
         let order = epoch_order(&split.train, config.seed, state.epoch);

@@ -4,8 +4,9 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `run.json` | the data source, model spec, sizes, schedule and seed (written first) |
+//! | `run.json` | the data source, model spec, sizes, schedule and seed, with a checksum (written first) |
 //! | `checkpoint.bin` | the latest checkpoint (atomic; `--resume` continues from it) |
+//! | `checkpoint.bin.history.jsonl` | the checkpoint's epoch history, appended at each save |
 //! | `metrics.jsonl` | one JSON line per epoch |
 //! | `model.bin` | the trained model |
 //! | `results.json` | the test evaluation of the trained model |
@@ -335,6 +336,12 @@ fn open_data(
             }
             let data = FolderDataset::open(dir, &cfg)?;
             let report = data.report();
+            if let Some(mixed) = &report.mixed_layout {
+                eprintln!(
+                    "tnet: warning: {dir} mixes layouts: {mixed}; a clip outside a group \
+                     folder is its own group in the test split"
+                );
+            }
             if report.clips_skipped > 0 {
                 eprintln!(
                     "tnet: warning: {} clips skipped ({} unreadable images); first issue: {:?}",

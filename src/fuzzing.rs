@@ -11,12 +11,15 @@
 //! | [`npz()`] | [`weights::npz_from_bytes`] | encode every member |
 //! | [`safetensors()`] | [`weights::safetensors_from_bytes`] | encode the file again |
 //! | [`container()`] | [`CompressedFile::from_safetensors`] | rebuild every tensor |
+//! | [`run_files()`] | a run's `model.bin` and `checkpoint.bin` | load the parameters into a model |
 //!
 //! The fuzz crate (`fuzz/`, run with `cargo +nightly fuzz run <target>`) calls them on
 //! libFuzzer's inputs; `tests/fuzz_corpus.rs` replays the committed corpus
 //! (`fuzz/corpus/<target>/`) through them in every test run.
 
 use crate::compress::CompressedFile;
+use crate::models::{Lstm, LstmConfig};
+use crate::train::Checkpoint;
 use crate::weights;
 
 /// The memory limit set by every entry point: 256 MiB.
@@ -59,4 +62,25 @@ pub fn container(data: &[u8]) {
             let _ = t.to_dense();
         }
     }
+}
+
+/// Bytes read as the body of a model file (`model.bin`) and of a training checkpoint
+/// (`checkpoint.bin`) of a run directory, with the trailing FNV-1a checksum appended by the
+/// harness so that mutations reach the header and the tensors rather than stopping at the
+/// checksum. The model is loaded into a small dense LSTM (`N = 4`, `H = 3`, 2 classes) in
+/// both precisions.
+pub fn run_files(data: &[u8]) {
+    crate::limits::set_max_memory(LIMIT);
+    let mut bytes = data.to_vec();
+    bytes.extend_from_slice(&crate::io::fnv1a(data).to_le_bytes());
+    let path = std::path::Path::new("model.bin");
+    let config = LstmConfig::new(4, 3);
+    if let Ok(mut m) = Lstm::<f32>::dense(&config, 2, 0) {
+        let _ = m.load_params_from_bytes(&bytes, path);
+    }
+    if let Ok(mut m) = Lstm::<f64>::dense(&config, 2, 0) {
+        let _ = m.load_params_from_bytes(&bytes, path);
+    }
+    let _ = Checkpoint::<f32>::from_bytes(&bytes);
+    let _ = Checkpoint::<f64>::from_bytes(&bytes);
 }

@@ -140,8 +140,14 @@ pub(crate) fn with_path(e: Error, path: &Path) -> Error {
 }
 
 /// FNV-1a, 64 bits: the checksum of tnet's own files (the model and checkpoint
-/// containers store it after their body; [`Checksum`] chains it over fields).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+/// containers store it, little endian, after their body; [`Checksum`] chains it over
+/// fields).
+///
+/// ```
+/// assert_eq!(tnet::io::fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+/// assert_eq!(tnet::io::fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+/// ```
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     fnv1a_from(0xcbf2_9ce4_8422_2325, bytes)
 }
 

@@ -12,11 +12,12 @@ type Target = fn(&[u8]);
 #[test]
 fn the_fuzz_corpus_replays_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let targets: [(&str, Target); 4] = [
+    let targets: [(&str, Target); 5] = [
         ("npy", tnet::fuzzing::npy),
         ("npz", tnet::fuzzing::npz),
         ("safetensors", tnet::fuzzing::safetensors),
         ("container", tnet::fuzzing::container),
+        ("run_files", tnet::fuzzing::run_files),
     ];
     for (name, run) in targets {
         let mut inputs: Vec<_> = std::fs::read_dir(root.join(name))
@@ -43,6 +44,27 @@ fn the_seeds_are_valid_files() {
     for seed in ["stored", "deflated"] {
         let bytes = std::fs::read(root.join("npz").join(seed)).unwrap();
         assert_eq!(tnet::weights::npz_from_bytes(&bytes).unwrap().len(), 2);
+    }
+    // The run files' seeds are bodies without the trailing checksum, which the harness
+    // appends: with it they load (into the harness's model, and as a checkpoint).
+    for seed in ["model_f32", "model_f64", "checkpoint_f32"] {
+        let mut bytes = std::fs::read(root.join("run_files").join(seed)).unwrap();
+        let body = bytes.clone();
+        bytes.extend_from_slice(&tnet::io::fnv1a(&body).to_le_bytes());
+        let file = std::env::temp_dir().join(format!("tnet_seed_{}_{seed}", std::process::id()));
+        std::fs::write(&file, &bytes).unwrap();
+        let config = tnet::models::LstmConfig::new(4, 3);
+        let loaded = match seed {
+            "model_f32" => tnet::models::Lstm::<f32>::dense(&config, 2, 0)
+                .unwrap()
+                .load_params(&file),
+            "model_f64" => tnet::models::Lstm::<f64>::dense(&config, 2, 0)
+                .unwrap()
+                .load_params(&file),
+            _ => tnet::train::Checkpoint::<f32>::load(&file).map(|_| ()),
+        };
+        std::fs::remove_file(&file).unwrap();
+        loaded.unwrap_or_else(|e| panic!("{seed}: {e}"));
     }
     for seed in ["ht", "tt", "tr", "tucker", "bt", "tt_matrix"] {
         for name in [seed.to_string(), format!("{seed}_nosum")] {

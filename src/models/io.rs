@@ -211,14 +211,19 @@ pub(crate) fn read_container<T: Scalar>(
     path: &Path,
     kind: &str,
 ) -> Result<(serde_json::Value, Vec<ArrayD<T>>)> {
-    let corrupt = |reason: String| Error::Corrupt {
-        path: Some(path.to_path_buf()),
-        reason,
-    };
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_container(&bytes, kind).map_err(|e| crate::io::with_path(e, path))
+}
+
+/// Parses the bytes of a container of the given `kind` (see [`read_container`]).
+pub(crate) fn parse_container<T: Scalar>(
+    bytes: &[u8],
+    kind: &str,
+) -> Result<(serde_json::Value, Vec<ArrayD<T>>)> {
+    let corrupt = |reason: String| Error::corrupt(reason);
     if bytes.len() < 8 + 4 + 8 + 8 || &bytes[..8] != MAGIC {
         return Err(corrupt(
             "not a tnet LSTM file (bad magic or too short)".into(),
@@ -389,11 +394,26 @@ impl<T: Scalar> Lstm<T> {
     pub fn load_params(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let (meta, tensors) = read_container::<T>(path, MODEL_KIND)?;
-        let meta: ModelMeta = serde_json::from_value(meta).map_err(|e| Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason: format!("unreadable model description: {e}"),
-        })?;
+        self.set_saved_params(meta, &tensors, path)
+            .map_err(|e| crate::io::with_path(e, path))
+    }
+
+    /// [`load_params`](Self::load_params) from the bytes of a model file (`path` names
+    /// it in errors).
+    pub(crate) fn load_params_from_bytes(&mut self, bytes: &[u8], path: &Path) -> Result<()> {
+        let (meta, tensors) = parse_container::<T>(bytes, MODEL_KIND)?;
+        self.set_saved_params(meta, &tensors, path)
+    }
+
+    fn set_saved_params(
+        &mut self,
+        meta: serde_json::Value,
+        tensors: &[ArrayD<T>],
+        path: &Path,
+    ) -> Result<()> {
+        let meta: ModelMeta = serde_json::from_value(meta)
+            .map_err(|e| Error::corrupt(format!("unreadable model description: {e}")))?;
         meta.architecture.expect_same(&self.architecture(), path)?;
-        self.set_params(&tensors)
+        self.set_params(tensors)
     }
 }

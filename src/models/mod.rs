@@ -42,7 +42,7 @@ pub use lstm::{Gradients, Lstm, ParamSpec, Part, StepOutput};
 pub use stream::LstmState;
 pub use tensorized::{FormatDescription, TensorizedLinear};
 
-pub(crate) use io::{read_container, write_container};
+pub(crate) use io::{parse_container, read_container, write_container};
 
 /// A seed for the `stream`-th independent random stream derived from `seed` (SplitMix64
 /// finaliser of a combination of both), so that sub-seeds of nearby seeds do not collide.

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::metrics::EpochMetrics;
 use super::optim::OptimizerConfig;
 use super::trainer::EarlyStopping;
-use crate::models::{Architecture, read_container, write_container};
+use crate::models::{Architecture, parse_container, read_container, write_container};
 use crate::{Error, Result, Scalar};
 
 const CHECKPOINT_KIND: &str = "tnet-lstm-checkpoint";
@@ -384,15 +384,30 @@ impl<T: Scalar> Checkpoint<T> {
     /// description); [`Error::Version`] for another container version.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let corrupt = |reason: String| Error::Corrupt {
-            path: Some(path.to_path_buf()),
-            reason,
-        };
-        let (meta, mut tensors) = read_container::<T>(path, CHECKPOINT_KIND)?;
+        let (meta, tensors) = read_container::<T>(path, CHECKPOINT_KIND)?;
+        Self::from_container(meta, tensors, Some(&history_path(path)))
+            .map_err(|e| crate::io::with_path(e, path))
+    }
+
+    /// A checkpoint from the bytes of a checkpoint file, without its history file (a
+    /// checkpoint that records one is an error).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let (meta, tensors) = parse_container::<T>(bytes, CHECKPOINT_KIND)?;
+        Self::from_container(meta, tensors, None)
+    }
+
+    fn from_container(
+        meta: serde_json::Value,
+        mut tensors: Vec<ArrayD<T>>,
+        history: Option<&Path>,
+    ) -> Result<Self> {
+        let corrupt = |reason: String| Error::corrupt(reason);
         let mut meta: Meta = serde_json::from_value(meta)
             .map_err(|e| corrupt(format!("unreadable checkpoint description: {e}")))?;
-        if let Some(cursor) = meta.history {
-            meta.state.history = read_history(&history_path(path), cursor)?;
+        if let Some(cursor) = meta.history.filter(|c| c.len > 0) {
+            let path =
+                history.ok_or_else(|| corrupt("the history file is not available".into()))?;
+            meta.state.history = read_history(path, cursor)?;
         }
         let n_best = if meta.has_best { meta.n_params } else { 0 };
         if tensors.len() != meta.n_params + meta.n_slots + n_best

@@ -329,22 +329,11 @@ impl SafetensorsFile {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
     Error::Corrupt {
         path: Some(path.to_path_buf()),
         reason: reason.into(),
     }
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(io_err(path))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -363,7 +352,7 @@ const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// wrong length.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Weight> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
+    let bytes = crate::io::read(path)?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -770,7 +759,7 @@ pub fn write_npy(path: impl AsRef<Path>, w: &Weight) -> Result<()> {
 /// `.npy`.
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<Weight>> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
+    let bytes = crate::io::read(path)?;
     npz_from_bytes(&bytes).map_err(|e| with_path(e, path))
 }
 
@@ -832,7 +821,7 @@ pub fn npz_from_bytes(bytes: &[u8]) -> Result<Vec<Weight>> {
 /// overlapping or out-of-range offsets, or a truncated file.
 pub fn read_safetensors(path: impl AsRef<Path>) -> Result<SafetensorsFile> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
+    let bytes = crate::io::read(path)?;
     parse_safetensors(&bytes).map_err(|reason| corrupt(path, reason))
 }
 

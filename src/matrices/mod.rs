@@ -357,8 +357,7 @@ impl Init {
 }
 
 /// The most entries of `W` for which [`MatrixFormat::random`] measures the drawn matrix's
-/// norm to give it exactly the target variance (`2^32`; beyond it the measurement takes
-/// minutes).
+/// norm to give it exactly the target variance (`2^32`; the measurement costs `O(M N r)`).
 pub const EXACT_NORM_ENTRIES: u128 = 1 << 32;
 
 /// i.i.d. normal cores of the given shapes, all with standard deviation `sigma`.

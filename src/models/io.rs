@@ -211,10 +211,7 @@ pub(crate) fn read_container<T: Scalar>(
     path: &Path,
     kind: &str,
 ) -> Result<(serde_json::Value, Vec<ArrayD<T>>)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::io::read(path)?;
     parse_container(&bytes, kind).map_err(|e| crate::io::with_path(e, path))
 }
 

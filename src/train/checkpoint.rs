@@ -303,10 +303,7 @@ fn read_history(path: &Path, cursor: HistoryCursor) -> Result<Vec<EpochMetrics>>
         path: Some(path.to_path_buf()),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::io::read(path)?;
     let owned = usize::try_from(cursor.bytes)
         .ok()
         .and_then(|n| bytes.get(..n))

@@ -109,35 +109,35 @@ fn runs() -> Vec<Run> {
     let specs = [
         (
             "fdht-r6",
-            ModelSpec::new(ModelKind::Fdht, 6).with_modes(out.clone(), vec![11, 12, 20, 22]),
+            ModelSpec::new(ModelKind::FDHT, 6).with_modes(out.clone(), vec![11, 12, 20, 22]),
         ),
         (
             "fdht-r12",
-            ModelSpec::new(ModelKind::Fdht, 12).with_modes(out.clone(), vec![11, 12, 20, 22]),
+            ModelSpec::new(ModelKind::FDHT, 12).with_modes(out.clone(), vec![11, 12, 20, 22]),
         ),
         (
             "fdht-r6-paired",
-            ModelSpec::new(ModelKind::Fdht, 6)
+            ModelSpec::new(ModelKind::FDHT, 6)
                 .with_modes(out.clone(), vec![11, 12, 20, 22])
                 .with_ht_layout(HtLayout::Paired),
         ),
         (
             "ht-r4",
-            ModelSpec::new(ModelKind::Ht, 4).with_modes(out.clone(), input.clone()),
+            ModelSpec::new(ModelKind::HT, 4).with_modes(out.clone(), input.clone()),
         ),
         (
             "tt-r4",
-            ModelSpec::new(ModelKind::Tt, 4).with_modes(out.clone(), input.clone()),
+            ModelSpec::new(ModelKind::TT, 4).with_modes(out.clone(), input.clone()),
         ),
         (
             "tr-r4",
-            ModelSpec::new(ModelKind::Tr, 4).with_modes(out.clone(), input.clone()),
+            ModelSpec::new(ModelKind::TR, 4).with_modes(out.clone(), input.clone()),
         ),
         (
             "bt-r4",
-            ModelSpec::new(ModelKind::Bt, 4).with_modes(out.clone(), input.clone()),
+            ModelSpec::new(ModelKind::BT, 4).with_modes(out.clone(), input.clone()),
         ),
-        ("dense", ModelSpec::new(ModelKind::Dense, 1)),
+        ("dense", ModelSpec::new(ModelKind::DENSE, 1)),
     ];
     specs
         .into_iter()

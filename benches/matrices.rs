@@ -16,10 +16,8 @@ use common::measure;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ndarray::Array2;
 use tnet::DimTree;
-use tnet::matrices::{
-    BtMatrix, DenseMatrix, HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix, TrLayout,
-    TrMatrix, TtMatrix,
-};
+use tnet::matrices::{DenseMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+use tnet::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
 
 type F = f32;
 const BATCH: usize = 96;

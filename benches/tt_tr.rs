@@ -14,8 +14,8 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::{Array2, ArrayD};
-use tnet::algorithms::tr_svd::tr_svd;
-use tnet::algorithms::tt_svd::tt_svd;
+use tnet::formats::tr::tr_svd;
+use tnet::formats::tt::tt_svd;
 use tnet::linalg::{MatrixTruncation, left_svd_streaming, unfolding_left_svd};
 use tnet::{Factorized, TrTensor, Truncation, TtTensor};
 

@@ -11,7 +11,7 @@
 //! Run: `cargo bench --bench tucker_bt -- --warm-up-time 1 --measurement-time 3`.
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::{ArrayD, Dimension, IxDyn};
-use tnet::algorithms::hosvd::st_hosvd;
+use tnet::formats::tucker::st_hosvd;
 use tnet::linalg::unfolding_left_svd;
 use tnet::{Factorized, Truncation, TuckerTensor};
 

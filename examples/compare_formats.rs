@@ -30,8 +30,8 @@
 use std::time::Instant;
 
 use ndarray::{ArrayD, IxDyn};
-use tnet::algorithms::bt_als::bt_als;
-use tnet::algorithms::hooi::AlsOptions;
+use tnet::formats::AlsOptions;
+use tnet::formats::bt::bt_als;
 use tnet::{
     BtTensor, DimTree, Factorized, HtTensor, TrTensor, Truncation, TruncationInfo, TtTensor,
     TuckerTensor, dense,

@@ -15,7 +15,8 @@
 
 use std::time::Instant;
 
-use tnet::compress::{self, CompressOptions, FormatKind, MatrixModes, auto_order};
+use tnet::compress::{self, CompressOptions, MatrixModes, auto_order};
+use tnet::formats::FormatKind;
 use tnet::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
 use tnet::{DimTree, Factorized, HtTensor, Truncation};
 

@@ -237,7 +237,7 @@ impl Setting {
         }
         Ok(match &self.modes {
             Some(m) if kind.is_fused() => spec.with_modes(m.out.clone(), m.fused.clone()),
-            Some(m) if kind != ModelKind::Dense => spec.with_modes(m.out.clone(), m.input.clone()),
+            Some(m) if kind != ModelKind::DENSE => spec.with_modes(m.out.clone(), m.input.clone()),
             _ => spec,
         })
     }
@@ -341,7 +341,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut rows = Vec::new();
     for &kind in &args.models {
         let ranks = match kind {
-            ModelKind::Fdht => setting.fdht_ranks.clone(),
+            ModelKind::FDHT => setting.fdht_ranks.clone(),
             _ => vec![setting.rank],
         };
         for &rank in &ranks {
@@ -466,7 +466,7 @@ fn table(rows: &[Row], setting: &Setting, data: &SyntheticVideo) -> String {
 
 fn display_name(kind: ModelKind) -> String {
     match kind {
-        ModelKind::Dense => "LSTM (dense)".into(),
+        ModelKind::DENSE => "LSTM (dense)".into(),
         k => format!("{}-LSTM", k.to_string().to_uppercase()),
     }
 }
@@ -512,7 +512,7 @@ fn write_plots(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn
     let chance = 100.0 / n_classes.max(1) as f64;
     let reference = Some((chance, format!("chance ({chance:.1} %)")));
     // One highlighted FDHT series in the comparison plots: the largest rank.
-    let fdht = rows.iter().rposition(|r| r.kind == ModelKind::Fdht);
+    let fdht = rows.iter().rposition(|r| r.kind == ModelKind::FDHT);
     let series = |point: &dyn Fn(&Row) -> Vec<(f64, f64)>| -> Vec<Series> {
         rows.iter()
             .enumerate()
@@ -549,7 +549,7 @@ fn write_plots(dir: &Path, rows: &[Row], n_classes: usize) -> Result<(), Box<dyn
     }
     .save(&points, dir, "accuracy_vs_params")?;
     // FDHT-LSTM at each rank: validation and training accuracy per epoch.
-    let ranks: Vec<&Row> = rows.iter().filter(|r| r.kind == ModelKind::Fdht).collect();
+    let ranks: Vec<&Row> = rows.iter().filter(|r| r.kind == ModelKind::FDHT).collect();
     if ranks.len() > 1 {
         let mut by_rank = Vec::new();
         for r in ranks {
@@ -1020,12 +1020,12 @@ impl Args {
             cache: false,
             seed: 0,
             models: vec![
-                ModelKind::Fdht,
-                ModelKind::Ht,
-                ModelKind::Tt,
-                ModelKind::Tr,
-                ModelKind::Bt,
-                ModelKind::Dense,
+                ModelKind::FDHT,
+                ModelKind::HT,
+                ModelKind::TT,
+                ModelKind::TR,
+                ModelKind::BT,
+                ModelKind::DENSE,
             ],
             out: PathBuf::from("target/fdht_video"),
         };
@@ -1179,9 +1179,9 @@ mod tests {
     #[test]
     fn plots_render_as_png_and_svg() {
         let rows = vec![
-            row(ModelKind::Fdht, 1_200, 0.81, 12),
-            row(ModelKind::Tt, 2_500, 0.64, 9),
-            row(ModelKind::Dense, 16_000, 0.72, 12),
+            row(ModelKind::FDHT, 1_200, 0.81, 12),
+            row(ModelKind::TT, 2_500, 0.64, 9),
+            row(ModelKind::DENSE, 16_000, 0.72, 12),
         ];
         let dir = tempfile::tempdir().unwrap();
         write_plots(dir.path(), &rows, 6).unwrap();

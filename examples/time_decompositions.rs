@@ -30,9 +30,9 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayViewD};
 use serde_json::{Value, json};
-use tnet::algorithms::hosvd::{HosvdOptions, HosvdVariant, hosvd, st_hosvd};
-use tnet::algorithms::tr_svd::tr_svd;
-use tnet::algorithms::tt_svd::tt_svd;
+use tnet::formats::tr::tr_svd;
+use tnet::formats::tt::tt_svd;
+use tnet::formats::tucker::{HosvdOptions, HosvdVariant, hosvd, st_hosvd};
 use tnet::weights::DenseArray;
 use tnet::{DimTree, Factorized, HtTensor, Scalar, Truncation, TtTensor, dense};
 

@@ -10,7 +10,6 @@
 //! |---|---|
 //! | [`tree`] | [`DimTree`], the validated binary dimension tree (on petgraph) |
 //! | [`formats`] | the tensor formats: [`HtTensor`] |
-//! | [`algorithms`] | the decompositions that produce them: HT-SVD, truncation |
 //! | [`truncation`] | the one [`Truncation`] rule shared by every format, and what it guarantees |
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
@@ -42,7 +41,6 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod algorithms;
 pub mod compress;
 pub mod data;
 pub mod dense;
@@ -63,11 +61,18 @@ pub mod weights;
 
 pub use error::{Error, Result};
 pub use format::Factorized;
+pub use formats::FormatKind;
 pub use formats::bt::BtTensor;
 pub use formats::ht::{HtNode, HtTensor};
 pub use formats::tr::TrTensor;
 pub use formats::tt::TtTensor;
 pub use formats::tucker::TuckerTensor;
+pub use formats::{
+    bt::BtMatrix,
+    ht::HtMatrix,
+    tr::{TrLayout, TrMatrix},
+    tt::TtMatrix,
+};
 pub use scalar::Scalar;
 pub use tree::DimTree;
 pub use truncation::{Truncation, TruncationInfo};

@@ -5,10 +5,11 @@ mod common;
 use common::{assert_within, roundoff};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use tnet::algorithms::bt_als::{bt_als, bt_als_refine};
-use tnet::algorithms::hooi::{AlsOptions, AlsReport, hooi_refine};
-use tnet::algorithms::hosvd::{HosvdOptions, hosvd};
 use tnet::dense::{random_normal, rel_error};
+use tnet::formats::bt::{bt_als, bt_als_refine};
+use tnet::formats::tucker::hooi_refine;
+use tnet::formats::tucker::{HosvdOptions, hosvd};
+use tnet::formats::{AlsOptions, AlsReport};
 use tnet::{BtTensor, Error, Factorized, Scalar, Truncation, TuckerTensor};
 
 /// A shape with one rank per mode (ranks in `1..=max_rank`) and a block count.

@@ -12,9 +12,9 @@ mod common;
 use common::{assert_within, roundoff};
 use ndarray::ArrayD;
 use proptest::prelude::*;
-use tnet::algorithms::bt_als::bt_als_refine;
-use tnet::algorithms::hooi::AlsOptions;
 use tnet::dense::{norm, random_normal};
+use tnet::formats::AlsOptions;
+use tnet::formats::bt::bt_als_refine;
 use tnet::{
     BtTensor, DimTree, Factorized, HtTensor, Scalar, TrTensor, Truncation, TtTensor, TuckerTensor,
 };
@@ -95,7 +95,7 @@ fn every_format_meets_at_scale<T: Scalar>(x: &ArrayD<T>, eps: f64, s: f64, what:
     let (bt, _) = bt_als_refine(x.view(), &init, &AlsOptions::default().with_max_iter(3)).unwrap();
     check("BT-ALS", &|| scaled_errors(x, &bt, s));
     let (bt, _) =
-        tnet::algorithms::bt_als::bt_als(x.view(), 2, &[2; 3], 1, &AlsOptions::default()).unwrap();
+        tnet::formats::bt::bt_als(x.view(), 2, &[2; 3], 1, &AlsOptions::default()).unwrap();
     let (e, n) = scaled_errors(x, &bt, s);
     assert!(
         e.is_finite() && e <= n,

@@ -2,9 +2,9 @@
 mod common;
 
 use ndarray::{Array1, Array2, Array3, ArrayD, IxDyn, array};
-use tnet::algorithms::ht_svd::{Sweep, ht_svd};
-use tnet::algorithms::ht_truncate::truncate_sum;
 use tnet::dense::{fold, mode_product, random_normal, unfold, unfold_modes};
+use tnet::formats::ht::truncate_sum;
+use tnet::formats::ht::{Sweep, ht_svd};
 use tnet::{DimTree, Error, Factorized, HtNode, HtTensor, Scalar, Truncation};
 
 macro_rules! assert_err {

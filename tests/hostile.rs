@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use ndarray::{Array3, ArrayD, IxDyn};
+use tnet::TtMatrix;
 use tnet::compress::{AnyCompressed, CompressedFile, CompressedTensor, Decomposition, MatrixModes};
-use tnet::matrices::{Init, MatrixFormat, MatrixShape, TtMatrix};
+use tnet::matrices::{Init, MatrixFormat, MatrixShape};
 use tnet::models::LstmConfig;
 use tnet::models::zoo::{self, ModelKind, ModelSpec};
 use tnet::weights::{self, DenseArray, Dtype, Weight};
@@ -164,13 +165,7 @@ fn sizes_asked_for_by_options_are_checked_before_allocation() {
     ));
     // A billion blocks.
     let x = tnet::dense::random_normal::<f64>(&[8, 8, 8], 0);
-    let r = tnet::algorithms::bt_als::bt_als(
-        x.view(),
-        1_000_000_000,
-        &[4, 4, 4],
-        0,
-        &Default::default(),
-    );
+    let r = tnet::formats::bt::bt_als(x.view(), 1_000_000_000, &[4, 4, 4], 0, &Default::default());
     assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
     // A tensorized matrix whose cores alone exceed any memory.
     let shape = MatrixShape::try_new(vec![1 << 10; 4], vec![1 << 10; 4]).unwrap();
@@ -178,7 +173,7 @@ fn sizes_asked_for_by_options_are_checked_before_allocation() {
     assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
     // A dense LSTM with a hundred million hidden units.
     let config = LstmConfig::new(100, 100_000_000);
-    let spec = ModelSpec::new(ModelKind::Dense, 1);
+    let spec = ModelSpec::new(ModelKind::DENSE, 1);
     let r = zoo::build::<f32>(&spec, &config, 3, 0);
     assert!(matches!(r, Err(Error::TooLarge { .. })), "{:?}", r.err());
 }

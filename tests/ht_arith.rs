@@ -6,9 +6,9 @@ mod common;
 use common::{assert_within, roundoff, shape_and_tree};
 use ndarray::{Array1, Array2, ArrayD, Axis, Dimension, Ix2, IxDyn};
 use proptest::prelude::*;
-use tnet::algorithms::ht_svd::{Sweep, ht_svd};
-use tnet::algorithms::ht_truncate::{gramians, orthogonalize, truncate_sum};
 use tnet::dense::{random_normal, unfold_modes};
+use tnet::formats::ht::{Sweep, ht_svd};
+use tnet::formats::ht::{gramians, orthogonalize, truncate_sum};
 use tnet::linalg::{MatrixTruncation, svd};
 use tnet::{DimTree, Factorized, HtNode, HtTensor, Scalar, Truncation};
 

@@ -6,9 +6,9 @@ mod common;
 use common::{assert_within, roundoff, tree_strategy};
 use ndarray::{Array2, ArrayD, IxDyn};
 use proptest::prelude::*;
-use tnet::algorithms::ht_svd::{Sweep, ht_svd};
-use tnet::algorithms::ht_truncate::orthogonalize;
 use tnet::dense::{random_orthonormal, rel_error, rng};
+use tnet::formats::ht::orthogonalize;
+use tnet::formats::ht::{Sweep, ht_svd};
 use tnet::{DimTree, Factorized, HtTensor, Scalar, Truncation, TruncationInfo};
 
 fn nrm<T: Scalar>(x: &ArrayD<T>) -> f64 {

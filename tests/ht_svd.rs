@@ -3,8 +3,8 @@ mod common;
 
 use common::{assert_within, roundoff, shape_and_tree};
 use proptest::prelude::*;
-use tnet::algorithms::ht_svd::{Sweep, ht_svd};
 use tnet::dense::{random_normal, rel_error};
+use tnet::formats::ht::{Sweep, ht_svd};
 use tnet::{DimTree, Factorized, HtTensor, Scalar, Truncation};
 
 fn exact_recovery<T: Scalar>(

@@ -650,8 +650,9 @@ fn bad_configurations_are_rejected() {
 }
 
 fn linear_params_only<T: Scalar>() {
-    use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TtMatrix};
+    use tnet::matrices::{Init, MatrixFormat, MatrixShape};
     use tnet::models::TensorizedLinear;
+    use tnet::{HtMatrix, TtMatrix};
     let shape = MatrixShape::try_new(vec![4, 2, 2], vec![4, 5, 3]).unwrap();
     let tree = tnet::DimTree::balanced(3).unwrap();
     let maps: Vec<Box<dyn LinearMap<T>>> = vec![

@@ -7,9 +7,10 @@ use common::{assert_within, roundoff, tree_strategy};
 use ndarray::{Array2, ArrayD};
 use proptest::prelude::*;
 use tnet::matrices::{
-    BtMatrix, DenseMatrix, HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix, TrLayout,
-    TrMatrix, TtMatrix, factorizations, factorize, pad_to_factorable,
+    DenseMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix, factorizations, factorize,
+    pad_to_factorable,
 };
+use tnet::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
 use tnet::{DimTree, Error, Scalar, Truncation};
 
 /// The formats under test.

@@ -5,10 +5,10 @@ mod common;
 use common::{assert_within, roundoff, shape_strategy};
 use ndarray::{Array3, ArrayD, IxDyn};
 use proptest::prelude::*;
-use tnet::algorithms::tr_als::{TrAlsInit, TrAlsOptions, TrAlsStop, tr_als};
-use tnet::algorithms::tr_round::{TrRoundMethod, tr_round, tr_round_with};
-use tnet::algorithms::tr_svd::{balanced_split, tr_svd};
 use tnet::dense::{random_normal, rel_error};
+use tnet::formats::tr::{TrAlsInit, TrAlsOptions, TrAlsStop, tr_als};
+use tnet::formats::tr::{TrRoundMethod, tr_round, tr_round_with};
+use tnet::formats::tr::{balanced_split, tr_svd};
 use tnet::{Error, Factorized, Scalar, TrTensor, Truncation, TtTensor};
 
 fn exact_recovery<T: Scalar>(shape: &[usize], rank: usize, seed: u64, tol: f64) {

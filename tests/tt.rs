@@ -5,10 +5,10 @@ mod common;
 use common::{assert_within, roundoff, shape_strategy};
 use ndarray::{Array3, ArrayD, IxDyn};
 use proptest::prelude::*;
-use tnet::algorithms::ht_svd::{Sweep, ht_svd};
-use tnet::algorithms::tt_round::tt_round;
-use tnet::algorithms::tt_svd::tt_svd;
 use tnet::dense::{random_normal, rel_error};
+use tnet::formats::ht::{Sweep, ht_svd};
+use tnet::formats::tt::tt_round;
+use tnet::formats::tt::tt_svd;
 use tnet::linalg::{MatrixTruncation, svd};
 use tnet::{DimTree, Error, Factorized, HtTensor, Scalar, Truncation, TtTensor};
 

@@ -5,9 +5,10 @@ mod common;
 use common::{assert_within, roundoff, shape_and_tree, shape_strategy};
 use ndarray::{Array2, ArrayD, IxDyn};
 use proptest::prelude::*;
-use tnet::algorithms::hooi::{AlsOptions, hooi, hooi_refine};
-use tnet::algorithms::hosvd::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_hosvd};
 use tnet::dense::{random_normal, rel_error};
+use tnet::formats::AlsOptions;
+use tnet::formats::tucker::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_hosvd};
+use tnet::formats::tucker::{hooi, hooi_refine};
 use tnet::linalg::{MatrixTruncation, svd};
 use tnet::{DimTree, Error, Factorized, HtTensor, Scalar, Truncation, TuckerTensor};
 

@@ -87,7 +87,7 @@ fn fdht_accuracy_at<D: VideoDataset>(data: &D, rank: usize) -> f64 {
         val: Vec::new(),
     };
     let config = LstmConfig::new(data.frame_len(), 32);
-    let spec = ModelSpec::new(ModelKind::Fdht, rank);
+    let spec = ModelSpec::new(ModelKind::FDHT, rank);
     let mut model = build::<f32>(&spec, &config, data.n_classes(), 3).unwrap();
     let train = TrainConfig::new(25, 16, 5)
         .with_optimizer(OptimizerConfig::adam(3e-3))

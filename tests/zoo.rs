@@ -118,7 +118,7 @@ fn save_load_round_trip_and_mismatches() {
                     "{kind} into {other}: {e}"
                 );
             }
-            if kind != ModelKind::Dense {
+            if kind != ModelKind::DENSE {
                 for wrong in [
                     ModelSpec::new(kind, 3).with_order(2),
                     ModelSpec::new(kind, 2).with_order(3),
@@ -150,12 +150,12 @@ fn parameter_counts_at_ucf11_sizes() {
     let (out, inp) = (vec![16, 4, 4, 4], vec![8, 20, 20, 18]);
     let pairs: usize = out.iter().zip(&inp).map(|(m, n)| m * n).sum();
     let expect = [
-        (ModelKind::Tt, 3_360),
-        (ModelKind::Bt, 3_392),
+        (ModelKind::TT, 3_360),
+        (ModelKind::BT, 3_392),
         // split ring, all ranks 4: r^2 (Σ n_k + Σ m_k)
-        (ModelKind::Tr, 16 * (66 + 28)),
+        (ModelKind::TR, 16 * (66 + 28)),
         // balanced tree: r Σ n_k m_k + 2 r^3 + r^2
-        (ModelKind::Ht, 4 * pairs + 2 * 64 + 16),
+        (ModelKind::HT, 4 * pairs + 2 * 64 + 16),
     ];
     for (kind, n_params) in expect {
         let spec = ModelSpec::new(kind, 4)
@@ -181,7 +181,7 @@ fn fused_parameter_counts_at_ucf11_sizes() {
     let (out, inp) = (vec![16, 4, 4, 4], vec![22, 20, 12, 11]);
     let pairs: usize = out.iter().zip(&inp).map(|(m, n)| m * n).sum();
     let r = 6;
-    let spec = ModelSpec::new(ModelKind::Fdht, r)
+    let spec = ModelSpec::new(ModelKind::FDHT, r)
         .with_modes(out.clone(), inp.clone())
         .with_ht_layout(HtLayout::Paired);
     let fdht = zoo::build::<f32>(&spec, &ucf11(), 11, 0).unwrap();
@@ -193,7 +193,7 @@ fn fused_parameter_counts_at_ucf11_sizes() {
     // subtree (6, 6, 6) x 3; of the output subtree (6, 4, 6), (4, 4, 6), (6, 6, 6); root
     // (6, 6, 1).
     let split = zoo::build::<f32>(
-        &ModelSpec::new(ModelKind::Fdht, r).with_modes(out.clone(), inp.clone()),
+        &ModelSpec::new(ModelKind::FDHT, r).with_modes(out.clone(), inp.clone()),
         &ucf11(),
         11,
         0,
@@ -224,16 +224,16 @@ fn fused_parameter_counts_at_ucf11_sizes() {
     let tr = r * r * (inp.iter().sum::<usize>() + out.iter().sum::<usize>());
     let bt = 2 * (r * pairs + r.pow(4));
     for (kind, n_params) in [
-        (ModelKind::FdTt, tt),
-        (ModelKind::FdTr, tr),
-        (ModelKind::FdBt, bt),
+        (ModelKind::FD_TT, tt),
+        (ModelKind::FD_TR, tr),
+        (ModelKind::FD_BT, bt),
     ] {
         let spec = ModelSpec::new(kind, r).with_modes(out.clone(), inp.clone());
         let model = zoo::build::<f32>(&spec, &ucf11(), 11, 0).unwrap();
         assert_eq!(model.param_count().fused_map, n_params, "{kind}");
     }
 
-    let auto = ModelSpec::new(ModelKind::Fdht, 6)
+    let auto = ModelSpec::new(ModelKind::FDHT, 6)
         .shape(&ucf11())
         .unwrap()
         .unwrap();
@@ -276,11 +276,11 @@ fn compress_dense_at_full_rank_reproduces_the_logits() {
 fn compress_dense_low_rank_and_refusals() {
     let config = LstmConfig::new(12, 4);
     let dense = Lstm::<f64>::dense(&config, 3, 0).unwrap();
-    let spec = ModelSpec::new(ModelKind::Fdht, 2).with_order(2);
+    let spec = ModelSpec::new(ModelKind::FDHT, 2).with_order(2);
     let small = zoo::compress_dense(&dense, &spec, &Truncation::rel(1e-12)).unwrap();
     assert!(small.fused_map().unwrap().describe().starts_with("ht "));
     assert!(small.param_count().weights() < dense.param_count().weights());
-    let tt = zoo::build::<f64>(&ModelSpec::new(ModelKind::Tt, 2), &config, 3, 0).unwrap();
+    let tt = zoo::build::<f64>(&ModelSpec::new(ModelKind::TT, 2), &config, 3, 0).unwrap();
     assert!(matches!(
         zoo::compress_dense(&tt, &spec, &Truncation::rel(1e-3)),
         Err(Error::InvalidParameter { .. })
@@ -310,7 +310,7 @@ fn kind_names_round_trip() {
         "fdtt".parse::<ModelKind>(),
         Err(Error::InvalidParameter { .. })
     ));
-    let spec = ModelSpec::new(ModelKind::FdBt, 3)
+    let spec = ModelSpec::new(ModelKind::FD_BT, 3)
         .with_blocks(3)
         .with_init(Init::He);
     let json = serde_json::to_string(&spec).unwrap();
@@ -324,7 +324,7 @@ fn bad_specs_are_rejected() {
     // once per mode and overflowed the stack at a million).
     for order in [65, 1_000_000] {
         let e = zoo::build::<f32>(
-            &ModelSpec::new(ModelKind::Fdht, 2).with_order(order),
+            &ModelSpec::new(ModelKind::FDHT, 2).with_order(order),
             &LstmConfig::new(30, 4),
             2,
             0,
@@ -354,7 +354,7 @@ fn bad_specs_are_rejected() {
     }
     for kind in ModelKind::ALL
         .into_iter()
-        .filter(|&k| k != ModelKind::Dense)
+        .filter(|&k| k != ModelKind::DENSE)
     {
         // Output modes not multiplying to 4H, input modes too short, a zero mode.
         for (o, i) in [

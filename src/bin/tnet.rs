@@ -6,13 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use tnet::compress::{
-    self, AnyCompressed, BtOptions, CompressOptions, CompressedFile, DecomposeOptions, FormatKind,
-    MatrixModes, TensorReport,
+    self, AnyCompressed, BtOptions, CompressOptions, CompressedFile, DecomposeOptions, MatrixModes,
+    TensorReport,
 };
+use tnet::formats::FormatKind;
 use tnet::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile, Weight};
 use tnet::{DimTree, Error, Truncation};
 
@@ -75,32 +76,6 @@ enum Command {
     Predict(train_cmd::PredictArgs),
 }
 
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum FormatArg {
-    /// Hierarchical Tucker.
-    Ht,
-    /// Tensor train.
-    Tt,
-    /// Tensor ring.
-    Tr,
-    /// Tucker.
-    Tucker,
-    /// Block term.
-    Bt,
-}
-
-impl From<FormatArg> for FormatKind {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Ht => FormatKind::Ht,
-            FormatArg::Tt => FormatKind::Tt,
-            FormatArg::Tr => FormatKind::Tr,
-            FormatArg::Tucker => FormatKind::Tucker,
-            FormatArg::Bt => FormatKind::Bt,
-        }
-    }
-}
-
 #[derive(Args)]
 struct RuleArgs {
     /// Cap on every rank (bt: the block rank R of every mode).
@@ -131,7 +106,7 @@ struct DecomposeArgs {
     input: PathBuf,
     /// Tensor format.
     #[arg(long, value_enum, default_value = "ht")]
-    format: FormatArg,
+    format: FormatKind,
     #[command(flatten)]
     rule: RuleArgs,
     /// HT only: dimension tree as a nested spec over the modes, e.g. "((0,1),(2,3))" (default: balanced).
@@ -194,7 +169,7 @@ struct CompressArgs {
     model: PathBuf,
     /// Tensor format.
     #[arg(long, value_enum, default_value = "ht")]
-    format: FormatArg,
+    format: FormatKind,
     /// Relative Frobenius error allowed per weight: ‖W − Ŵ‖ ≤ E‖W‖.
     #[arg(long, value_name = "E", allow_negative_numbers = true)]
     rel_eps: f64,
@@ -233,9 +208,9 @@ struct BtArgs {
 }
 
 impl BtArgs {
-    fn options(&self, format: FormatArg) -> Result<BtOptions, Failure> {
+    fn options(&self, format: FormatKind) -> Result<BtOptions, Failure> {
         match self.blocks {
-            Some(_) if format != FormatArg::Bt => Err(usage(
+            Some(_) if format != FormatKind::Bt => Err(usage(
                 "--blocks is only meaningful for --format bt (the number of block terms)",
             )),
             Some(0) => Err(usage("--blocks: need at least 1 block")),
@@ -420,10 +395,10 @@ fn file_size(path: &Path) -> u64 {
 }
 
 fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
-    let format = FormatKind::from(a.format);
+    let format = a.format;
     let rule = a.rule.rule()?;
     let bt = a.bt.options(a.format)?;
-    if a.tree.is_some() && a.format != FormatArg::Ht {
+    if a.tree.is_some() && a.format != FormatKind::Ht {
         return Err(usage(format!(
             "--tree is only meaningful for --format ht (a dimension tree), not {format}"
         )));
@@ -771,7 +746,7 @@ fn info(a: InfoArgs) -> Result<(), Failure> {
 }
 
 fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
-    let format = FormatKind::from(a.format);
+    let format = a.format;
     let bt = a.bt.options(a.format)?;
     let mut rule = Truncation::rel(a.rel_eps);
     if let Some(r) = a.rank {

@@ -1,6 +1,6 @@
 //! The block-term fit behind `BtMatrix::from_dense`, applied to the paired tensor of `W`
-//! (the TT and TR matrices use [`tt_svd`](crate::algorithms::tt_svd) and
-//! [`tr_svd`](crate::algorithms::tr_svd) on it).
+//! (the TT and TR matrices use [`tt_svd`](crate::formats::tt) and
+//! [`tr_svd`](crate::formats::tr) on it).
 //!
 //! - [`bt_fit`]: block-term decomposition by block coordinate descent: each block is the
 //!   Tucker approximation (one HOOI sweep, De Lathauwer et al. 2000) of the data minus the

@@ -35,7 +35,8 @@
 //!
 //! # Example
 //! ```
-//! use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+//! use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+//! use tnet::HtMatrix;
 //! use tnet::DimTree;
 //! let shape = MatrixShape::try_new(vec![4, 4, 4], vec![5, 6, 5]).unwrap();
 //! let tree = DimTree::balanced(3).unwrap();
@@ -47,16 +48,11 @@
 //! println!("{}", w.plan(10)); // the contraction order chosen for batch 10
 //! ```
 
-mod bt;
-mod decompose;
 mod dense;
-mod engine;
-mod ht;
+pub(crate) mod engine;
 mod kernel;
 mod plan;
 pub mod shape;
-mod tr;
-mod tt;
 
 use std::sync::Arc;
 
@@ -65,13 +61,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
-pub use bt::BtMatrix;
 pub use dense::DenseMatrix;
-pub use ht::HtMatrix;
 pub use plan::ContractionPlan;
 pub use shape::{MAX_ORDER, MatrixShape, Padding, factorizations, factorize, pad_to_factorable};
-pub use tr::{TrLayout, TrMatrix};
-pub use tt::TtMatrix;
 
 /// The instruction set of the contraction kernel this process runs: `"avx512"`,
 /// `"avx2"` or `"portable"` (the best the CPU offers, capped by the environment variable
@@ -184,7 +176,8 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
     ///
     /// # Example
     /// ```
-    /// use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::HtMatrix;
     /// let shape = MatrixShape::try_new(vec![2, 3], vec![4, 5]).unwrap();
     /// let tree = tnet::DimTree::balanced(2).unwrap();
     /// let w = HtMatrix::<f64>::random(&shape, &tree, 2, Init::Glorot, 0).unwrap();
@@ -208,7 +201,8 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
     ///
     /// # Example
     /// ```
-    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix, TtMatrix};
+    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::TtMatrix;
     /// let shape = MatrixShape::try_new(vec![4, 4], vec![6, 5]).unwrap();
     /// let w = TtMatrix::<f64>::random(&shape, &(), 3, Init::Glorot, 0).unwrap();
     /// let dense = w.to_dense();
@@ -253,7 +247,8 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
     ///
     /// # Example
     /// ```
-    /// use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::HtMatrix;
     /// let shape = MatrixShape::try_new(vec![4, 4], vec![6, 5]).unwrap();
     /// let tree = tnet::DimTree::balanced(2).unwrap();
     /// let mut w = HtMatrix::<f64>::random(&shape, &tree, 3, Init::Glorot, 0).unwrap();

@@ -15,9 +15,8 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, s};
 
 use super::linear::LinearMap;
 use crate::dense::check_cols;
-use crate::matrices::{
-    BtMatrix, DenseMatrix, HtMatrix, TensorizedMatrix, TrLayout, TrMatrix, TtMatrix,
-};
+use crate::matrices::{DenseMatrix, TensorizedMatrix};
+use crate::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
 use crate::{DimTree, Error, Result, Scalar};
 
 /// What a tensorized format adds to its shape in a description: its name and structure.
@@ -78,7 +77,8 @@ fn tree_string(tree: &DimTree, node: usize) -> String {
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TtMatrix, TensorizedMatrix};
+/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::TtMatrix;
 /// use tnet::models::{LinearMap, TensorizedLinear};
 /// // 4H = 16 outputs over 30 inputs, tensorized at the padded length 32 = 4 x 8.
 /// let shape = MatrixShape::try_new(vec![4, 4], vec![4, 8]).unwrap();

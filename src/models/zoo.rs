@@ -53,8 +53,8 @@
 //! let model = zoo::build::<f64>(&spec, &config, 4, 0).unwrap();
 //! let x = tnet::dense::random_normal::<f64>(&[2, 5, 30], 1).into_dimensionality().unwrap();
 //! assert_eq!(model.logits(x.view()).unwrap().dim(), (2, 4));
-//! assert_eq!(spec.kind, ModelKind::Fdht);
-//! assert!(zoo::build::<f64>(&ModelSpec::new(ModelKind::Tt, 0), &config, 4, 0).is_err());
+//! assert_eq!(spec.kind, ModelKind::FDHT);
+//! assert!(zoo::build::<f64>(&ModelSpec::new(ModelKind::TT, 0), &config, 4, 0).is_err());
 //! ```
 
 use std::fmt;
@@ -70,71 +70,129 @@ use super::linear::{DenseLinear, LinearMap};
 use super::lstm::{Lstm, Part, h_offset};
 use super::tensorized::{FormatDescription, TensorizedLinear};
 use crate::matrices::{
-    BtMatrix, HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix, TrLayout, TrMatrix,
-    TtMatrix, factorize, pad_to_factorable,
+    Init, MatrixFormat, MatrixShape, TensorizedMatrix, factorize, pad_to_factorable,
 };
-use crate::{DimTree, Error, Result, Scalar, Truncation};
+use crate::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
+use crate::{DimTree, Error, FormatKind, Result, Scalar, Truncation};
 
-/// The model kinds of the FDHT-LSTM comparison (see the [module docs](self)).
+/// How a model's tensorized map is wired into the LSTM (the second half of a
+/// [`ModelKind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapWiring {
+    /// A tensorized input map `W_x` and a dense recurrent map `U` (TT-, TR-, BT-,
+    /// HT-LSTM); for the dense kind, both maps dense.
+    Separate,
+    /// One tensorized map on `[x ; h]` (FDHT-LSTM and its relatives).
+    Fused,
+}
+
+/// A model of the FDHT-LSTM comparison: a tensor format (none for the dense LSTM) and a
+/// [`MapWiring`]. See the [module docs](self) for the nine kinds.
+///
+/// The kinds are written as names (`"dense"`, `"tt"`, `"tr"`, `"bt"`, `"ht"`, `"fdht"`,
+/// `"fd-tt"`, `"fd-tr"`, `"fd-bt"`) by [`Display`](fmt::Display), [`FromStr`] and serde.
+///
+/// # Example
+/// ```
+/// use tnet::FormatKind;
+/// use tnet::models::zoo::{MapWiring, ModelKind};
+/// let k = ModelKind::new(Some(FormatKind::Ht), MapWiring::Fused).unwrap();
+/// assert_eq!(k, ModelKind::FDHT);
+/// assert_eq!(k.to_string(), "fdht");
+/// assert_eq!("fd-tt".parse::<ModelKind>().unwrap().format(), Some(FormatKind::Tt));
+/// // Tucker has no matrix layer; the dense LSTM has no fused form.
+/// assert!(ModelKind::new(Some(FormatKind::Tucker), MapWiring::Separate).is_err());
+/// assert!(ModelKind::new(None, MapWiring::Fused).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// The uncompressed LSTM.
-    Dense,
-    /// TT-LSTM: TT-matrix input map, dense recurrent map.
-    Tt,
-    /// TR-LSTM: tensor-ring input map (split layout), dense recurrent map.
-    Tr,
-    /// BT-LSTM: block-term input map, dense recurrent map.
-    Bt,
-    /// HT-LSTM: HT-matrix input map, dense recurrent map.
-    Ht,
-    /// FDHT-LSTM: one HT-matrix on `[x ; h]` (balanced tree).
-    Fdht,
-    /// Fully decomposed TT: one TT-matrix on `[x ; h]`.
-    FdTt,
-    /// Fully decomposed TR: one TR-matrix (split layout) on `[x ; h]`.
-    FdTr,
-    /// Fully decomposed BT: one block-term matrix on `[x ; h]`.
-    FdBt,
+#[serde(into = "String", try_from = "String")]
+pub struct ModelKind {
+    format: Option<FormatKind>,
+    wiring: MapWiring,
 }
 
 impl ModelKind {
-    /// Every kind, in declaration order.
+    const fn of(format: Option<FormatKind>, wiring: MapWiring) -> Self {
+        Self { format, wiring }
+    }
+
+    /// The uncompressed LSTM.
+    pub const DENSE: Self = Self::of(None, MapWiring::Separate);
+    /// TT-LSTM: TT-matrix input map, dense recurrent map.
+    pub const TT: Self = Self::of(Some(FormatKind::Tt), MapWiring::Separate);
+    /// TR-LSTM: tensor-ring input map (split layout), dense recurrent map.
+    pub const TR: Self = Self::of(Some(FormatKind::Tr), MapWiring::Separate);
+    /// BT-LSTM: block-term input map, dense recurrent map.
+    pub const BT: Self = Self::of(Some(FormatKind::Bt), MapWiring::Separate);
+    /// HT-LSTM: HT-matrix input map, dense recurrent map.
+    pub const HT: Self = Self::of(Some(FormatKind::Ht), MapWiring::Separate);
+    /// FDHT-LSTM: one HT-matrix on `[x ; h]`.
+    pub const FDHT: Self = Self::of(Some(FormatKind::Ht), MapWiring::Fused);
+    /// Fully decomposed TT: one TT-matrix on `[x ; h]`.
+    pub const FD_TT: Self = Self::of(Some(FormatKind::Tt), MapWiring::Fused);
+    /// Fully decomposed TR: one TR-matrix (split layout) on `[x ; h]`.
+    pub const FD_TR: Self = Self::of(Some(FormatKind::Tr), MapWiring::Fused);
+    /// Fully decomposed BT: one block-term matrix on `[x ; h]`.
+    pub const FD_BT: Self = Self::of(Some(FormatKind::Bt), MapWiring::Fused);
+
+    /// Every kind, in the order of the module docs.
     pub const ALL: [ModelKind; 9] = [
-        ModelKind::Dense,
-        ModelKind::Tt,
-        ModelKind::Tr,
-        ModelKind::Bt,
-        ModelKind::Ht,
-        ModelKind::Fdht,
-        ModelKind::FdTt,
-        ModelKind::FdTr,
-        ModelKind::FdBt,
+        Self::DENSE,
+        Self::TT,
+        Self::TR,
+        Self::BT,
+        Self::HT,
+        Self::FDHT,
+        Self::FD_TT,
+        Self::FD_TR,
+        Self::FD_BT,
     ];
+
+    /// The kind of a format and a wiring.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a format without a matrix layer (Tucker) or the
+    /// dense LSTM fused.
+    pub fn new(format: Option<FormatKind>, wiring: MapWiring) -> Result<Self> {
+        match (format, wiring) {
+            (Some(FormatKind::Tucker), _) => Err(Error::param(
+                "model kind",
+                "the tucker format has no matrix layer (use ht, tt, tr or bt)",
+            )),
+            (None, MapWiring::Fused) => Err(Error::param(
+                "model kind",
+                "the dense LSTM has no fused form",
+            )),
+            _ => Ok(Self::of(format, wiring)),
+        }
+    }
+
+    /// The format of the tensorized map, `None` for the dense LSTM.
+    pub fn format(self) -> Option<FormatKind> {
+        self.format
+    }
+
+    /// How the map is wired.
+    pub fn wiring(self) -> MapWiring {
+        self.wiring
+    }
 
     /// The name used by [`Display`](fmt::Display), [`FromStr`] and serde: `"dense"`,
     /// `"tt"`, `"tr"`, `"bt"`, `"ht"`, `"fdht"`, `"fd-tt"`, `"fd-tr"`, `"fd-bt"`.
     pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Dense => "dense",
-            ModelKind::Tt => "tt",
-            ModelKind::Tr => "tr",
-            ModelKind::Bt => "bt",
-            ModelKind::Ht => "ht",
-            ModelKind::Fdht => "fdht",
-            ModelKind::FdTt => "fd-tt",
-            ModelKind::FdTr => "fd-tr",
-            ModelKind::FdBt => "fd-bt",
+        match (self.format, self.wiring) {
+            (None, _) => "dense",
+            (Some(FormatKind::Ht), MapWiring::Fused) => "fdht",
+            (Some(FormatKind::Tt), MapWiring::Fused) => "fd-tt",
+            (Some(FormatKind::Tr), MapWiring::Fused) => "fd-tr",
+            (Some(FormatKind::Bt), MapWiring::Fused) => "fd-bt",
+            (Some(f), _) => f.name(),
         }
     }
 
     /// Whether the kind uses the fused wiring (one map on `[x ; h]`).
     pub fn is_fused(self) -> bool {
-        matches!(
-            self,
-            ModelKind::Fdht | ModelKind::FdTt | ModelKind::FdTr | ModelKind::FdBt
-        )
+        self.wiring == MapWiring::Fused
     }
 }
 
@@ -162,7 +220,20 @@ impl FromStr for ModelKind {
     }
 }
 
-/// Where an HT map ([`ModelKind::Ht`], [`ModelKind::Fdht`]) puts the input and output
+impl From<ModelKind> for String {
+    fn from(k: ModelKind) -> String {
+        k.name().to_string()
+    }
+}
+
+impl TryFrom<String> for ModelKind {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+/// Where an HT map ([`ModelKind::HT`], [`ModelKind::FDHT`]) puts the input and output
 /// modes of `W` on its dimension tree.
 ///
 /// - `Paired`: leaf `k` holds input mode `n_k` *and* output mode `m_k` (`U_k` of shape
@@ -234,14 +305,14 @@ impl FromStr for HtLayout {
 /// # Example
 /// ```
 /// use tnet::models::zoo::{ModelKind, ModelSpec};
-/// let spec = ModelSpec::new(ModelKind::Bt, 4).with_order(3).with_blocks(1);
+/// let spec = ModelSpec::new(ModelKind::BT, 4).with_order(3).with_blocks(1);
 /// assert_eq!((spec.rank, spec.order, spec.blocks), (4, 3, 1));
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     /// The model kind.
     pub kind: ModelKind,
-    /// The rank of every bond (ignored by [`ModelKind::Dense`], but must be >= 1).
+    /// The rank of every bond (ignored by [`ModelKind::DENSE`], but must be >= 1).
     pub rank: usize,
     /// The number of modes `d` of the tensorized map.
     pub order: usize,
@@ -285,7 +356,7 @@ impl ModelSpec {
     /// modes, tree layout and blocks are kept; the parameter count is non-decreasing in
     /// the rank, so the rank is found by doubling, then bisection, each probe building the
     /// model once (no dense `W` is formed beyond the recurrent `4H x H` of the separate
-    /// kinds; `O(log rank)` builds). [`ModelKind::Dense`] has no rank: it is returned
+    /// kinds; `O(log rank)` builds). [`ModelKind::DENSE`] has no rank: it is returned
     /// unchanged if it fits.
     ///
     /// [`ParamCount::lstm`]: super::ParamCount::lstm
@@ -298,14 +369,14 @@ impl ModelSpec {
     /// ```
     /// use tnet::models::{LstmConfig, zoo::{self, ModelKind, ModelSpec}};
     /// let config = LstmConfig::new(2_304, 64);
-    /// let spec = ModelSpec::new(ModelKind::Fdht, 1).with_budget(&config, 5_000).unwrap();
+    /// let spec = ModelSpec::new(ModelKind::FDHT, 1).with_budget(&config, 5_000).unwrap();
     /// let lstm = zoo::build::<f32>(&spec, &config, 6, 0).unwrap().param_count().lstm();
     /// let above = zoo::build::<f32>(&ModelSpec { rank: spec.rank + 1, ..spec.clone() }, &config, 6, 0)
     ///     .unwrap()
     ///     .param_count()
     ///     .lstm();
     /// assert!(lstm <= 5_000 && above > 5_000);
-    /// assert!(ModelSpec::new(ModelKind::Tt, 1).with_budget(&config, 1_000).is_err());
+    /// assert!(ModelSpec::new(ModelKind::TT, 1).with_budget(&config, 1_000).is_err());
     /// ```
     pub fn with_budget(self, config: &LstmConfig, budget: usize) -> Result<Self> {
         let count = |rank: usize| -> Result<usize> {
@@ -326,7 +397,7 @@ impl ModelSpec {
                 ),
             ));
         }
-        if self.kind == ModelKind::Dense {
+        if self.kind == ModelKind::DENSE {
             return Ok(self);
         }
         // Doubling until the budget is exceeded (or the count stops growing: every rank
@@ -376,8 +447,8 @@ impl ModelSpec {
     /// use tnet::models::{LstmConfig, zoo::{self, ModelKind, ModelSpec}};
     /// let config = LstmConfig::new(2_304, 64);
     /// let budget = 3_000;
-    /// let fixed = ModelSpec::new(ModelKind::Fdht, 1).with_budget(&config, budget);
-    /// let best = ModelSpec::new(ModelKind::Fdht, 1).with_budget_over_orders(&config, budget, 2..=6).unwrap();
+    /// let fixed = ModelSpec::new(ModelKind::FDHT, 1).with_budget(&config, budget);
+    /// let best = ModelSpec::new(ModelKind::FDHT, 1).with_budget_over_orders(&config, budget, 2..=6).unwrap();
     /// let lstm = |s: &ModelSpec| zoo::build::<f32>(s, &config, 6, 0).unwrap().param_count().lstm();
     /// assert!(lstm(&best) <= budget);
     /// if let Ok(fixed) = fixed {
@@ -391,7 +462,7 @@ impl ModelSpec {
         orders: impl IntoIterator<Item = usize>,
     ) -> Result<Self> {
         let own = self.clone().with_budget(config, budget);
-        if self.modes.is_some() || self.kind == ModelKind::Dense {
+        if self.modes.is_some() || self.kind == ModelKind::DENSE {
             return own;
         }
         let lstm = |s: &ModelSpec| -> Result<usize> {
@@ -502,7 +573,7 @@ impl ModelSpec {
 
     /// The tensorized shape of the map the spec builds for `config` (`4H x N` separate,
     /// `4H x P` fused, `P >= N + H` the padded length), or `None` for
-    /// [`ModelKind::Dense`]. See the [module docs](self) for the factorization.
+    /// [`ModelKind::DENSE`]. See the [module docs](self) for the factorization.
     ///
     /// # Errors
     /// As [`check`](Self::check); [`Error::InvalidParameter`] for an invalid `config`;
@@ -511,7 +582,7 @@ impl ModelSpec {
     pub fn shape(&self, config: &LstmConfig) -> Result<Option<MatrixShape>> {
         self.check()?;
         config.check()?;
-        if self.kind == ModelKind::Dense {
+        if self.kind == ModelKind::DENSE {
             return Ok(None);
         }
         let (n, h, d) = (config.n_input, config.hidden, self.order);
@@ -543,7 +614,7 @@ impl ModelSpec {
 
 /// Builds the model of `spec` for the sizes of `config` and `n_classes` classes, all
 /// random draws from `seed` (see the [module docs](self) for shapes, ranks and
-/// initialisation). [`ModelKind::Dense`] is [`Lstm::dense`] with the same seed.
+/// initialisation). [`ModelKind::DENSE`] is [`Lstm::dense`] with the same seed.
 ///
 /// Cost: the random cores (no dense `W` is formed except for the dense kind and the dense
 /// recurrent map `4H x H` of the separate kinds).
@@ -556,7 +627,7 @@ impl ModelSpec {
 /// ```
 /// use tnet::models::{LstmConfig, zoo::{self, ModelKind, ModelSpec}};
 /// let config = LstmConfig::new(57_600, 256);
-/// let spec = ModelSpec::new(ModelKind::Tt, 4).with_modes(vec![16, 4, 4, 4], vec![8, 20, 20, 18]);
+/// let spec = ModelSpec::new(ModelKind::TT, 4).with_modes(vec![16, 4, 4, 4], vec![8, 20, 20, 18]);
 /// let model = zoo::build::<f32>(&spec, &config, 11, 0).unwrap();
 /// assert_eq!(model.param_count().input_map, 3_360);
 /// ```
@@ -596,22 +667,18 @@ pub fn build<T: Scalar>(
     let (r, init) = (spec.rank, spec.init);
     let fused = spec.kind.is_fused();
     let map_in = if fused { shape.n_in() } else { n };
-    let map: Box<dyn LinearMap<T>> = match spec.kind {
-        ModelKind::Tt | ModelKind::FdTt => {
-            wrap(TtMatrix::random(&shape, &(), r, init, s0)?, map_in)?
-        }
-        ModelKind::Tr | ModelKind::FdTr => wrap(
+    let map: Box<dyn LinearMap<T>> = match spec.kind.format() {
+        Some(FormatKind::Tt) => wrap(TtMatrix::random(&shape, &(), r, init, s0)?, map_in)?,
+        Some(FormatKind::Tr) => wrap(
             TrMatrix::random(&shape, &TrLayout::Split, r, init, s0)?,
             map_in,
         )?,
-        ModelKind::Bt | ModelKind::FdBt => {
-            wrap(BtMatrix::random(&shape, &spec.blocks, r, init, s0)?, map_in)?
-        }
-        ModelKind::Ht | ModelKind::Fdht => {
+        Some(FormatKind::Bt) => wrap(BtMatrix::random(&shape, &spec.blocks, r, init, s0)?, map_in)?,
+        Some(FormatKind::Ht) => {
             let (shape, tree) = spec.ht_structure(&shape)?;
             wrap(HtMatrix::random(&shape, &tree, r, init, s0)?, map_in)?
         }
-        ModelKind::Dense => unreachable!("handled above"),
+        Some(FormatKind::Tucker) | None => unreachable!("no matrix layer: rejected above"),
     };
     if fused {
         Lstm::fused(config, map, PadPosition::End, head)
@@ -639,20 +706,18 @@ fn decompose<T: Scalar>(
     rule: &Truncation,
     n_in: usize,
 ) -> Result<Box<dyn LinearMap<T>>> {
-    match spec.kind {
-        ModelKind::Tt | ModelKind::FdTt => wrap(TtMatrix::from_dense(w, shape, &(), rule)?.0, n_in),
-        ModelKind::Tr | ModelKind::FdTr => wrap(
+    match spec.kind.format() {
+        Some(FormatKind::Tt) => wrap(TtMatrix::from_dense(w, shape, &(), rule)?.0, n_in),
+        Some(FormatKind::Tr) => wrap(
             TrMatrix::from_dense(w, shape, &TrLayout::Split, rule)?.0,
             n_in,
         ),
-        ModelKind::Bt | ModelKind::FdBt => {
-            wrap(BtMatrix::from_dense(w, shape, &spec.blocks, rule)?.0, n_in)
-        }
-        ModelKind::Ht | ModelKind::Fdht => {
+        Some(FormatKind::Bt) => wrap(BtMatrix::from_dense(w, shape, &spec.blocks, rule)?.0, n_in),
+        Some(FormatKind::Ht) => {
             let (shape, tree) = spec.ht_structure(shape)?;
             wrap(HtMatrix::from_dense(w, &shape, &tree, rule)?.0, n_in)
         }
-        ModelKind::Dense => unreachable!("the dense kind is not decomposed"),
+        Some(FormatKind::Tucker) | None => unreachable!("no matrix layer: not decomposed"),
     }
 }
 
@@ -661,7 +726,7 @@ fn decompose<T: Scalar>(
 /// and shape (`W_x` zero-padded for the separate kinds, keeping `U` dense; the fused
 /// matrix `[W_x U 0]` for the fused kinds), and the gate bias and the classifier are
 /// copied. The rule is applied with its rank cap lowered to `spec.rank`.
-/// [`ModelKind::Dense`] returns a copy.
+/// [`ModelKind::DENSE`] returns a copy.
 ///
 /// Error: as each format's `from_dense` (e.g. `‖W − W̃‖_F ≤ ε ‖W‖_F` for TT, TR and HT
 /// with a relative tolerance `ε`; block-term is a fit without a guarantee).
@@ -678,7 +743,7 @@ fn decompose<T: Scalar>(
 /// use tnet::Truncation;
 /// let config = LstmConfig::new(12, 4);
 /// let dense = Lstm::<f64>::dense(&config, 3, 0).unwrap();
-/// let spec = ModelSpec::new(ModelKind::Tt, 1_000).with_order(2);
+/// let spec = ModelSpec::new(ModelKind::TT, 1_000).with_order(2);
 /// let tt = zoo::compress_dense(&dense, &spec, &Truncation::rel(1e-12)).unwrap();
 /// let x = tnet::dense::random_normal::<f64>(&[2, 3, 12], 1).into_dimensionality().unwrap();
 /// let d = &dense.logits(x.view()).unwrap() - &tt.logits(x.view()).unwrap();

@@ -380,7 +380,7 @@ fn transfer_gram<T: Scalar>(
 
 /// Norm through orthogonalisation: `‖X‖ = ‖B_root‖` of the orthogonalised tensor.
 pub(crate) fn norm<T: Scalar>(x: &HtTensor<T>) -> T {
-    let y = crate::algorithms::ht_truncate::orthogonalize(x);
+    let y = crate::formats::ht::orthogonalize(x);
     match &y.nodes()[y.tree().root()] {
         HtNode::Leaf(u) => crate::dense::norm(u.view().into_dyn()),
         HtNode::Transfer(b) => crate::dense::norm(b.view().into_dyn()),

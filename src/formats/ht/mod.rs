@@ -17,11 +17,14 @@
 //! `O(d n r + d r^3)` instead of `n^d`.
 //!
 //! Produced by [`HtTensor::from_dense`] (HT-SVD, see
-//! [`algorithms::ht_svd`](crate::algorithms::ht_svd)); re-compressed by
-//! [`HtTensor::truncate`] (see [`algorithms::ht_truncate`](crate::algorithms::ht_truncate)).
+//! [`formats::ht`](crate::formats::ht)); re-compressed by
+//! [`HtTensor::truncate`] (see [`formats::ht`](crate::formats::ht)).
 
 mod arith;
+mod decompose;
 mod io;
+mod matrix;
+mod round;
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -30,7 +33,10 @@ use crate::dense::{random_normal_with, rng};
 use crate::formats::checks::check_index;
 use crate::{DimTree, Error, Factorized, Result, Scalar, Truncation, TruncationInfo};
 
+pub use decompose::{Sweep, ht_svd};
 pub use io::HT_FORMAT_VERSION;
+pub use matrix::HtMatrix;
+pub use round::{gramians, orthogonalize, truncate, truncate_sum};
 
 /// The data held at one node of an HT tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -437,31 +443,26 @@ impl<T: Scalar> HtTensor<T> {
     }
 
     /// HT-SVD of a dense tensor (leaves to root, the default). See
-    /// [`algorithms::ht_svd`](crate::algorithms::ht_svd) for the algorithm, its cost and
+    /// [`formats::ht`](crate::formats::ht) for the algorithm, its cost and
     /// its error bound.
     ///
     /// # Errors
-    /// See [`ht_svd`](crate::algorithms::ht_svd::ht_svd).
+    /// See [`ht_svd`](crate::formats::ht::ht_svd).
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
         tree: &DimTree,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::ht_svd::ht_svd(
-            x,
-            tree,
-            rule,
-            crate::algorithms::ht_svd::Sweep::LeavesToRoot,
-        )
+        crate::formats::ht::ht_svd(x, tree, rule, crate::formats::ht::Sweep::LeavesToRoot)
     }
 
     /// Truncates to a new rule without forming the dense tensor; see
-    /// [`algorithms::ht_truncate`](crate::algorithms::ht_truncate).
+    /// [`formats::ht`](crate::formats::ht).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for an invalid rule.
     pub fn truncate(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::ht_truncate::truncate(self, rule)
+        crate::formats::ht::truncate(self, rule)
     }
 }
 

@@ -29,139 +29,22 @@
 
 use ndarray::{Array2, ArrayView2, ArrayViewD};
 
-use crate::formats::tucker::multi_mode_product;
+use super::multi_mode_product;
+use crate::formats::als::{AlsOptions, AlsReport, relative_error};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
 use crate::{Error, Factorized, Result, Scalar, Truncation, TuckerTensor, dense};
-
-/// Stopping rule of an alternating (ALS-type) iteration: at most `max_iter` sweeps; stop
-/// early when a sweep lowers the relative error by at most `tol` times its previous
-/// value. Shared by [`hooi`] and [`bt_als`](crate::algorithms::bt_als::bt_als).
-///
-/// # Example
-/// ```
-/// use tnet::algorithms::hooi::AlsOptions;
-/// let o = AlsOptions::default().with_max_iter(20).with_tol(1e-6);
-/// assert!(o.check().is_ok());
-/// assert!(AlsOptions::default().with_tol(f64::NAN).check().is_err());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AlsOptions {
-    /// Maximum number of sweeps (0 returns the initialisation).
-    pub max_iter: usize,
-    /// Relative decrease of the error below which the iteration stops.
-    pub tol: f64,
-}
-
-impl Default for AlsOptions {
-    /// 100 sweeps, `tol = 1e-10`.
-    fn default() -> Self {
-        Self {
-            max_iter: 100,
-            tol: 1e-10,
-        }
-    }
-}
-
-impl AlsOptions {
-    /// Sets the sweep limit.
-    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
-        self.max_iter = max_iter;
-        self
-    }
-
-    /// Sets the tolerance on the relative decrease of the error.
-    pub fn with_tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
-    }
-
-    /// Validates: `tol` finite and `>= 0`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] naming `tol`.
-    pub fn check(&self) -> Result<Self> {
-        if !self.tol.is_finite() || self.tol < 0.0 {
-            return Err(Error::param(
-                "tol",
-                format!("must be finite and >= 0, got {}", self.tol),
-            ));
-        }
-        Ok(*self)
-    }
-}
-
-/// What an alternating iteration did.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlsReport<T> {
-    /// Relative error `‖X − Y_i‖ / ‖X‖` (or `‖Y_i‖` for `X = 0`) of the initialisation
-    /// (`errors[0]`) and after each accepted sweep; non-increasing.
-    pub errors: Vec<T>,
-    /// Number of accepted sweeps (`errors.len() − 1`).
-    pub iterations: usize,
-    /// True if the iteration stopped on the tolerance (or on a zero error, or on a sweep
-    /// rejected because rounding made the error rise) rather than on `max_iter`.
-    pub converged: bool,
-}
-
-impl<T: Scalar> AlsReport<T> {
-    /// The error of the initialisation.
-    pub fn initial_error(&self) -> T {
-        self.errors[0]
-    }
-
-    /// The error of the result.
-    pub fn final_error(&self) -> T {
-        *self.errors.last().expect("at least the initial error")
-    }
-
-    pub(crate) fn start(err: T) -> Self {
-        Self {
-            errors: vec![err],
-            iterations: 0,
-            converged: err == T::zero(),
-        }
-    }
-
-    /// Records a candidate error; returns whether it is accepted (not above the last).
-    /// Sets `converged` when the decrease is at most `tol` relative, the error is zero, or
-    /// the candidate is rejected.
-    pub(crate) fn record(&mut self, err: T, tol: f64) -> bool {
-        let last = self.final_error();
-        if err > last {
-            self.converged = true;
-            return false;
-        }
-        self.errors.push(err);
-        self.iterations += 1;
-        if err == T::zero() || (last - err).as_f64() <= tol * last.as_f64() {
-            self.converged = true;
-        }
-        true
-    }
-}
-
-/// Relative error `‖X − Y‖ / ‖X‖` (`‖Y‖` when `X = 0`) with `Y` dense.
-pub(crate) fn relative_error<T: Scalar>(
-    x: ArrayViewD<'_, T>,
-    norm_x: T,
-    y: ArrayViewD<'_, T>,
-) -> T {
-    let mut diff = y.to_owned();
-    diff.zip_mut_with(&x, |a, &b| *a = b - *a);
-    let e = dense::norm(diff.view());
-    if norm_x == T::zero() { e } else { e / norm_x }
-}
 
 /// HOOI of `x`, initialised by the ST-HOSVD under `rule` (which fixes the ranks). See the
 /// [module docs](self).
 ///
 /// # Errors
-/// As [`st_hosvd`](crate::algorithms::hosvd::st_hosvd); [`Error::InvalidParameter`] for
+/// As [`st_hosvd`](crate::formats::tucker::st_hosvd); [`Error::InvalidParameter`] for
 /// invalid options.
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::hooi::{hooi, AlsOptions};
+/// use tnet::formats::AlsOptions;
+/// use tnet::formats::tucker::hooi;
 /// use tnet::{Factorized, Truncation};
 /// let x = tnet::dense::random_normal::<f64>(&[6, 7, 8], 3);
 /// let (y, report) = hooi(x.view(), &Truncation::rank(2), &AlsOptions::default()).unwrap();
@@ -176,7 +59,7 @@ pub fn hooi<T: Scalar>(
     opts: &AlsOptions,
 ) -> Result<(TuckerTensor<T>, AlsReport<T>)> {
     let opts = opts.check()?;
-    let (init, _) = crate::algorithms::hosvd::st_hosvd(x.view(), rule)?;
+    let (init, _) = crate::formats::tucker::st_hosvd(x.view(), rule)?;
     refine(x, init, &opts)
 }
 
@@ -213,7 +96,10 @@ fn refine<T: Scalar>(
     let norm_x = dense::norm(x.view());
     let mut best = init;
     let mut report = AlsReport::start(relative_error(x.view(), norm_x, best.to_dense().view()));
-    while report.iterations < opts.max_iter && !report.converged {
+    while report.iterations < opts.max_iter
+        && !report.converged
+        && report.final_error().as_f64() > opts.target
+    {
         let ranks = best.ranks();
         let mut factors: Vec<Array2<T>> = best.factors().to_vec();
         let mut core = None;

@@ -2,8 +2,8 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use super::engine::{Engine, NetSpec, delegate_to_engine};
-use super::{
+use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
+use crate::matrices::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
     normalize_variance, paired_tensor, split_tensor,
 };
@@ -39,7 +39,8 @@ pub enum TrLayout {
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix, TrLayout, TrMatrix};
+/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::{TrLayout, TrMatrix};
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();
 /// let w = TrMatrix::<f32>::random(&shape, &TrLayout::Split, 5, Init::Glorot, 0).unwrap();
 /// assert_eq!(w.n_params(), 25 * (8 + 20 + 20 + 18) + 25 * (16 + 4 + 4 + 4));
@@ -225,7 +226,7 @@ impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
             TrLayout::Paired => paired_tensor(&w, shape, false),
             TrLayout::Split => split_tensor(&w, shape),
         };
-        let (tr, info) = crate::algorithms::tr_svd::tr_svd(x.view(), rule)?;
+        let (tr, info) = crate::formats::tr::tr_svd(x.view(), rule)?;
         let modes = Self::core_modes(shape, *layout);
         let cores = tr
             .into_cores()

@@ -12,7 +12,7 @@
 //!    `X_{<1>} = H_1 Q` with `Q` orthonormal rows and `‖X‖ = ‖H_1‖` (accurate to working
 //!    precision; this is the norm every method uses for its budget);
 //! 2. the SVD of `H_1` (`n_1 x s_1`) is the SVD of `X_{<1>}`: truncated to `R = r_0 r_1`
-//!    ([`balanced_split`](super::tr_svd::balanced_split)), it gives `Z_1` as in TR-SVD;
+//!    ([`balanced_split`](super::balanced_split)), it gives `Z_1` as in TR-SVD;
 //! 3. `C = U^T X_{<1>}` is, in TT form, `(Σ V^T) H_2 H_3 .. H_d`; moving `a_0` from the
 //!    front to the back (`W[a_1, i_2, .., i_d, a_0]`) carries it through the cores as
 //!    `I_{r_0} ⊗ H_k`, which keeps them right-orthogonal;
@@ -87,7 +87,7 @@ pub enum TrRoundMethod {
 /// use tnet::{Factorized, TrTensor, Truncation};
 /// let x = TrTensor::<f64>::random(&[4, 5, 6, 3], 2, 1).unwrap();
 /// let doubled = x.add(&x).unwrap(); // ranks 4 (the trace sees the redundancy)
-/// let (y, info) = tnet::algorithms::tr_round::tr_round(&doubled, &Truncation::rel(1e-10)).unwrap();
+/// let (y, info) = tnet::formats::tr::tr_round(&doubled, &Truncation::rel(1e-10)).unwrap();
 /// assert!(y.n_params() <= doubled.n_params()); // never grows
 /// let e = tnet::dense::rel_error(doubled.to_dense().view(), y.to_dense().view()).unwrap();
 /// assert!(e <= 1e-10 && e <= info.rel_error_bound() + 1e-14);
@@ -107,7 +107,7 @@ pub fn tr_round<T: Scalar>(
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::tr_round::{tr_round_with, TrRoundMethod};
+/// use tnet::formats::tr::{tr_round_with, TrRoundMethod};
 /// use tnet::{Factorized, TrTensor, Truncation};
 /// let x = TrTensor::<f64>::random(&[4, 5, 6], 3, 1).unwrap();
 /// let padded = x.add(&x.scale(0.0)).unwrap(); // ranks 6, half of them zero
@@ -171,7 +171,7 @@ fn via_tr_svd<T: Scalar>(
         .into_shape_with_order((n0, s1))
         .expect("standard");
     let f = svd(h0, first_rule, true)?;
-    let (r0, r1) = super::tr_svd::balanced_split(f.rank, cap);
+    let (r0, r1) = super::balanced_split(f.rank, cap);
     let rank = r0 * r1;
     let discarded = f.singular_values[rank..]
         .iter()

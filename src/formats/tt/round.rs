@@ -39,7 +39,7 @@ use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor};
 /// use tnet::{Factorized, Truncation, TtTensor};
 /// let x = TtTensor::<f64>::random(&[5, 6, 7, 4], 3, 1).unwrap();
 /// let doubled = x.add(&x).unwrap(); // ranks 6, the tensor has ranks 3
-/// let (y, info) = tnet::algorithms::tt_round::tt_round(&doubled, &Truncation::rel(1e-12)).unwrap();
+/// let (y, info) = tnet::formats::tt::tt_round(&doubled, &Truncation::rel(1e-12)).unwrap();
 /// assert_eq!(y.ranks(), x.ranks());
 /// assert!(y.norm_diff(&x.scale(2.0)).unwrap() <= 1e-12 * info.input_norm);
 /// ```

@@ -63,7 +63,7 @@ pub enum Sweep {
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::ht_svd::{ht_svd, Sweep};
+/// use tnet::formats::ht::{ht_svd, Sweep};
 /// use tnet::{DimTree, Factorized, Truncation};
 /// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6, 3], 1);
 /// let tree = DimTree::balanced(4).unwrap();

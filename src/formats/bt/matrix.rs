@@ -2,9 +2,10 @@
 
 use ndarray::{ArrayD, ArrayView2};
 
-use super::decompose::bt_fit;
-use super::engine::{Engine, NetSpec, delegate_to_engine};
-use super::{
+use super::bt_als;
+use crate::formats::AlsOptions;
+use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
+use crate::matrices::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
     normalize_variance, paired_tensor,
 };
@@ -12,6 +13,8 @@ use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
 /// Sweeps of the block coordinate descent in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
 const BT_MAX_SWEEPS: usize = 1000;
+/// Seed completing rank-deficient starts of the fit (see [`bt_als`]).
+const BT_SEED: u64 = 1000;
 
 /// A weight matrix in block-term format (the BT-LSTM layer; Ye et al., *Learning compact
 /// recurrent neural networks with block-term tensor decomposition*, CVPR 2018):
@@ -25,9 +28,11 @@ const BT_MAX_SWEEPS: usize = 1000;
 /// Parameters, block by block (factors `1..d`, then the core):
 /// `N_b (Σ_k n_k m_k R_k + Π_k R_k)`.
 ///
-/// [`from_dense`](MatrixFormat::from_dense) fits the blocks by block coordinate descent
-/// (each block the HOOI update of the residual of the others, from successive HOSVDs) with
-/// the ranks of the rule's `max_rank` (required). Block-term fitting has no SVD-style
+/// [`from_dense`](MatrixFormat::from_dense) fits the blocks to the paired tensor of `W` by
+/// [`bt_als`], the one block-term algorithm of the crate (joint least squares for the
+/// factors, block updates of the cores, line search; started from successive ST-HOSVDs of
+/// the residual), with the ranks of the rule's `max_rank` (required; clipped to what a
+/// Tucker block of the paired shape admits). Block-term fitting has no SVD-style
 /// guarantee and its alternating least squares can converge slowly (the "swamps" of
 /// block-term and CP fitting): the returned `error_bound` is the achieved error, and
 /// sweeps stop when it meets the rule's tolerance, stalls, or after 1000 sweeps
@@ -35,7 +40,8 @@ const BT_MAX_SWEEPS: usize = 1000;
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{BtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::BtMatrix;
 /// // The BT-LSTM input layer of UCF11: 4 modes, R = 4, 2 blocks.
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();
 /// let w = BtMatrix::<f32>::random(&shape, &2, 4, Init::Glorot, 0).unwrap();
@@ -157,7 +163,27 @@ impl<T: Scalar> BtMatrix<T> {
         })?;
         let ranks: Vec<usize> = shape.paired_modes().iter().map(|&p| p.min(rank)).collect();
         let x = paired_tensor(&w, shape, true);
-        let (cores, info) = bt_fit(x.view(), n_blocks, &ranks, rule, max_sweeps)?;
+        let norm = crate::dense::norm(x.view());
+        let target = if norm > T::zero() {
+            rule.budget(norm.as_f64()) / norm.as_f64()
+        } else {
+            0.0
+        };
+        let opts = AlsOptions::default()
+            .with_max_iter(max_sweeps)
+            .with_tol(1e-12)
+            .with_target(target);
+        let (y, report) = bt_als(x.view(), n_blocks, &ranks, BT_SEED, &opts)?;
+        // The report's errors are relative to ‖X‖ (absolute for X = 0).
+        let scale = if norm > T::zero() { norm } else { T::one() };
+        let err = report.final_error() * scale;
+        let mut cores = Vec::with_capacity(n_blocks * (shape.order() + 1));
+        for block in y.into_blocks() {
+            let (core, factors) = block.into_parts();
+            cores.extend(factors.into_iter().map(|f| f.into_dyn()));
+            cores.push(core);
+        }
+        let info = TruncationInfo::new(vec![Vec::new()], vec![err], norm);
         Ok((Self::try_new(shape.clone(), n_blocks, cores)?, info))
     }
 

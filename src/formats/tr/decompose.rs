@@ -42,8 +42,8 @@
 
 use ndarray::{ArrayView2, ArrayViewD};
 
-use super::tt_svd::sequential_svd;
 use crate::formats::cores::core_from;
+use crate::formats::cores::sequential_svd;
 use crate::linalg::{MatrixTruncation, left_svd_streaming, project_and_factor};
 use crate::{Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
 
@@ -62,7 +62,7 @@ use crate::{Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::tr_svd::tr_svd;
+/// use tnet::formats::tr::tr_svd;
 /// use tnet::{Factorized, Truncation};
 /// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6, 3], 1);
 /// let (y, info) = tr_svd(x.view(), &Truncation::rel(0.3)).unwrap();
@@ -153,7 +153,7 @@ pub fn tr_svd<T: Scalar>(
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::tr_svd::balanced_split;
+/// use tnet::formats::tr::balanced_split;
 /// assert_eq!(balanced_split(12, usize::MAX), (3, 4));
 /// assert_eq!(balanced_split(16, usize::MAX), (4, 4));
 /// assert_eq!(balanced_split(7, usize::MAX), (1, 7));

@@ -16,14 +16,18 @@
 //! (length `d`; `r_d = r_0`).
 //!
 //! Produced by [`TrTensor::from_dense`] (TR-SVD, see
-//! [`algorithms::tr_svd`](crate::algorithms::tr_svd)) and refined by TR-ALS
-//! ([`algorithms::tr_als`](crate::algorithms::tr_als)); re-compressed by
+//! [`formats::tr`](crate::formats::tr)) and refined by TR-ALS
+//! ([`formats::tr`](crate::formats::tr)); re-compressed by
 //! [`round`](crate::Factorized::round) (see
-//! [`algorithms::tr_round`](crate::algorithms::tr_round)). Every operation here works on
+//! [`formats::tr`](crate::formats::tr)). Every operation here works on
 //! the cores, never on the dense tensor (except [`to_dense`](crate::Factorized::to_dense)).
 
+mod als;
 mod arith;
+mod decompose;
 mod io;
+mod matrix;
+mod round;
 
 use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, IxDyn, s};
 
@@ -32,7 +36,11 @@ use super::cores;
 use crate::dense::{random_normal_with, rng};
 use crate::{Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TtTensor};
 
+pub use als::{TrAlsInit, TrAlsOptions, TrAlsReport, TrAlsStop, tr_als};
+pub use decompose::{balanced_split, tr_svd};
 pub use io::TR_FORMAT_VERSION;
+pub use matrix::{TrLayout, TrMatrix};
+pub use round::{TrRoundMethod, tr_round, tr_round_with};
 
 /// A tensor in Tensor-Ring format. See the [module docs](self) for the layout.
 ///
@@ -167,15 +175,15 @@ impl<T: Scalar> TrTensor<T> {
         self.cores
     }
 
-    /// TR-SVD of a dense tensor; see [`algorithms::tr_svd`](crate::algorithms::tr_svd).
+    /// TR-SVD of a dense tensor; see [`formats::tr`](crate::formats::tr).
     ///
     /// # Errors
-    /// See [`tr_svd`](crate::algorithms::tr_svd::tr_svd).
+    /// See [`tr_svd`](crate::formats::tr::tr_svd).
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::tr_svd::tr_svd(x, rule)
+        crate::formats::tr::tr_svd(x, rule)
     }
 
     /// The TR tensor with `r_0 = 1` equal to a TT tensor (the same cores).
@@ -309,9 +317,9 @@ impl<T: Scalar> Factorized<T> for TrTensor<T> {
         Ok(m.diag().sum())
     }
 
-    /// Ring-preserving rounding; see [`algorithms::tr_round`](crate::algorithms::tr_round)
+    /// Ring-preserving rounding; see [`formats::tr`](crate::formats::tr)
     /// for the algorithm and the bound it guarantees.
     fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::tr_round::tr_round(self, rule)
+        crate::formats::tr::tr_round(self, rule)
     }
 }

@@ -40,10 +40,9 @@
 //! about `N` when `r_1 <= n_1` (measured: 2.2x the input, input included, on an 8^8
 //! tensor with ranks 8).
 
-use ndarray::{Array2, ArrayView2, ArrayViewD};
+use ndarray::{ArrayView2, ArrayViewD};
 
-use crate::formats::cores::{core_from, matmul_to};
-use crate::linalg::{MatrixTruncation, TruncatedSvd, left_svd_streaming, project_and_factor};
+use crate::formats::cores::sequential_svd;
 use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
 
 /// TT-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
@@ -62,7 +61,7 @@ use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::tt_svd::tt_svd;
+/// use tnet::formats::tt::tt_svd;
 /// use tnet::{Factorized, Truncation};
 /// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6, 3], 1);
 /// let (y, info) = tt_svd(x.view(), &Truncation::rel(0.3)).unwrap();
@@ -87,76 +86,4 @@ pub fn tt_svd<T: Scalar>(
         TtTensor::from_cores(out.cores),
         TruncationInfo::new(out.singular_values, out.discarded, norm),
     ))
-}
-
-/// The result of [`sequential_svd`].
-pub(crate) struct Sequential<T> {
-    pub cores: Vec<ndarray::Array3<T>>,
-    pub singular_values: Vec<Vec<T>>,
-    pub discarded: Vec<T>,
-}
-
-/// The TT-SVD sweep on a tensor of shape `(r_start, n_1, .., n_m, r_end)` given as the
-/// row-major matrix `c0` of shape `(r_start n_1) x (rest)`: cores
-/// `(r_k, n_k, r_{k+1})` with the first left rank `r_start` and the last right rank
-/// `r_end`, the bond after core `k` truncated by `rule(k)` (`m − 1` truncations). Shared
-/// by TT-SVD (`r_start = r_end = 1`) and TR-SVD. `first` is the factorisation of `c0`
-/// when the caller already has it.
-///
-/// Step 0 factorises `c0` in place ([`left_svd_streaming`]); each later step forms
-/// `C_k = U_{k-1}^T C_{k-1}` and factorises its unfolding in the same pass
-/// ([`project_and_factor`]); the last core is one GEMM.
-pub(crate) fn sequential_svd<T: Scalar>(
-    c0: ArrayView2<'_, T>,
-    r_start: usize,
-    sizes: &[usize],
-    r_end: usize,
-    rule: &dyn Fn(usize) -> MatrixTruncation<T>,
-    first: Option<TruncatedSvd<T>>,
-) -> Result<Sequential<T>> {
-    let m = sizes.len();
-    let mut out = Sequential {
-        cores: Vec::with_capacity(m),
-        singular_values: Vec::with_capacity(m.saturating_sub(1)),
-        discarded: Vec::with_capacity(m.saturating_sub(1)),
-    };
-    if m == 1 {
-        out.cores
-            .push(core_from(c0.to_owned(), r_start, sizes[0], r_end));
-        return Ok(out);
-    }
-    let mut svd = match first {
-        Some(f) => f,
-        None => left_svd_streaming(c0, rule(0))?,
-    };
-    let mut owned: Option<Array2<T>> = None;
-    let mut r = r_start;
-    for k in 0..m - 1 {
-        let cur: ArrayView2<'_, T> = match &owned {
-            None => c0.view(),
-            Some(c) => c.view(),
-        };
-        let q = svd.rank;
-        let u = std::mem::replace(&mut svd.u, Array2::zeros((0, 0)));
-        let next = if k + 2 < m {
-            let (next, nsvd) = project_and_factor(u.view(), cur, q, sizes[k + 1], 1, rule(k + 1))?;
-            let done = std::mem::replace(&mut svd, nsvd);
-            out.singular_values.push(done.singular_values);
-            out.discarded.push(done.discarded);
-            next
-        } else {
-            let mut next = Array2::<T>::zeros((q, cur.ncols()));
-            matmul_to(next.view_mut(), u.t(), cur);
-            out.singular_values
-                .push(std::mem::take(&mut svd.singular_values));
-            out.discarded.push(svd.discarded);
-            next
-        };
-        out.cores.push(core_from(u, r, sizes[k], q));
-        owned = Some(next);
-        r = q;
-    }
-    let last = owned.expect("m >= 2");
-    out.cores.push(core_from(last, r, sizes[m - 1], r_end));
-    Ok(out)
 }

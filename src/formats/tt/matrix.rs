@@ -2,8 +2,8 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use super::engine::{Engine, NetSpec, delegate_to_engine};
-use super::{
+use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
+use crate::matrices::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
     normalize_variance, paired_tensor,
 };
@@ -26,7 +26,8 @@ use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix, TtMatrix};
+/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::TtMatrix;
 /// // The TT-LSTM input layer of UCF11 (Yang et al. 2017): 57,600 -> 4 x 256, ranks 4.
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();
 /// let w = TtMatrix::<f32>::random(&shape, &(), 4, Init::Glorot, 0).unwrap();
@@ -208,7 +209,7 @@ impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
     ) -> Result<(Self, TruncationInfo<T>)> {
         check_dense("TtMatrix::from_dense", &w, shape)?;
         let x = paired_tensor(&w, shape, false);
-        let (tt, info) = crate::algorithms::tt_svd::tt_svd(x.view(), rule)?;
+        let (tt, info) = crate::formats::tt::tt_svd(x.view(), rule)?;
         let cores = tt
             .into_cores()
             .into_iter()

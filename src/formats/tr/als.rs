@@ -129,7 +129,7 @@ pub struct TrAlsReport {
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::tr_als::{tr_als, TrAlsInit, TrAlsOptions};
+/// use tnet::formats::tr::{tr_als, TrAlsInit, TrAlsOptions};
 /// use tnet::Truncation;
 /// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6], 3);
 /// let init = TrAlsInit::Svd(Truncation::rank(2));
@@ -146,7 +146,7 @@ pub fn tr_als<T: Scalar>(
     dense::check_tensor("tr_als", &x)?;
     opts.check()?;
     let start = match init {
-        TrAlsInit::Svd(rule) => crate::algorithms::tr_svd::tr_svd(x.view(), &rule)?.0,
+        TrAlsInit::Svd(rule) => crate::formats::tr::tr_svd(x.view(), &rule)?.0,
         TrAlsInit::Random { ranks, seed } => TrTensor::random_with_ranks(x.shape(), &ranks, seed)?,
         TrAlsInit::Given(t) => {
             if t.shape() != x.shape() {

@@ -40,7 +40,7 @@ use crate::{Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationI
 /// ```
 /// use tnet::{DimTree, Factorized, HtTensor};
 /// let x = HtTensor::<f64>::random(&DimTree::balanced(3).unwrap(), &[4, 5, 6], 2, 3).unwrap();
-/// let y = tnet::algorithms::ht_truncate::orthogonalize(&x);
+/// let y = tnet::formats::ht::orthogonalize(&x);
 /// let err = tnet::dense::rel_error(x.to_dense().view(), y.to_dense().view()).unwrap();
 /// assert!(err < 1e-13);
 /// ```

@@ -11,7 +11,7 @@
 //! this is exact are the multilinear ranks `rank X_(k)`. Storage `Σ_k n_k R_k + Π_k R_k`.
 //! The factors need not be orthonormal; [`TuckerTensor::orthogonalize`] makes them so
 //! without changing the tensor, and the decompositions
-//! ([`hosvd`](crate::algorithms::hosvd), [`hooi`](crate::algorithms::hooi)) return
+//! ([`hosvd`](crate::formats::tucker), [`hooi`](crate::formats::tucker)) return
 //! orthonormal factors.
 //!
 //! | operation | result ranks | cost |
@@ -29,10 +29,16 @@
 //! "core": <ndarray>, "factors": [<ndarray>, ..]}`, validated on load through
 //! [`TuckerTensor::try_new`], written atomically.
 
+mod decompose;
+mod hooi;
+
 use std::path::Path;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
 use serde::{Deserialize, Serialize};
+
+pub use decompose::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_hosvd};
+pub use hooi::{hooi, hooi_refine};
 
 use crate::dense::{random_normal_with, rng};
 use crate::formats::checks::{check_same_shape, check_shape};
@@ -230,16 +236,16 @@ impl<T: Scalar> TuckerTensor<T> {
     }
 
     /// Sequentially truncated HOSVD of a dense tensor under `rule`; see
-    /// [`algorithms::hosvd`](crate::algorithms::hosvd) for the algorithm, its cost and
+    /// [`formats::tucker`](crate::formats::tucker) for the algorithm, its cost and
     /// its error bound (`‖X − Y‖ ≤ ε ‖X‖` for a relative tolerance).
     ///
     /// # Errors
-    /// See [`st_hosvd`](crate::algorithms::hosvd::st_hosvd).
+    /// See [`st_hosvd`](crate::formats::tucker::st_hosvd).
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::hosvd::st_hosvd(x, rule)
+        crate::formats::tucker::st_hosvd(x, rule)
     }
 
     /// The same tensor with orthonormal factors: `U_k = Q_k R_k` (thin QR) and
@@ -439,11 +445,11 @@ impl<T: Scalar> TuckerTensor<T> {
     /// ```
     pub fn to_ht(&self, tree: &DimTree) -> Result<HtTensor<T>> {
         tree.check_order(self.order())?;
-        let (h, _) = crate::algorithms::ht_svd::ht_svd(
+        let (h, _) = crate::formats::ht::ht_svd(
             self.core.view(),
             tree,
             &Truncation::exact(),
-            crate::algorithms::ht_svd::Sweep::LeavesToRoot,
+            crate::formats::ht::Sweep::LeavesToRoot,
         )?;
         let (tree, _, mut nodes) = h.into_parts();
         for t in tree.leaves().collect::<Vec<_>>() {
@@ -577,13 +583,13 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
 
     /// Orthogonalise the factors, then ST-HOSVD of the core under `rule` (the new factors
     /// are `Q_k U'_k`). Since the `Q_k` are orthonormal the error bounds of
-    /// [`st_hosvd`](crate::algorithms::hosvd::st_hosvd) hold for the tensor:
+    /// [`st_hosvd`](crate::formats::tucker::st_hosvd) hold for the tensor:
     /// `‖X − Y‖ ≤ ε ‖X‖` for a relative tolerance, `≤ √d ‖X − X_best‖` for fixed ranks,
     /// always `≤ info.error_bound`. Cost `O(Σ n R² + Π R · Σ R)`.
     fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
         let rule = rule.check()?;
         let y = self.orthogonalize();
-        let (t, info) = crate::algorithms::hosvd::st_hosvd(y.core.view(), &rule)?;
+        let (t, info) = crate::formats::tucker::st_hosvd(y.core.view(), &rule)?;
         let (core, small) = t.into_parts();
         let factors = y
             .factors

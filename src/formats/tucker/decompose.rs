@@ -79,7 +79,7 @@ pub enum ModeOrder {
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::hosvd::{HosvdOptions, HosvdVariant, ModeOrder};
+/// use tnet::formats::tucker::{HosvdOptions, HosvdVariant, ModeOrder};
 /// let opts = HosvdOptions::default()
 ///     .with_variant(HosvdVariant::Sequential)
 ///     .with_order(ModeOrder::Given(vec![2, 0, 1]))
@@ -155,7 +155,7 @@ impl HosvdOptions {
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::hosvd::st_hosvd;
+/// use tnet::formats::tucker::st_hosvd;
 /// use tnet::{Factorized, Truncation};
 /// let x = tnet::dense::random_normal::<f64>(&[6, 7, 8], 1);
 /// let (y, info) = st_hosvd(x.view(), &Truncation::rel(0.4)).unwrap();
@@ -185,7 +185,7 @@ pub fn st_hosvd<T: Scalar>(
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::hosvd::{hosvd, HosvdOptions, HosvdVariant};
+/// use tnet::formats::tucker::{hosvd, HosvdOptions, HosvdVariant};
 /// use tnet::{Factorized, Truncation};
 /// let x = tnet::dense::random_normal::<f64>(&[5, 6, 7], 2);
 /// let plain = HosvdOptions::default().with_variant(HosvdVariant::Plain);

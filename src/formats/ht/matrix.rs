@@ -3,13 +3,13 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use super::engine::{Engine, NetSpec, delegate_to_engine};
-use super::{
+use crate::formats::ht::HtNode;
+use crate::formats::ht::{Sweep, ht_svd};
+use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
+use crate::matrices::{
     Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
     normalize_variance, paired_tensor,
 };
-use crate::algorithms::ht_svd::{Sweep, ht_svd};
-use crate::formats::ht::HtNode;
 use crate::{DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo};
 
 /// A weight matrix in HT-matrix format (the layer of the FDHT-LSTM; Yin et al., *Towards
@@ -24,12 +24,13 @@ use crate::{DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo
 /// pre-order node numbering, root first): `Σ_leaves n_k m_k r_t + Σ_interior r_l r_r r_t`.
 ///
 /// [`from_dense`](MatrixFormat::from_dense) is HT-SVD of the paired tensor (see
-/// [`ht_svd`](crate::algorithms::ht_svd)): with a relative tolerance `ε`,
+/// [`ht_svd`](crate::formats::ht)): with a relative tolerance `ε`,
 /// `‖W − W̃‖_F ≤ ε ‖W‖_F`; with a rank cap, within `√(2d−3)` of the best.
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{HtMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::HtMatrix;
 /// use tnet::DimTree;
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();
 /// let tree = DimTree::balanced(4).unwrap();

@@ -11,7 +11,7 @@
 //! each block with its own core `G_b` (`R_1 x .. x R_d`) and factors `U_{b,k}`
 //! (`n_k x R_k`), laid out as in [`TuckerTensor`]. Storage
 //! `N_b (Σ_k n_k R_k + Π_k R_k)` when every block has the ranks `R_k` (what
-//! [`bt_als`](crate::algorithms::bt_als::bt_als) produces); blocks of different ranks are
+//! [`bt_als`](crate::formats::bt::bt_als) produces); blocks of different ranks are
 //! allowed (sums of BT tensors) and then the counts add. One block is exactly Tucker.
 //!
 //! | operation | result | cost |
@@ -32,11 +32,17 @@
 //! "blocks": [{"core": .., "factors": [..]}, ..]}`, every block validated on load through
 //! [`TuckerTensor::try_new`], written atomically.
 
+mod decompose;
+mod matrix;
+
 use std::path::Path;
 
 use ndarray::{Array2, ArrayD, ArrayViewD};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+pub use decompose::{bt_als, bt_als_refine};
+pub use matrix::BtMatrix;
 
 use crate::formats::checks::{check_same_shape, check_shape};
 use crate::formats::file::{check_header, load_json, save_json, serde_via_file};

@@ -16,13 +16,16 @@
 //! `.r` and TensorLy's `rank`).
 //!
 //! Produced by [`TtTensor::from_dense`] (TT-SVD, see
-//! [`algorithms::tt_svd`](crate::algorithms::tt_svd)); re-compressed by
+//! [`formats::tt`](crate::formats::tt)); re-compressed by
 //! [`round`](crate::Factorized::round) (TT rounding, see
-//! [`algorithms::tt_round`](crate::algorithms::tt_round)). Exact conversions to and from
+//! [`formats::tt`](crate::formats::tt)). Exact conversions to and from
 //! the HT format on the linear tree: [`TtTensor::to_ht`], [`TtTensor::from_ht`].
 
 pub(crate) mod arith;
+mod decompose;
 mod io;
+mod matrix;
+mod round;
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView3, ArrayViewD, IxDyn};
 
@@ -33,7 +36,10 @@ use crate::{
     DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, Truncation, TruncationInfo,
 };
 
+pub use decompose::tt_svd;
 pub use io::TT_FORMAT_VERSION;
+pub use matrix::TtMatrix;
+pub use round::tt_round;
 
 /// A tensor in Tensor-Train format. See the [module docs](self) for the layout.
 ///
@@ -201,16 +207,16 @@ impl<T: Scalar> TtTensor<T> {
         self.cores.iter().map(|g| g.view()).collect()
     }
 
-    /// TT-SVD of a dense tensor; see [`algorithms::tt_svd`](crate::algorithms::tt_svd)
+    /// TT-SVD of a dense tensor; see [`formats::tt`](crate::formats::tt)
     /// for the algorithm, its cost and its error bound.
     ///
     /// # Errors
-    /// See [`tt_svd`](crate::algorithms::tt_svd::tt_svd).
+    /// See [`tt_svd`](crate::formats::tt::tt_svd).
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::tt_svd::tt_svd(x, rule)
+        crate::formats::tt::tt_svd(x, rule)
     }
 
     /// Entries at many multi-indices (one row of `indices` per entry), `O(d r^2)` each.
@@ -456,8 +462,8 @@ impl<T: Scalar> Factorized<T> for TtTensor<T> {
         Ok(v[0])
     }
 
-    /// TT rounding; see [`algorithms::tt_round`](crate::algorithms::tt_round).
+    /// TT rounding; see [`formats::tt`](crate::formats::tt).
     fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
-        crate::algorithms::tt_round::tt_round(self, rule)
+        crate::formats::tt::tt_round(self, rule)
     }
 }

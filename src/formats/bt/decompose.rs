@@ -5,7 +5,7 @@
 //! block terms — Part III: Alternating least squares algorithms*, SIMAX 30(3), 2008).
 //!
 //! # Initialisation (seeded)
-//! Block 1 is the ST-HOSVD of `X` at ranks `R` ([`hosvd`](crate::algorithms::hosvd)),
+//! Block 1 is the ST-HOSVD of `X` at ranks `R` ([`hosvd`](crate::formats::tucker)),
 //! block `b` the ST-HOSVD of the residual `X − Σ_{c<b} B_c`: a greedy deflation, so the
 //! start is already as good as `N_b` successive Tucker fits. Where a residual has a
 //! multilinear rank below `R_k` (for example when it is zero), the factor is completed by
@@ -56,9 +56,9 @@
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice, s};
 
-use crate::algorithms::hooi::{AlsOptions, AlsReport, relative_error};
-use crate::algorithms::hosvd::{HosvdOptions, hosvd};
+use crate::formats::als::{AlsOptions, AlsReport, relative_error};
 use crate::formats::tucker::multi_mode_product;
+use crate::formats::tucker::{HosvdOptions, hosvd};
 use crate::{BtTensor, Error, Factorized, Result, Scalar, Truncation, TuckerTensor, dense};
 
 /// Block-term decomposition of `x` into `n_blocks` blocks of ranks `ranks` (clipped to
@@ -76,8 +76,8 @@ use crate::{BtTensor, Error, Factorized, Result, Scalar, Truncation, TuckerTenso
 ///
 /// # Example
 /// ```
-/// use tnet::algorithms::bt_als::bt_als;
-/// use tnet::algorithms::hooi::AlsOptions;
+/// use tnet::formats::bt::bt_als;
+/// use tnet::formats::AlsOptions;
 /// use tnet::{BtTensor, Factorized};
 /// let truth = BtTensor::<f64>::random(&[8, 8, 8], &[2, 2, 2], 2, 5).unwrap();
 /// let x = truth.to_dense();
@@ -241,7 +241,10 @@ fn iterate<T: Scalar>(
         norm_x,
         sum_dense(&blocks, x.shape()).view(),
     ));
-    while report.iterations < opts.max_iter && !report.converged {
+    while report.iterations < opts.max_iter
+        && !report.converged
+        && report.final_error().as_f64() > opts.target
+    {
         let mut candidate = blocks.clone();
         for k in 0..x.ndim() {
             update_factors(x.view(), &mut candidate, k)?;

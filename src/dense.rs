@@ -432,3 +432,63 @@ pub fn random_orthonormal<T: Scalar, R: rand::Rng>(n: usize, r: usize, g: &mut R
         .expect("2-D");
     crate::linalg::qr(a.view()).0
 }
+
+/// Modes in the order that makes a chain of mode products (or truncations) cheapest.
+///
+/// Step `k` costs `cost[k]` times the current tensor size and multiplies that size by
+/// `ratio[k]`; the total `Σ_j cost[σ_j] Π_{i<j} ratio[σ_i]` is minimised by Smith's rule
+/// (an exchange argument): shrinking modes first by increasing `cost / (1 − ratio)`,
+/// then size-preserving ones, then growing ones by increasing `cost / (1 − ratio)`.
+pub(crate) fn cheapest_order(cost: &[f64], ratio: &[f64]) -> Vec<usize> {
+    let group = |k: usize| {
+        if ratio[k] < 1.0 {
+            0
+        } else if ratio[k] == 1.0 {
+            1
+        } else {
+            2
+        }
+    };
+    let key = |k: usize| {
+        if ratio[k] == 1.0 {
+            cost[k]
+        } else {
+            cost[k] / (1.0 - ratio[k])
+        }
+    };
+    let mut order: Vec<usize> = (0..cost.len()).collect();
+    order.sort_by(|&a, &b| {
+        group(a)
+            .cmp(&group(b))
+            .then(key(a).total_cmp(&key(b)))
+            .then(a.cmp(&b))
+    });
+    order
+}
+
+/// `X ×_{k_1} A_1 ×_{k_2} A_2 ..` for distinct modes, in the cheapest order (see
+/// [`cheapest_order`]). An empty list returns a copy of `X`.
+///
+/// # Panics
+/// If a mode is out of range or a matrix has the wrong number of columns (internal
+/// invariant: callers pass factors of a validated tensor).
+#[track_caller]
+pub(crate) fn multi_mode_product<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    ops: &[(usize, ArrayView2<'_, T>)],
+) -> ArrayD<T> {
+    let cost: Vec<f64> = ops.iter().map(|(_, a)| a.nrows() as f64).collect();
+    let ratio: Vec<f64> = ops
+        .iter()
+        .map(|(k, a)| a.nrows() as f64 / x.shape()[*k] as f64)
+        .collect();
+    let mut cur: Option<ArrayD<T>> = None;
+    for i in cheapest_order(&cost, &ratio) {
+        let (k, a) = &ops[i];
+        let src = cur.as_ref().map_or(x.view(), ArrayD::view);
+        cur = Some(
+            mode_product(src, a.view(), *k).expect("internal invariant: matrix matches the mode"),
+        );
+    }
+    cur.unwrap_or_else(|| x.to_owned())
+}

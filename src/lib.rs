@@ -60,7 +60,7 @@ pub mod truncation;
 pub mod weights;
 
 pub use error::{Error, Result};
-pub use format::Factorized;
+pub use format::{Decompose, Factorized};
 pub use formats::FormatKind;
 pub use formats::bt::BtTensor;
 pub use formats::ht::{HtNode, HtTensor};
@@ -75,7 +75,7 @@ pub use formats::{
 };
 pub use scalar::Scalar;
 pub use tree::DimTree;
-pub use truncation::{Truncation, TruncationInfo};
+pub use truncation::{CheckedRule, FitSummary, AsRule, Truncation, TruncationInfo};
 
 /// The README's code blocks, compiled and run as doctests so the front page never rots.
 #[cfg(doctest)]

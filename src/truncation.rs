@@ -32,6 +32,7 @@ use crate::{Error, Result, Scalar};
 /// let rule = Truncation::rel(1e-3).with_max_rank(20);
 /// assert_eq!(rule.max_rank(), Some(20));
 /// assert!(Truncation::rel(-1.0).check().is_err());
+/// assert_eq!(rule.check().unwrap().truncation(), rule);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Truncation {
@@ -104,11 +105,13 @@ impl Truncation {
         self.abs_eps
     }
 
-    /// Validates the rule: ranks at least 1, tolerances finite and non-negative.
+    /// Validates the rule once, at the edge: ranks at least 1, tolerances finite and
+    /// non-negative. The algorithms take the [`CheckedRule`] this returns (or check a
+    /// [`Truncation`] given to them through [`AsRule`]), so nothing below re-checks.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the offending field.
-    pub fn check(&self) -> Result<Self> {
+    pub fn check(&self) -> Result<CheckedRule> {
         if self.max_rank == Some(0) {
             return Err(Error::param("max_rank", "must be at least 1"));
         }
@@ -122,14 +125,64 @@ impl Truncation {
                 }
             }
         }
-        Ok(*self)
+        Ok(CheckedRule(*self))
+    }
+}
+
+/// A [`Truncation`] that has been validated (see [`Truncation::check`]): the type the
+/// decomposition and rounding algorithms work with. It can only be made by checking, so
+/// holding one proves the rule is valid; it answers the questions the algorithms ask
+/// (the error budget, the per-SVD rule).
+///
+/// # Example
+/// ```
+/// use tnet::Truncation;
+/// let rule = Truncation::rel(1e-2).with_max_rank(8).check().unwrap();
+/// assert_eq!(rule.budget(10.0), 0.1);
+/// assert_eq!(rule.max_rank(), Some(8));
+/// // Lowering the cap keeps the rule valid; a zero cap is refused.
+/// assert_eq!(rule.capped(4).unwrap().max_rank(), Some(4));
+/// assert!(rule.capped(0).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CheckedRule(Truncation);
+
+impl CheckedRule {
+    /// The rule as given.
+    pub fn truncation(&self) -> Truncation {
+        self.0
+    }
+
+    /// The rank cap, if any.
+    pub fn max_rank(&self) -> Option<usize> {
+        self.0.max_rank
+    }
+
+    /// The relative tolerance, if any.
+    pub fn rel_eps(&self) -> Option<f64> {
+        self.0.rel_eps
+    }
+
+    /// The absolute tolerance, if any.
+    pub fn abs_eps(&self) -> Option<f64> {
+        self.0.abs_eps
+    }
+
+    /// The same rule with the rank cap lowered to `min(cap, r)` (set to `r` if there was
+    /// none).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for `r == 0`.
+    pub fn capped(&self, r: usize) -> Result<Self> {
+        let r = self.0.max_rank.map_or(r, |c| c.min(r));
+        self.0.with_max_rank(r).check()
     }
 
     /// The total absolute error budget for a tensor of norm `norm`:
     /// `min(rel_eps * norm, abs_eps)`, or 0 when no tolerance is set (exact up to rounding).
     pub fn budget(&self, norm: f64) -> f64 {
-        let rel = self.rel_eps.map(|e| e * norm);
-        match (rel, self.abs_eps) {
+        let rel = self.0.rel_eps.map(|e| e * norm);
+        match (rel, self.0.abs_eps) {
             (Some(r), Some(a)) => r.min(a),
             (Some(r), None) => r,
             (None, Some(a)) => a,
@@ -139,7 +192,7 @@ impl Truncation {
 
     /// True when a tolerance is set (so `budget` can be non-zero).
     pub fn has_tolerance(&self) -> bool {
-        self.rel_eps.is_some() || self.abs_eps.is_some()
+        self.0.rel_eps.is_some() || self.0.abs_eps.is_some()
     }
 
     /// The per-matrix rule for one of `n_truncations` nested truncations of a tensor of
@@ -153,9 +206,33 @@ impl Truncation {
             0.0
         };
         MatrixTruncation {
-            max_rank: self.max_rank.unwrap_or(usize::MAX),
+            max_rank: self.0.max_rank.unwrap_or(usize::MAX),
             tol: T::cast(tol),
         }
+    }
+}
+
+/// What the algorithms accept as a rule: a [`Truncation`] (checked on entry) or a
+/// [`CheckedRule`] (taken as it is). Public algorithms take `&impl AsRule`, so a user
+/// writes `tt_svd(x, &Truncation::rel(1e-3))` while the layers inside pass the checked
+/// rule down without checking it again.
+pub trait AsRule {
+    /// The checked rule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an invalid [`Truncation`].
+    fn as_rule(&self) -> Result<CheckedRule>;
+}
+
+impl AsRule for Truncation {
+    fn as_rule(&self) -> Result<CheckedRule> {
+        self.check()
+    }
+}
+
+impl AsRule for CheckedRule {
+    fn as_rule(&self) -> Result<CheckedRule> {
+        Ok(*self)
     }
 }
 
@@ -174,6 +251,23 @@ pub struct TruncationInfo<T> {
     pub error_bound: T,
     /// Norm of the input `‖X‖_F`.
     pub input_norm: T,
+    /// For formats fitted by an iteration (block terms), which has no a-priori bound:
+    /// how the fit that was kept ran; `error_bound` is then the error it achieved.
+    /// `None` for the SVD-based formats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<FitSummary>,
+}
+
+/// How an iterative fit (BT-ALS) that produced a decomposition ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FitSummary {
+    /// Sweeps of the run that was kept.
+    pub sweeps: usize,
+    /// Whether that run stopped on its tolerance or error target rather than on the
+    /// sweep limit.
+    pub converged: bool,
+    /// Runs made to choose the rank (1 when the rank was given).
+    pub trials: usize,
 }
 
 impl<T: Scalar> TruncationInfo<T> {
@@ -186,6 +280,15 @@ impl<T: Scalar> TruncationInfo<T> {
             discarded,
             error_bound,
             input_norm,
+            fit: None,
+        }
+    }
+
+    /// The record of a fit: `error` is the achieved error (no a-priori bound exists).
+    pub fn fitted(error: T, input_norm: T, fit: FitSummary) -> Self {
+        Self {
+            fit: Some(fit),
+            ..Self::new(Vec::new(), vec![error], input_norm)
         }
     }
 

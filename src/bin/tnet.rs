@@ -10,10 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use tnet::compress::{
-    self, AnyCompressed, BtOptions, CompressOptions, CompressedFile, DecomposeOptions, MatrixModes,
+    self, AnyCompressed, CompressOptions, CompressedFile, DecomposeOptions, MatrixModes,
     TensorReport,
 };
 use tnet::formats::FormatKind;
+use tnet::formats::bt::BtOptions;
 use tnet::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile, Weight};
 use tnet::{DimTree, Error, Truncation};
 
@@ -96,7 +97,7 @@ impl RuleArgs {
             (None, Some(e)) => Truncation::rel(e),
             (Some(r), Some(e)) => Truncation::rel(e).with_max_rank(r),
         };
-        Ok(rule.check()?)
+        Ok(rule.check()?.truncation())
     }
 }
 
@@ -752,7 +753,7 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
     if let Some(r) = a.rank {
         rule = rule.with_max_rank(r);
     }
-    let rule = rule.check()?;
+    let rule = rule.check()?.truncation();
     check_compressed_output(&a.output)?;
     check_distinct(&a.model, &a.output)?;
     let model = match FileKind::of(&a.model)? {

@@ -7,101 +7,13 @@ use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
 
 use super::{MatrixModes, TensorMeta};
-use crate::formats::bt::bt_als;
-use crate::formats::{AlsOptions, AlsReport, FormatKind};
+use crate::formats::FormatKind;
+use crate::formats::bt::BtOptions;
 use crate::weights::Dtype;
 use crate::{
-    BtTensor, DimTree, Error, Factorized, HtTensor, Result, Scalar, TrTensor, Truncation, TtTensor,
-    TuckerTensor,
+    BtTensor, Decompose, DimTree, Error, Factorized, HtTensor, Result, Scalar, TrTensor,
+    Truncation, TruncationInfo, TtTensor, TuckerTensor,
 };
-
-/// Parameters of the block-term format (the other formats ignore them).
-///
-/// BT-ALS ([`bt_als`](fn@crate::formats::bt::bt_als)) fits `blocks` Tucker blocks of
-/// equal ranks `(R, .., R)` (clipped to
-/// [`TuckerTensor::admissible_ranks`]). The block rank comes from the [`Truncation`] rule:
-/// - a rank cap without a tolerance fixes `R`;
-/// - with a tolerance, `R` is the smallest block rank (up to the cap, or the largest
-///   mode size) whose fit meets the error budget `rule.budget(‖X‖)`, found by doubling
-///   and then bisecting `R` (one BT-ALS run per trial); at `R = max n_k` the first block
-///   alone is exact, so without a cap the budget is always met up to rounding;
-/// - with neither, `R = max n_k`.
-///
-/// # Example
-/// ```
-/// use tnet::compress::{decompose, BtOptions, DecomposeOptions};
-/// use tnet::formats::FormatKind;
-/// use tnet::{BtTensor, Factorized, Truncation};
-/// let x = BtTensor::<f64>::random(&[5, 6, 7], &[2, 2, 2], 3, 1).unwrap().to_dense();
-/// let opts = DecomposeOptions {
-///     bt: BtOptions { blocks: 3, ..BtOptions::default() },
-///     ..DecomposeOptions::new(FormatKind::Bt, Truncation::rel(1e-4))
-/// };
-/// let (c, report) = decompose(x.view(), &opts).unwrap();
-/// assert!(report.rel_error <= 1e-4);
-/// assert_eq!(c.decomposition.blocks(), Some(3));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BtOptions {
-    /// The number of blocks `N_b` (at least 1).
-    pub blocks: usize,
-    /// Sweep limit and stopping tolerance of each BT-ALS run.
-    pub als: AlsOptions,
-    /// Seed completing rank-deficient starts (see [`bt_als`](crate::formats::bt)).
-    pub seed: u64,
-}
-
-impl Default for BtOptions {
-    /// 2 blocks; at most 200 sweeps per run, stopping when a sweep lowers the error by
-    /// less than `1e-7` relative; seed 0.
-    fn default() -> Self {
-        Self {
-            blocks: 2,
-            als: AlsOptions::default().with_max_iter(200).with_tol(1e-7),
-            seed: 0,
-        }
-    }
-}
-
-impl BtOptions {
-    /// Validates: at least one block, valid ALS options.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] naming `blocks` or `tol`.
-    pub fn check(&self) -> Result<Self> {
-        if self.blocks == 0 {
-            return Err(Error::param("blocks", "must be at least 1"));
-        }
-        self.als.check()?;
-        Ok(*self)
-    }
-}
-
-/// What a decomposition achieved besides the tensor itself.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DecompositionInfo<T> {
-    /// Bound on `‖X − Y‖_F`: the a-priori bound of the SVD-based formats (HT, TT, TR,
-    /// Tucker); for BT (no a-priori bound exists) the error BT-ALS computed for its
-    /// result.
-    pub error_bound: T,
-    /// BT only: the sweeps of the BT-ALS run that was kept.
-    pub sweeps: Option<usize>,
-    /// BT only: whether that run stopped on its tolerance rather than the sweep limit.
-    pub converged: Option<bool>,
-    /// BT only: the number of BT-ALS runs of the block-rank search.
-    pub trials: Option<usize>,
-}
-
-impl<T: Scalar> DecompositionInfo<T> {
-    fn bound(error_bound: T) -> Self {
-        Self {
-            error_bound,
-            sweeps: None,
-            converged: None,
-            trials: None,
-        }
-    }
-}
 
 /// A decomposed tensor in one of the formats: one variant per format.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,7 +34,8 @@ pub enum Decomposition<T> {
 impl<T: Scalar> Decomposition<T> {
     /// Decomposes a dense tensor into `format` under `rule`: HT-SVD (on `tree`, balanced
     /// by default), TT-SVD, TR-SVD, ST-HOSVD or BT-ALS (with `bt`, see [`BtOptions`]).
-    /// Returns the decomposition and its error bound.
+    /// Returns the decomposition and what was discarded (`error_bound`; for BT the
+    /// achieved error and `fit`).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for an invalid rule or `bt`, or a `tree` with a
@@ -134,53 +47,46 @@ impl<T: Scalar> Decomposition<T> {
         tree: Option<&DimTree>,
         rule: &Truncation,
         bt: &BtOptions,
-    ) -> Result<(Self, DecompositionInfo<T>)> {
-        let rule = rule.check()?;
+    ) -> Result<(Self, TruncationInfo<T>)> {
         if tree.is_some() && format != FormatKind::Ht {
             return Err(Error::param(
                 "tree",
                 format!("only the ht format has a dimension tree, not {format}"),
             ));
         }
+        /// The format's construction with the given structure, or its default.
+        fn run<T: Scalar, F: Decompose<T>>(
+            x: ArrayViewD<'_, T>,
+            structure: Option<&F::Structure>,
+            rule: &Truncation,
+        ) -> Result<(F, TruncationInfo<T>)> {
+            match structure {
+                Some(s) => F::decompose(x, s, rule),
+                None => {
+                    let s = F::default_structure(x.ndim())?;
+                    F::decompose(x, &s, rule)
+                }
+            }
+        }
         Ok(match format {
             FormatKind::Ht => {
-                let balanced;
-                let tree = match tree {
-                    Some(t) => t,
-                    None => {
-                        balanced = DimTree::balanced(x.ndim().max(1))?;
-                        &balanced
-                    }
-                };
-                let (y, info) = HtTensor::from_dense(x, tree, &rule)?;
-                (
-                    Decomposition::Ht(y),
-                    DecompositionInfo::bound(info.error_bound),
-                )
+                let (y, info) = run::<T, HtTensor<T>>(x, tree, rule)?;
+                (Decomposition::Ht(y), info)
             }
             FormatKind::Tt => {
-                let (y, info) = TtTensor::from_dense(x, &rule)?;
-                (
-                    Decomposition::Tt(y),
-                    DecompositionInfo::bound(info.error_bound),
-                )
+                let (y, info) = run::<T, TtTensor<T>>(x, None, rule)?;
+                (Decomposition::Tt(y), info)
             }
             FormatKind::Tr => {
-                let (y, info) = TrTensor::from_dense(x, &rule)?;
-                (
-                    Decomposition::Tr(y),
-                    DecompositionInfo::bound(info.error_bound),
-                )
+                let (y, info) = run::<T, TrTensor<T>>(x, None, rule)?;
+                (Decomposition::Tr(y), info)
             }
             FormatKind::Tucker => {
-                let (y, info) = TuckerTensor::from_dense(x, &rule)?;
-                (
-                    Decomposition::Tucker(y),
-                    DecompositionInfo::bound(info.error_bound),
-                )
+                let (y, info) = run::<T, TuckerTensor<T>>(x, None, rule)?;
+                (Decomposition::Tucker(y), info)
             }
             FormatKind::Bt => {
-                let (y, info) = bt_search(x, &rule, &bt.check()?)?;
+                let (y, info) = run::<T, BtTensor<T>>(x, Some(bt), rule)?;
                 (Decomposition::Bt(y), info)
             }
         })
@@ -236,66 +142,6 @@ impl<T: Scalar> Decomposition<T> {
             Decomposition::Bt(x) => x.ranks().concat(),
         }
     }
-}
-
-/// BT-ALS with the block rank chosen by `rule` (see [`BtOptions`]).
-fn bt_search<T: Scalar>(
-    x: ArrayViewD<'_, T>,
-    rule: &Truncation,
-    opts: &BtOptions,
-) -> Result<(BtTensor<T>, DecompositionInfo<T>)> {
-    crate::dense::check_tensor("block-term decomposition", &x)?;
-    let norm = crate::dense::norm(x.view()).as_f64();
-    let full = x.shape().iter().copied().max().unwrap_or(1).max(1);
-    let cap = rule.max_rank().unwrap_or(full).min(full);
-    let mut trials = 0;
-    let mut run = |r: usize| -> Result<(BtTensor<T>, AlsReport<T>, f64)> {
-        trials += 1;
-        let ranks = vec![r; x.ndim()];
-        let (y, report) = bt_als(x.view(), opts.blocks, &ranks, opts.seed, &opts.als)?;
-        // `errors` are relative to ‖X‖ (absolute for X = 0).
-        let err = report.final_error().as_f64() * if norm > 0.0 { norm } else { 1.0 };
-        Ok((y, report, err))
-    };
-    let (y, report, err) = if rule.has_tolerance() {
-        let budget = rule.budget(norm);
-        // Doubling: the first rank meeting the budget, or the cap.
-        let (mut lo, mut r) = (0, 1);
-        let mut best = loop {
-            let fit = run(r)?;
-            if fit.2 <= budget || r == cap {
-                break fit;
-            }
-            lo = r;
-            r = (2 * r).min(cap);
-        };
-        // Bisection between the last failing and the first passing rank.
-        if best.2 <= budget {
-            let mut hi = r;
-            while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
-                let fit = run(mid)?;
-                if fit.2 <= budget {
-                    hi = mid;
-                    best = fit;
-                } else {
-                    lo = mid;
-                }
-            }
-        }
-        best
-    } else {
-        run(cap)?
-    };
-    Ok((
-        y,
-        DecompositionInfo {
-            error_bound: T::cast(err),
-            sweeps: Some(report.iterations),
-            converged: Some(report.converged),
-            trials: Some(trials),
-        },
-    ))
 }
 
 /// How to decompose one array.
@@ -510,7 +356,7 @@ pub struct TensorReport {
     pub ratio: f64,
     /// Measured `‖W − Ŵ‖_F / ‖W‖_F` (of the reconstruction against the input).
     pub rel_error: f64,
-    /// The format's bound on the relative error (see [`DecompositionInfo::error_bound`]:
+    /// The format's bound on the relative error (see [`TruncationInfo::error_bound`]:
     /// a-priori for HT, TT, TR and Tucker, the error BT-ALS computed for BT).
     pub rel_error_bound: f64,
     /// BT only: the sweeps of the BT-ALS run kept.
@@ -613,9 +459,9 @@ pub(super) fn decompose_named<T: Scalar>(
         } else {
             bound.as_f64()
         },
-        sweeps: info.sweeps,
-        converged: info.converged,
-        trials: info.trials,
+        sweeps: info.fit.map(|f| f.sweeps),
+        converged: info.fit.map(|f| f.converged),
+        trials: info.fit.map(|f| f.trials),
         norm,
         seconds: start.elapsed().as_secs_f64(),
         kept_dense: None,

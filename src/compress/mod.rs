@@ -80,6 +80,7 @@ mod tests {
     use super::tensorize::balanced_factors;
     use super::*;
     use crate::DimTree;
+    use crate::formats::bt::BtOptions;
     use crate::weights::{DenseArray, Entry, SafetensorsFile};
     use crate::{BtTensor, Error, Factorized, FormatKind, Scalar, Truncation};
     use ndarray::ArrayD;

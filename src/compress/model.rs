@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AnyCompressed, BtOptions, CompressedFile, DecomposeOptions, METADATA_KEY, MatrixModes,
-    TensorReport, auto_order, decompose_named,
+    AnyCompressed, CompressedFile, DecomposeOptions, METADATA_KEY, MatrixModes, TensorReport,
+    auto_order, decompose_named,
 };
 use crate::formats::FormatKind;
+use crate::formats::bt::BtOptions;
 use crate::weights::{DenseArray, Entry, SafetensorsFile};
 use crate::{Error, Result, Scalar, Truncation};
 

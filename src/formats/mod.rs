@@ -10,9 +10,9 @@
 
 mod als;
 pub mod bt;
-pub(crate) mod checks;
-pub(crate) mod cores;
-pub(crate) mod file;
+mod checks;
+mod cores;
+mod file;
 pub mod ht;
 pub mod tr;
 pub mod tt;

@@ -59,7 +59,7 @@ use std::sync::Arc;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
+use crate::{Decompose, Error, Result, Scalar, Truncation, TruncationInfo};
 
 pub use dense::DenseMatrix;
 pub use plan::ContractionPlan;
@@ -301,6 +301,73 @@ pub trait MatrixFormat<T: Scalar>: TensorizedMatrix<T> + Sized {
         init: Init,
         seed: u64,
     ) -> Result<Self>;
+}
+
+/// A matrix format whose `W` is a tensor format applied to a tensorization of `W`.
+///
+/// Its [`from_dense`](MatrixFormat::from_dense) is [`decompose_tensorized`]: `W` becomes
+/// a tensor ([`tensorize`](Self::tensorize), by default the paired tensor of mode sizes
+/// `m_k n_k`), the tensor format decomposes it under the rule ([`Decompose`]), and the
+/// cores are reshaped into the matrix form ([`from_tensor`](Self::from_tensor)). Every
+/// error bound of the tensor format holds for `W`: tensorizing is a permutation of the
+/// entries, so it keeps the Frobenius norm.
+pub trait TensorizedFormat<T: Scalar>: MatrixFormat<T> {
+    /// The tensor format of the tensorized `W`.
+    type Tensor: Decompose<T>;
+
+    /// `W` (`M x N`, checked) as the tensor that [`Tensor`](Self::Tensor) decomposes. The
+    /// default is the paired tensor, mode `k` = `(i_k, j_k)` of size `m_k n_k`.
+    ///
+    /// # Errors
+    /// Whatever the format's tensorization checks (none by default).
+    fn tensorize(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        _structure: &Self::Structure,
+    ) -> Result<ArrayD<T>> {
+        Ok(paired_tensor(&w, shape, false))
+    }
+
+    /// The structure the tensor format needs (a tree, block options).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] or [`Error::InvalidTree`] for a structure that does
+    /// not fit the shape.
+    fn tensor_structure(
+        shape: &MatrixShape,
+        structure: &Self::Structure,
+    ) -> Result<<Self::Tensor as Decompose<T>>::Structure>;
+
+    /// The matrix whose tensorization is `t` (its cores reshaped).
+    ///
+    /// # Errors
+    /// The checked constructor's errors (not expected for a decomposition of
+    /// [`tensorize`](Self::tensorize)'s result).
+    fn from_tensor(
+        t: Self::Tensor,
+        shape: &MatrixShape,
+        structure: &Self::Structure,
+    ) -> Result<Self>;
+}
+
+/// [`MatrixFormat::from_dense`] of every [`TensorizedFormat`]: checks `W`, tensorizes it,
+/// decomposes the tensor and reshapes the cores. Cost: one copy of `W` plus the tensor
+/// format's decomposition.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `W` is not `shape.n_out() x shape.n_in()`;
+/// [`Error::NonFinite`] for NaN/Inf entries; the decomposition's errors.
+pub fn decompose_tensorized<T: Scalar, F: TensorizedFormat<T>>(
+    w: ArrayView2<'_, T>,
+    shape: &MatrixShape,
+    structure: &F::Structure,
+    rule: &Truncation,
+) -> Result<(F, TruncationInfo<T>)> {
+    check_dense("from_dense", &w, shape)?;
+    let x = F::tensorize(w, shape, structure)?;
+    let s = F::tensor_structure(shape, structure)?;
+    let (t, info) = F::Tensor::decompose(x.view(), &s, rule)?;
+    Ok((F::from_tensor(t, shape, structure)?, info))
 }
 
 /// The variance given to every entry of `W` by [`MatrixFormat::random`].

@@ -770,9 +770,7 @@ pub fn compress_dense<T: Scalar>(
     let Some(shape) = spec.shape(config)? else {
         return Ok(dense.clone());
     };
-    let rule = rule.check()?;
-    let cap = rule.max_rank().map_or(spec.rank, |r| r.min(spec.rank));
-    let rule = rule.with_max_rank(cap);
+    let rule = rule.check()?.capped(spec.rank)?.truncation();
     let as_matrix = |m: &dyn LinearMap<T>| -> Result<Array2<T>> {
         m.params()[0]
             .to_owned()

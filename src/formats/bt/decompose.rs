@@ -56,10 +56,13 @@
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice, s};
 
+use crate::dense::multi_mode_product;
 use crate::formats::als::{AlsOptions, AlsReport, relative_error};
-use crate::formats::tucker::multi_mode_product;
 use crate::formats::tucker::{HosvdOptions, hosvd};
-use crate::{BtTensor, Error, Factorized, Result, Scalar, Truncation, TuckerTensor, dense};
+use crate::{
+    BtTensor, CheckedRule, Decompose, Error, Factorized, FitSummary, Result, Scalar, Truncation,
+    TruncationInfo, TuckerTensor, dense,
+};
 
 /// Block-term decomposition of `x` into `n_blocks` blocks of ranks `ranks` (clipped to
 /// [`TuckerTensor::admissible_ranks`]) by ALS, initialised from the ST-HOSVD of `x` and of
@@ -369,4 +372,151 @@ fn extrapolate<T: Scalar>(prev: &[Block<T>], cur: &[Block<T>], s: T) -> Vec<Bloc
             Block::from_tucker(TuckerTensor::from_parts(core, factors).orthogonalize())
         })
         .collect()
+}
+
+/// Parameters of the block-term format (the other formats ignore them).
+///
+/// BT-ALS ([`bt_als`](fn@crate::formats::bt::bt_als)) fits `blocks` Tucker blocks of
+/// equal ranks `(R, .., R)` (clipped to
+/// [`TuckerTensor::admissible_ranks`]). The block rank comes from the [`Truncation`] rule:
+/// - a rank cap without a tolerance fixes `R`;
+/// - with a tolerance, `R` is the smallest block rank (up to the cap, or the largest
+///   mode size) whose fit meets the error budget `rule.budget(‖X‖)`, found by doubling
+///   and then bisecting `R` (one BT-ALS run per trial); at `R = max n_k` the first block
+///   alone is exact, so without a cap the budget is always met up to rounding;
+/// - with neither, `R = max n_k`.
+///
+/// # Example
+/// ```
+/// use tnet::compress::{decompose, DecomposeOptions};
+/// use tnet::formats::bt::BtOptions;
+/// use tnet::formats::FormatKind;
+/// use tnet::{BtTensor, Factorized, Truncation};
+/// let x = BtTensor::<f64>::random(&[5, 6, 7], &[2, 2, 2], 3, 1).unwrap().to_dense();
+/// let opts = DecomposeOptions {
+///     bt: BtOptions { blocks: 3, ..BtOptions::default() },
+///     ..DecomposeOptions::new(FormatKind::Bt, Truncation::rel(1e-4))
+/// };
+/// let (c, report) = decompose(x.view(), &opts).unwrap();
+/// assert!(report.rel_error <= 1e-4);
+/// assert_eq!(c.decomposition.blocks(), Some(3));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BtOptions {
+    /// The number of blocks `N_b` (at least 1).
+    pub blocks: usize,
+    /// Sweep limit and stopping tolerance of each BT-ALS run.
+    pub als: AlsOptions,
+    /// Seed completing rank-deficient starts (see [`bt_als`](crate::formats::bt)).
+    pub seed: u64,
+}
+
+impl Default for BtOptions {
+    /// 2 blocks; at most 200 sweeps per run, stopping when a sweep lowers the error by
+    /// less than `1e-7` relative; seed 0.
+    fn default() -> Self {
+        Self {
+            blocks: 2,
+            als: AlsOptions::default().with_max_iter(200).with_tol(1e-7),
+            seed: 0,
+        }
+    }
+}
+
+impl BtOptions {
+    /// Validates: at least one block, valid ALS options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `blocks` or `tol`.
+    pub fn check(&self) -> Result<Self> {
+        if self.blocks == 0 {
+            return Err(Error::param("blocks", "must be at least 1"));
+        }
+        self.als.check()?;
+        Ok(*self)
+    }
+}
+
+impl<T: Scalar> Decompose<T> for BtTensor<T> {
+    /// The block count and the fit's options.
+    type Structure = BtOptions;
+
+    /// [`BtOptions::default`].
+    fn default_structure(_order: usize) -> Result<BtOptions> {
+        Ok(BtOptions::default())
+    }
+
+    /// BT-ALS with the block rank chosen by the rule (see [`BtOptions`]); the returned
+    /// `error_bound` is the achieved error and `fit` says how the fit ran.
+    fn decompose(
+        x: ArrayViewD<'_, T>,
+        opts: &BtOptions,
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        bt_search(x, &rule.check()?, &opts.check()?)
+    }
+}
+
+/// BT-ALS with the block rank chosen by `rule` (see [`BtOptions`]).
+fn bt_search<T: Scalar>(
+    x: ArrayViewD<'_, T>,
+    rule: &CheckedRule,
+    opts: &BtOptions,
+) -> Result<(BtTensor<T>, TruncationInfo<T>)> {
+    crate::dense::check_tensor("block-term decomposition", &x)?;
+    let norm = crate::dense::norm(x.view()).as_f64();
+    let full = x.shape().iter().copied().max().unwrap_or(1).max(1);
+    let cap = rule.max_rank().unwrap_or(full).min(full);
+    let mut trials = 0;
+    // A run may stop as soon as its error meets the budget.
+    let als = if rule.has_tolerance() && norm > 0.0 {
+        opts.als
+            .with_target(opts.als.target.max(rule.budget(norm) / norm))
+    } else {
+        opts.als
+    };
+    let mut run = |r: usize| -> Result<(BtTensor<T>, AlsReport<T>, f64)> {
+        trials += 1;
+        let ranks = vec![r; x.ndim()];
+        let (y, report) = bt_als(x.view(), opts.blocks, &ranks, opts.seed, &als)?;
+        // `errors` are relative to ‖X‖ (absolute for X = 0).
+        let err = report.final_error().as_f64() * if norm > 0.0 { norm } else { 1.0 };
+        Ok((y, report, err))
+    };
+    let (y, report, err) = if rule.has_tolerance() {
+        let budget = rule.budget(norm);
+        // Doubling: the first rank meeting the budget, or the cap.
+        let (mut lo, mut r) = (0, 1);
+        let mut best = loop {
+            let fit = run(r)?;
+            if fit.2 <= budget || r == cap {
+                break fit;
+            }
+            lo = r;
+            r = (2 * r).min(cap);
+        };
+        // Bisection between the last failing and the first passing rank.
+        if best.2 <= budget {
+            let mut hi = r;
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let fit = run(mid)?;
+                if fit.2 <= budget {
+                    hi = mid;
+                    best = fit;
+                } else {
+                    lo = mid;
+                }
+            }
+        }
+        best
+    } else {
+        run(cap)?
+    };
+    let fit = FitSummary {
+        sweeps: report.iterations,
+        converged: report.converged,
+        trials,
+    };
+    Ok((y, TruncationInfo::fitted(T::cast(err), T::cast(norm), fit)))
 }

@@ -2,14 +2,14 @@
 
 use ndarray::{ArrayD, ArrayView2};
 
-use super::bt_als;
+use super::{BtOptions, BtTensor};
 use crate::formats::AlsOptions;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    normalize_variance, paired_tensor,
+    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, check_dense, core_sigma,
+    decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
 };
-use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
+use crate::{Decompose, Error, Result, Scalar, Truncation, TruncationInfo};
 
 /// Sweeps of the block coordinate descent in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
 const BT_MAX_SWEEPS: usize = 1000;
@@ -29,10 +29,11 @@ const BT_SEED: u64 = 1000;
 /// `N_b (Σ_k n_k m_k R_k + Π_k R_k)`.
 ///
 /// [`from_dense`](MatrixFormat::from_dense) fits the blocks to the paired tensor of `W` by
-/// [`bt_als`], the one block-term algorithm of the crate (joint least squares for the
-/// factors, block updates of the cores, line search; started from successive ST-HOSVDs of
-/// the residual), with the ranks of the rule's `max_rank` (required; clipped to what a
-/// Tucker block of the paired shape admits). Block-term fitting has no SVD-style
+/// [`bt_als`](super::bt_als), the one block-term algorithm of the crate (joint least
+/// squares for the factors, block updates of the cores, line search; started from
+/// successive ST-HOSVDs of the residual), with the block rank chosen from the rule as for
+/// block-term tensors ([`BtOptions`]: the rank cap, or the smallest rank meeting the
+/// tolerance). Block-term fitting has no SVD-style
 /// guarantee and its alternating least squares can converge slowly (the "swamps" of
 /// block-term and CP fitting): the returned `error_bound` is the achieved error, and
 /// sweeps stop when it meets the rule's tolerance, stalls, or after 1000 sweeps
@@ -138,10 +139,10 @@ impl<T: Scalar> BtMatrix<T> {
         Engine::new(spec, &j, &i, n_blocks)
     }
 
-    /// Fits `n_blocks` blocks of ranks `R_k = min(rule.max_rank, n_k m_k)` to a dense `W`
-    /// with at most `max_sweeps` sweeps of alternating least squares (with line search),
-    /// from successive truncated HOSVDs of the residual; see
-    /// [`from_dense`](MatrixFormat::from_dense), which uses 1000 sweeps.
+    /// Fits `n_blocks` blocks to a dense `W` with at most `max_sweeps` sweeps per BT-ALS
+    /// run ([`from_dense`](MatrixFormat::from_dense) uses 1000): the paired tensor of `W`
+    /// (mode `k` = `(j_k, i_k)`) decomposed by [`BtTensor`]'s [`Decompose`] (block rank
+    /// from the rule as described in [`BtOptions`]), the factors reshaped.
     ///
     /// Cost per sweep `O(N_b^2 d^2 R M N)`; memory a few copies of `W`.
     ///
@@ -154,37 +155,10 @@ impl<T: Scalar> BtMatrix<T> {
         rule: &Truncation,
         max_sweeps: usize,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        check_dense("BtMatrix::from_dense", &w, shape)?;
-        let rank = rule.check()?.max_rank().ok_or_else(|| {
-            Error::param(
-                "rule",
-                "a block-term fit needs the block ranks: use Truncation::rank(R) (optionally with a tolerance)",
-            )
-        })?;
-        let ranks: Vec<usize> = shape.paired_modes().iter().map(|&p| p.min(rank)).collect();
-        let x = paired_tensor(&w, shape, true);
-        let norm = crate::dense::norm(x.view());
-        let target = if norm > T::zero() {
-            rule.budget(norm.as_f64()) / norm.as_f64()
-        } else {
-            0.0
-        };
-        let opts = AlsOptions::default()
-            .with_max_iter(max_sweeps)
-            .with_tol(1e-12)
-            .with_target(target);
-        let (y, report) = bt_als(x.view(), n_blocks, &ranks, BT_SEED, &opts)?;
-        // The report's errors are relative to ‖X‖ (absolute for X = 0).
-        let scale = if norm > T::zero() { norm } else { T::one() };
-        let err = report.final_error() * scale;
-        let mut cores = Vec::with_capacity(n_blocks * (shape.order() + 1));
-        for block in y.into_blocks() {
-            let (core, factors) = block.into_parts();
-            cores.extend(factors.into_iter().map(|f| f.into_dyn()));
-            cores.push(core);
-        }
-        let info = TruncationInfo::new(vec![Vec::new()], vec![err], norm);
-        Ok((Self::try_new(shape.clone(), n_blocks, cores)?, info))
+        check_dense("BtMatrix::fit", &w, shape)?;
+        let x = Self::tensorize(w, shape, &n_blocks)?;
+        let (t, info) = BtTensor::decompose(x.view(), &options(n_blocks, max_sweeps), rule)?;
+        Ok((Self::from_tensor(t, shape, &n_blocks)?, info))
     }
 
     /// The number of blocks `N_b`.
@@ -262,7 +236,7 @@ impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
         n_blocks: &usize,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        Self::fit(w, shape, *n_blocks, rule, BT_MAX_SWEEPS)
+        decompose_tensorized(w, shape, n_blocks, rule)
     }
 
     /// Ranks `R_k = min(rank, n_k m_k)` in every block (see [`Init`] for the scale).
@@ -278,5 +252,45 @@ impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
         }
         let ranks: Vec<usize> = shape.paired_modes().iter().map(|&p| p.min(rank)).collect();
         Self::random_with_ranks(shape, *n_blocks, &ranks, init, seed)
+    }
+}
+
+/// The options of the fit: `n_blocks` blocks, at most `max_sweeps` sweeps per run,
+/// stopping on a relative decrease below `1e-12` (or on the rule's budget).
+fn options(n_blocks: usize, max_sweeps: usize) -> BtOptions {
+    BtOptions {
+        blocks: n_blocks,
+        als: AlsOptions::default()
+            .with_max_iter(max_sweeps)
+            .with_tol(1e-12),
+        seed: BT_SEED,
+    }
+}
+
+impl<T: Scalar> TensorizedFormat<T> for BtMatrix<T> {
+    type Tensor = BtTensor<T>;
+
+    /// The paired tensor with mode `k` = `(j_k, i_k)` (input index major).
+    fn tensorize(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        _n_blocks: &usize,
+    ) -> Result<ArrayD<T>> {
+        Ok(paired_tensor(&w, shape, true))
+    }
+
+    fn tensor_structure(_shape: &MatrixShape, n_blocks: &usize) -> Result<BtOptions> {
+        options(*n_blocks, BT_MAX_SWEEPS).check()
+    }
+
+    /// Block by block: the `d` factors `(n_k m_k, R_k)`, then the core.
+    fn from_tensor(t: BtTensor<T>, shape: &MatrixShape, n_blocks: &usize) -> Result<Self> {
+        let mut cores = Vec::with_capacity(n_blocks * (shape.order() + 1));
+        for block in t.into_blocks() {
+            let (core, factors) = block.into_parts();
+            cores.extend(factors.into_iter().map(|f| f.into_dyn()));
+            cores.push(core);
+        }
+        Self::try_new(shape.clone(), *n_blocks, cores)
     }
 }

@@ -379,7 +379,7 @@ fn transfer_gram<T: Scalar>(
 }
 
 /// Norm through orthogonalisation: `‖X‖ = ‖B_root‖` of the orthogonalised tensor.
-pub(crate) fn norm<T: Scalar>(x: &HtTensor<T>) -> T {
+pub(super) fn norm<T: Scalar>(x: &HtTensor<T>) -> T {
     let y = crate::formats::ht::orthogonalize(x);
     match &y.nodes()[y.tree().root()] {
         HtNode::Leaf(u) => crate::dense::norm(u.view().into_dyn()),
@@ -389,7 +389,7 @@ pub(crate) fn norm<T: Scalar>(x: &HtTensor<T>) -> T {
 
 /// Contracts a core whose axes are the leaf ranks (axis `m` = leaf of mode `m`) with the
 /// transfer tensors, bottom-up, to the scalar `<X, core-expanded>`.
-pub(crate) fn contract_core_with_transfers<T: Scalar>(
+pub(super) fn contract_core_with_transfers<T: Scalar>(
     x: &HtTensor<T>,
     core: ndarray::ArrayD<T>,
 ) -> T {

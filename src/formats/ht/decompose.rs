@@ -36,7 +36,10 @@ use ndarray::{Array2, ArrayViewD};
 
 use crate::formats::ht::{HtNode, LabelledCore, truncation_order};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
-use crate::{DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense};
+use crate::{
+    Decompose, DimTree, Error, HtTensor, AsRule, Result, Scalar, Truncation, TruncationInfo,
+    dense,
+};
 
 /// Which HT-SVD sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,12 +79,12 @@ pub enum Sweep {
 pub fn ht_svd<T: Scalar>(
     x: ArrayViewD<'_, T>,
     tree: &DimTree,
-    rule: &Truncation,
+    rule: &impl AsRule,
     sweep: Sweep,
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
     dense::check_tensor("ht_svd", &x)?;
     tree.check_order(x.ndim())?;
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let norm = dense::norm(x.view());
     if !norm.is_finite() {
         return Err(Error::param(
@@ -332,4 +335,23 @@ fn project_frame<T: Scalar>(
             .assign(&crate::linalg::matmul(ur.t(), slab));
     }
     out
+}
+
+impl<T: Scalar> Decompose<T> for HtTensor<T> {
+    /// The dimension tree.
+    type Structure = DimTree;
+
+    /// The balanced tree over `order` modes.
+    fn default_structure(order: usize) -> Result<DimTree> {
+        DimTree::balanced(order)
+    }
+
+    /// HT-SVD, leaves to root ([`ht_svd`] with [`Sweep::LeavesToRoot`]).
+    fn decompose(
+        x: ArrayViewD<'_, T>,
+        tree: &DimTree,
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        ht_svd(x, tree, rule, Sweep::LeavesToRoot)
+    }
 }

@@ -3,12 +3,11 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
-use crate::formats::ht::HtNode;
-use crate::formats::ht::{Sweep, ht_svd};
+use super::HtNode;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    normalize_variance, paired_tensor,
+    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
 };
 use crate::{DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo};
 
@@ -209,10 +208,41 @@ impl<T: Scalar> MatrixFormat<T> for HtMatrix<T> {
         tree: &DimTree,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        check_dense("HtMatrix::from_dense", &w, shape)?;
+        decompose_tensorized(w, shape, tree, rule)
+    }
+
+    /// Ranks `min(rank, admissible)` per node (as
+    /// [`HtTensor::admissible_ranks`] on the paired modes; see [`Init`] for the scale).
+    fn random(
+        shape: &MatrixShape,
+        tree: &DimTree,
+        rank: usize,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
+        if rank == 0 {
+            return Err(Error::param("rank", "must be at least 1"));
+        }
+        let ranks = HtTensor::<T>::admissible_ranks(tree, &shape.paired_modes(), rank)?;
+        Self::random_with_ranks(shape, tree, &ranks, init, seed)
+    }
+}
+
+impl<T: Scalar> TensorizedFormat<T> for HtMatrix<T> {
+    type Tensor = HtTensor<T>;
+
+    /// The paired tensor with mode `k` = `(j_k, i_k)` (input index major), so that a
+    /// leaf basis `(n_k m_k, r_k)` reshapes to the leaf core `(n_k, m_k, r_k)`.
+    fn tensorize(w: ArrayView2<'_, T>, shape: &MatrixShape, _tree: &DimTree) -> Result<ArrayD<T>> {
+        Ok(paired_tensor(&w, shape, true))
+    }
+
+    fn tensor_structure(shape: &MatrixShape, tree: &DimTree) -> Result<DimTree> {
         tree.check_order(shape.order())?;
-        let x = paired_tensor(&w, shape, true);
-        let (ht, info) = ht_svd(x.view(), tree, rule, Sweep::LeavesToRoot)?;
+        Ok(tree.clone())
+    }
+
+    fn from_tensor(ht: HtTensor<T>, shape: &MatrixShape, tree: &DimTree) -> Result<Self> {
         let (_, _, nodes) = ht.into_parts();
         let cores = nodes
             .into_iter()
@@ -233,22 +263,6 @@ impl<T: Scalar> MatrixFormat<T> for HtMatrix<T> {
                 HtNode::Transfer(b) => b.into_dyn(),
             })
             .collect();
-        Ok((Self::try_new(shape.clone(), tree.clone(), cores)?, info))
-    }
-
-    /// Ranks `min(rank, admissible)` per node (as
-    /// [`HtTensor::admissible_ranks`] on the paired modes; see [`Init`] for the scale).
-    fn random(
-        shape: &MatrixShape,
-        tree: &DimTree,
-        rank: usize,
-        init: Init,
-        seed: u64,
-    ) -> Result<Self> {
-        if rank == 0 {
-            return Err(Error::param("rank", "must be at least 1"));
-        }
-        let ranks = HtTensor::<T>::admissible_ranks(tree, &shape.paired_modes(), rank)?;
-        Self::random_with_ranks(shape, tree, &ranks, init, seed)
+        Self::try_new(shape.clone(), tree.clone(), cores)
     }
 }

@@ -477,7 +477,7 @@ fn node_shape<T: Scalar>(node: &HtNode<T>) -> Vec<usize> {
 ///
 /// Two GEMM passes: `T1 = U_l · B_(1)` (`N_l x k_r k_t`), then `U_r · T1[i_l]` for each
 /// `i_l`. Cost `O(N_l k_l k_r k_t + N_l N_r k_r k_t)`.
-pub(crate) fn combine_frames<T: Scalar>(
+fn combine_frames<T: Scalar>(
     ul: ArrayView2<'_, T>,
     ur: ArrayView2<'_, T>,
     b: ArrayView3<'_, T>,
@@ -510,10 +510,7 @@ pub(crate) fn combine_frames<T: Scalar>(
 }
 
 /// `B ×_1 A` on the first index: `out[a', b, c] = sum_a A[a', a] B[a, b, c]`.
-pub(crate) fn transfer_mul_left<T: Scalar>(
-    b: ArrayView3<'_, T>,
-    a: ArrayView2<'_, T>,
-) -> Array3<T> {
+fn transfer_mul_left<T: Scalar>(b: ArrayView3<'_, T>, a: ArrayView2<'_, T>) -> Array3<T> {
     let (kl, kr, kt) = b.dim();
     let bs = b.as_standard_layout();
     let m = bs
@@ -528,10 +525,7 @@ pub(crate) fn transfer_mul_left<T: Scalar>(
 }
 
 /// `B ×_2 A` on the second index: `out[a, b', c] = sum_b A[b', b] B[a, b, c]`.
-pub(crate) fn transfer_mul_right<T: Scalar>(
-    b: ArrayView3<'_, T>,
-    a: ArrayView2<'_, T>,
-) -> Array3<T> {
+fn transfer_mul_right<T: Scalar>(b: ArrayView3<'_, T>, a: ArrayView2<'_, T>) -> Array3<T> {
     let (kl, _, kt) = b.dim();
     let mut out = Array3::<T>::zeros((kl, a.nrows(), kt));
     for i in 0..kl {
@@ -543,7 +537,7 @@ pub(crate) fn transfer_mul_right<T: Scalar>(
 }
 
 /// `B ×_3 A` on the third index: `out[a, b, c'] = sum_c A[c', c] B[a, b, c]`.
-pub(crate) fn transfer_mul_out<T: Scalar>(b: ArrayView3<'_, T>, a: ArrayView2<'_, T>) -> Array3<T> {
+fn transfer_mul_out<T: Scalar>(b: ArrayView3<'_, T>, a: ArrayView2<'_, T>) -> Array3<T> {
     let (kl, kr, kt) = b.dim();
     let bs = b.as_standard_layout();
     let m = bs
@@ -622,7 +616,7 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
 ///
 /// # Panics
 /// If the tree has a single node (order 1; callers handle it first).
-pub(crate) fn truncation_order(tree: &DimTree) -> (Vec<usize>, usize, usize) {
+fn truncation_order(tree: &DimTree) -> (Vec<usize>, usize, usize) {
     let (left0, exempt) = tree
         .children(tree.root())
         .expect("order >= 2: the root is interior");
@@ -636,7 +630,7 @@ pub(crate) fn truncation_order(tree: &DimTree) -> (Vec<usize>, usize, usize) {
 
 /// A dense tensor whose axes are labelled by tree nodes: the working state of the
 /// leaves-to-root sweeps (HT-SVD, inner products with dense tensors).
-pub(crate) struct LabelledCore<'a, T> {
+struct LabelledCore<'a, T> {
     /// Borrowed from the caller until the first contraction, owned afterwards.
     pub data: ndarray::CowArray<'a, T, IxDyn>,
     /// `axes[i]` is the tree node that axis `i` stands for.

@@ -32,7 +32,7 @@ use crate::formats::ht::{
     HtNode, transfer_mul_left, transfer_mul_out, transfer_mul_right, truncation_order,
 };
 use crate::linalg::{MatrixTruncation, qr, svd};
-use crate::{Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo};
+use crate::{Error, Factorized, HtTensor, AsRule, Result, Scalar, TruncationInfo};
 
 /// Orthogonalises an HT tensor (same tensor, orthonormal frames below the root).
 ///
@@ -92,11 +92,11 @@ pub fn orthogonalize<T: Scalar>(x: &HtTensor<T>) -> HtTensor<T> {
 }
 
 /// Per node: the square-root factor `F_t` and the singular values of `X^{(t)}`.
-pub(crate) type GramianFactors<T> = (Vec<Array2<T>>, Vec<Vec<T>>);
+pub(super) type GramianFactors<T> = (Vec<Array2<T>>, Vec<Vec<T>>);
 
 /// Square-root factors `F_t` (`k_t x k_t`) of the reduced Gramians of an **orthogonal** HT
 /// tensor, with the singular values of every matricization (see the [module docs](self)).
-pub(crate) fn gramian_factors<T: Scalar>(x: &HtTensor<T>) -> Result<GramianFactors<T>> {
+pub(super) fn gramian_factors<T: Scalar>(x: &HtTensor<T>) -> Result<GramianFactors<T>> {
     let tree = x.tree();
     let n = tree.n_nodes();
     let mut f: Vec<Array2<T>> = vec![Array2::zeros((0, 0)); n];
@@ -171,9 +171,9 @@ pub fn gramians<T: Scalar>(x: &HtTensor<T>) -> Result<(HtTensor<T>, Vec<Array2<T
 /// ```
 pub fn truncate<T: Scalar>(
     x: &HtTensor<T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let tree = x.tree().clone();
     let d = tree.order();
     let y = orthogonalize(x);
@@ -284,7 +284,7 @@ fn leading_directions<T: Scalar>(f: ndarray::ArrayView2<'_, T>, keep: usize) -> 
 /// [`Error::InvalidTree`] if the summands differ in shape or tree.
 pub fn truncate_sum<T: Scalar>(
     terms: &[&HtTensor<T>],
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
     let (first, rest) = terms
         .split_first()

@@ -12,7 +12,7 @@
 use super::TrTensor;
 use crate::formats::checks::check_same_shape;
 use crate::formats::cores;
-use crate::formats::tt::arith::{block_sum, kron_core};
+use crate::formats::cores::{block_sum, kron_core};
 use crate::{Factorized, Result, Scalar};
 
 impl<T: Scalar> TrTensor<T> {

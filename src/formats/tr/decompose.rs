@@ -45,7 +45,7 @@ use ndarray::{ArrayView2, ArrayViewD};
 use crate::formats::cores::core_from;
 use crate::formats::cores::sequential_svd;
 use crate::linalg::{MatrixTruncation, left_svd_streaming, project_and_factor};
-use crate::{Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
+use crate::{Decompose, AsRule, Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
 
 /// TR-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
 /// algorithm, the error bound it guarantees and its cost.
@@ -71,10 +71,10 @@ use crate::{Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
 /// ```
 pub fn tr_svd<T: Scalar>(
     x: ArrayViewD<'_, T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(TrTensor<T>, TruncationInfo<T>)> {
     dense::check_tensor("tr_svd", &x)?;
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let norm = dense::norm(x.view());
     let shape = x.shape().to_vec();
     let d = shape.len();
@@ -176,4 +176,22 @@ pub fn balanced_split(rank: usize, max_rank: usize) -> (usize, usize) {
         }
     }
     (1, 1)
+}
+
+impl<T: Scalar> Decompose<T> for TrTensor<T> {
+    /// Nothing beyond the rule.
+    type Structure = ();
+
+    fn default_structure(_order: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// TR-SVD ([`tr_svd`]).
+    fn decompose(
+        x: ArrayViewD<'_, T>,
+        _structure: &(),
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        tr_svd(x, rule)
+    }
 }

@@ -2,10 +2,11 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
+use super::TrTensor;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    normalize_variance, paired_tensor, split_tensor,
+    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    decompose_tensorized, normal_cores, normalize_variance, paired_tensor, split_tensor,
 };
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -221,25 +222,7 @@ impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
         layout: &TrLayout,
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        check_dense("TrMatrix::from_dense", &w, shape)?;
-        let x = match layout {
-            TrLayout::Paired => paired_tensor(&w, shape, false),
-            TrLayout::Split => split_tensor(&w, shape),
-        };
-        let (tr, info) = crate::formats::tr::tr_svd(x.view(), rule)?;
-        let modes = Self::core_modes(shape, *layout);
-        let cores = tr
-            .into_cores()
-            .into_iter()
-            .zip(&modes)
-            .map(|(c, m)| {
-                let mut s = vec![c.shape()[0]];
-                s.extend(m);
-                s.push(c.shape()[2]);
-                c.into_shape_with_order(IxDyn(&s)).expect("paired mode")
-            })
-            .collect();
-        Ok((Self::try_new(shape.clone(), *layout, cores)?, info))
+        decompose_tensorized(w, shape, layout, rule)
     }
 
     /// Every ring rank `rank` (1 for a ring of one core; see [`Init`] for the scale).
@@ -256,5 +239,43 @@ impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
         let n = Self::core_modes(shape, *layout).len();
         let r = if n == 1 { 1 } else { rank };
         Self::random_with_ranks(shape, *layout, &vec![r; n], init, seed)
+    }
+}
+
+impl<T: Scalar> TensorizedFormat<T> for TrMatrix<T> {
+    type Tensor = TrTensor<T>;
+
+    /// Paired: mode `k` = `(i_k, j_k)`; split: `W^T` as `(n_1, .., n_d, m_1, .., m_d)`.
+    fn tensorize(
+        w: ArrayView2<'_, T>,
+        shape: &MatrixShape,
+        layout: &TrLayout,
+    ) -> Result<ArrayD<T>> {
+        Ok(match layout {
+            TrLayout::Paired => paired_tensor(&w, shape, false),
+            TrLayout::Split => split_tensor(&w, shape),
+        })
+    }
+
+    fn tensor_structure(_shape: &MatrixShape, _layout: &TrLayout) -> Result<()> {
+        Ok(())
+    }
+
+    /// Core `k` `(r_k, p_k, r_{k+1})` reshaped to its modes (`(m_k, n_k)` paired, one mode
+    /// split).
+    fn from_tensor(tr: TrTensor<T>, shape: &MatrixShape, layout: &TrLayout) -> Result<Self> {
+        let modes = Self::core_modes(shape, *layout);
+        let cores = tr
+            .into_cores()
+            .into_iter()
+            .zip(&modes)
+            .map(|(c, m)| {
+                let mut s = vec![c.shape()[0]];
+                s.extend(m);
+                s.push(c.shape()[2]);
+                c.into_shape_with_order(IxDyn(&s)).expect("paired mode")
+            })
+            .collect();
+        Self::try_new(shape.clone(), *layout, cores)
     }
 }

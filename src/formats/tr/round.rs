@@ -59,7 +59,7 @@ use crate::formats::cores::{
     truncation_sweep,
 };
 use crate::linalg::{MatrixTruncation, svd};
-use crate::{Factorized, Result, Scalar, TrTensor, Truncation, TruncationInfo};
+use crate::{CheckedRule, Factorized, AsRule, Result, Scalar, TrTensor, TruncationInfo};
 
 /// Which ring-rounding sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub enum TrRoundMethod {
 /// ```
 pub fn tr_round<T: Scalar>(
     x: &TrTensor<T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(TrTensor<T>, TruncationInfo<T>)> {
     tr_round_with(x, rule, TrRoundMethod::Best)
 }
@@ -117,10 +117,10 @@ pub fn tr_round<T: Scalar>(
 /// ```
 pub fn tr_round_with<T: Scalar>(
     x: &TrTensor<T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
     method: TrRoundMethod,
 ) -> Result<(TrTensor<T>, TruncationInfo<T>)> {
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let d = x.order();
     let mut h = x.to_tt().into_cores();
     right_orthogonalize(&mut h, 0);
@@ -149,7 +149,7 @@ pub fn tr_round_with<T: Scalar>(
 /// TR-SVD on the right-orthogonalised TT `h` of the ring.
 fn via_tr_svd<T: Scalar>(
     h: Vec<Array3<T>>,
-    rule: &Truncation,
+    rule: &CheckedRule,
     budget: f64,
     norm: T,
 ) -> Result<(TrTensor<T>, TruncationInfo<T>)> {
@@ -255,7 +255,7 @@ fn via_tr_svd<T: Scalar>(
 /// ring cut at `r_1` (pass B).
 fn open_chain<T: Scalar>(
     x: &TrTensor<T>,
-    rule: &Truncation,
+    rule: &CheckedRule,
     budget: f64,
     norm: T,
 ) -> Result<(TrTensor<T>, TruncationInfo<T>)> {
@@ -311,6 +311,7 @@ fn open_chain<T: Scalar>(
         discarded,
         error_bound: T::cast(err_a + err_b),
         input_norm: norm,
+        fit: None,
     };
     Ok((TrTensor::from_cores(g), info))
 }

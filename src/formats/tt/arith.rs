@@ -11,11 +11,9 @@
 //! Sums and products are exact; follow them with [`round`](crate::Factorized::round) to
 //! bring the ranks back down.
 
-use ndarray::{Array3, s};
-
 use super::TtTensor;
 use crate::formats::checks::check_same_shape;
-use crate::formats::cores;
+use crate::formats::cores::{self, block_sum, kron_core};
 use crate::{Factorized, Result, Scalar};
 
 impl<T: Scalar> TtTensor<T> {
@@ -104,50 +102,4 @@ impl<T: Scalar> TtTensor<T> {
     pub fn norm_diff(&self, other: &Self) -> Result<T> {
         Ok(self.sub(other)?.norm())
     }
-}
-
-/// Block-diagonal sum of two chains. For a train (`ring == false`) the first core is
-/// concatenated along its right rank and the last along its left rank; for a ring every
-/// core (including the boundary ranks) is block-diagonal.
-pub(crate) fn block_sum<T: Scalar>(a: &[Array3<T>], b: &[Array3<T>], ring: bool) -> Vec<Array3<T>> {
-    let d = a.len();
-    (0..d)
-        .map(|k| {
-            let (ga, gb) = (&a[k], &b[k]);
-            let (ra, n, qa) = ga.dim();
-            let (rb, _, qb) = gb.dim();
-            let first = !ring && k == 0;
-            let last = !ring && k == d - 1;
-            match (first, last) {
-                (true, true) => ga + gb,
-                (true, false) => {
-                    let mut c = Array3::zeros((1, n, qa + qb));
-                    c.slice_mut(s![.., .., ..qa]).assign(ga);
-                    c.slice_mut(s![.., .., qa..]).assign(gb);
-                    c
-                }
-                (false, true) => {
-                    let mut c = Array3::zeros((ra + rb, n, 1));
-                    c.slice_mut(s![..ra, .., ..]).assign(ga);
-                    c.slice_mut(s![ra.., .., ..]).assign(gb);
-                    c
-                }
-                (false, false) => {
-                    let mut c = Array3::zeros((ra + rb, n, qa + qb));
-                    c.slice_mut(s![..ra, .., ..qa]).assign(ga);
-                    c.slice_mut(s![ra.., .., qa..]).assign(gb);
-                    c
-                }
-            }
-        })
-        .collect()
-}
-
-/// Slice-wise Kronecker product of two cores of the same mode size.
-pub(crate) fn kron_core<T: Scalar>(a: &Array3<T>, b: &Array3<T>) -> Array3<T> {
-    let (ra, n, qa) = a.dim();
-    let (rb, _, qb) = b.dim();
-    Array3::from_shape_fn((ra * rb, n, qa * qb), |(i, j, k)| {
-        a[[i / rb, j, k / qb]] * b[[i % rb, j, k % qb]]
-    })
 }

@@ -43,7 +43,7 @@
 use ndarray::{ArrayView2, ArrayViewD};
 
 use crate::formats::cores::sequential_svd;
-use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
+use crate::{Decompose, AsRule, Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
 
 /// TT-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
 /// algorithm, its error bounds and its cost.
@@ -70,10 +70,10 @@ use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
 /// ```
 pub fn tt_svd<T: Scalar>(
     x: ArrayViewD<'_, T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(TtTensor<T>, TruncationInfo<T>)> {
     dense::check_tensor("tt_svd", &x)?;
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let norm = dense::norm(x.view());
     let shape = x.shape().to_vec();
     let d = shape.len();
@@ -86,4 +86,22 @@ pub fn tt_svd<T: Scalar>(
         TtTensor::from_cores(out.cores),
         TruncationInfo::new(out.singular_values, out.discarded, norm),
     ))
+}
+
+impl<T: Scalar> Decompose<T> for TtTensor<T> {
+    /// Nothing beyond the rule.
+    type Structure = ();
+
+    fn default_structure(_order: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// TT-SVD ([`tt_svd`]).
+    fn decompose(
+        x: ArrayViewD<'_, T>,
+        _structure: &(),
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        tt_svd(x, rule)
+    }
 }

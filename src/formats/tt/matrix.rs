@@ -2,10 +2,11 @@
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 
+use super::TtTensor;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    normalize_variance, paired_tensor,
+    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    decompose_tensorized, normal_cores, normalize_variance,
 };
 use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -204,23 +205,10 @@ impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
     fn from_dense(
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
-        _structure: &(),
+        structure: &(),
         rule: &Truncation,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        check_dense("TtMatrix::from_dense", &w, shape)?;
-        let x = paired_tensor(&w, shape, false);
-        let (tt, info) = crate::formats::tt::tt_svd(x.view(), rule)?;
-        let cores = tt
-            .into_cores()
-            .into_iter()
-            .enumerate()
-            .map(|(k, c)| {
-                let (r0, _, r1) = (c.shape()[0], c.shape()[1], c.shape()[2]);
-                c.into_shape_with_order(IxDyn(&[r0, shape.out_modes()[k], shape.in_modes()[k], r1]))
-                    .expect("paired mode")
-            })
-            .collect();
-        Ok((Self::try_new(shape.clone(), cores)?, info))
+        decompose_tensorized(w, shape, structure, rule)
     }
 
     /// Ranks `min(rank, admissible)` (see [`Init`] for the scale).
@@ -235,5 +223,28 @@ impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
             return Err(Error::param("rank", "must be at least 1"));
         }
         Self::random_with_ranks(shape, &Self::admissible(shape, rank), init, seed)
+    }
+}
+
+impl<T: Scalar> TensorizedFormat<T> for TtMatrix<T> {
+    type Tensor = TtTensor<T>;
+
+    fn tensor_structure(_shape: &MatrixShape, _structure: &()) -> Result<()> {
+        Ok(())
+    }
+
+    /// Core `k` `(r_{k-1}, m_k n_k, r_k)` reshaped to `(r_{k-1}, m_k, n_k, r_k)`.
+    fn from_tensor(tt: TtTensor<T>, shape: &MatrixShape, _structure: &()) -> Result<Self> {
+        let cores = tt
+            .into_cores()
+            .into_iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let (r0, _, r1) = c.dim();
+                c.into_shape_with_order(IxDyn(&[r0, shape.out_modes()[k], shape.in_modes()[k], r1]))
+                    .expect("paired mode")
+            })
+            .collect();
+        Self::try_new(shape.clone(), cores)
     }
 }

@@ -21,7 +21,7 @@
 //! [`formats::tt`](crate::formats::tt)). Exact conversions to and from
 //! the HT format on the linear tree: [`TtTensor::to_ht`], [`TtTensor::from_ht`].
 
-pub(crate) mod arith;
+mod arith;
 mod decompose;
 mod io;
 mod matrix;

@@ -23,7 +23,7 @@
 //! per core; the dense tensor is never formed.
 
 use crate::formats::cores;
-use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor};
+use crate::{AsRule, Result, Scalar, TruncationInfo, TtTensor};
 
 /// TT rounding of `x` under `rule`. See the [module docs](self).
 ///
@@ -45,9 +45,9 @@ use crate::{Result, Scalar, Truncation, TruncationInfo, TtTensor};
 /// ```
 pub fn tt_round<T: Scalar>(
     x: &TtTensor<T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(TtTensor<T>, TruncationInfo<T>)> {
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let mut g = x.cores().to_vec();
     let d = g.len();
     cores::right_orthogonalize(&mut g, 0);

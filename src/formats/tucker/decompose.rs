@@ -49,9 +49,12 @@
 
 use ndarray::ArrayViewD;
 
-use crate::formats::tucker::{cheapest_order, multi_mode_product};
+use crate::dense::{cheapest_order, multi_mode_product};
 use crate::linalg::{MatrixTruncation, TruncatedSvd, unfolding_left_svd};
-use crate::{Error, Result, Scalar, Truncation, TruncationInfo, TuckerTensor, dense};
+use crate::{
+    CheckedRule, Decompose, Error, AsRule, Result, Scalar, Truncation, TruncationInfo,
+    TuckerTensor, dense,
+};
 
 /// Which HOSVD to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -164,7 +167,7 @@ impl HosvdOptions {
 /// ```
 pub fn st_hosvd<T: Scalar>(
     x: ArrayViewD<'_, T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(TuckerTensor<T>, TruncationInfo<T>)> {
     hosvd(x, rule, &HosvdOptions::default())
 }
@@ -196,7 +199,7 @@ pub fn st_hosvd<T: Scalar>(
 /// ```
 pub fn hosvd<T: Scalar>(
     x: ArrayViewD<'_, T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
     opts: &HosvdOptions,
 ) -> Result<(TuckerTensor<T>, TruncationInfo<T>)> {
     if x.ndim() == 0 || x.shape().contains(&0) {
@@ -205,7 +208,7 @@ pub fn hosvd<T: Scalar>(
             shape: x.shape().to_vec(),
         });
     }
-    let rule = rule.check()?;
+    let rule = rule.as_rule()?;
     let d = x.ndim();
     opts.check(d)?;
     let caps: Vec<usize> = (0..d)
@@ -294,7 +297,7 @@ fn norm_of<T: Scalar>(s: &[T]) -> T {
 }
 
 /// The [`ModeOrder::Auto`] order: Smith's rule on the modelled cost (module docs).
-fn auto_order(shape: &[usize], caps: &[usize], rule: &Truncation) -> Vec<usize> {
+fn auto_order(shape: &[usize], caps: &[usize], rule: &CheckedRule) -> Vec<usize> {
     let total: f64 = shape.iter().map(|&n| n as f64).product();
     let mut cost = Vec::with_capacity(shape.len());
     let mut ratio = Vec::with_capacity(shape.len());
@@ -308,4 +311,22 @@ fn auto_order(shape: &[usize], caps: &[usize], rule: &Truncation) -> Vec<usize> 
         ratio.push(r / n);
     }
     cheapest_order(&cost, &ratio)
+}
+
+impl<T: Scalar> Decompose<T> for TuckerTensor<T> {
+    /// Nothing beyond the rule.
+    type Structure = ();
+
+    fn default_structure(_order: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// ST-HOSVD ([`st_hosvd`]).
+    fn decompose(
+        x: ArrayViewD<'_, T>,
+        _structure: &(),
+        rule: &Truncation,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        st_hosvd(x, rule)
+    }
 }

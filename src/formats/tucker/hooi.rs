@@ -29,10 +29,10 @@
 
 use ndarray::{Array2, ArrayView2, ArrayViewD};
 
-use super::multi_mode_product;
+use crate::dense::multi_mode_product;
 use crate::formats::als::{AlsOptions, AlsReport, relative_error};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
-use crate::{Error, Factorized, Result, Scalar, Truncation, TuckerTensor, dense};
+use crate::{Error, Factorized, AsRule, Result, Scalar, TuckerTensor, dense};
 
 /// HOOI of `x`, initialised by the ST-HOSVD under `rule` (which fixes the ranks). See the
 /// [module docs](self).
@@ -55,7 +55,7 @@ use crate::{Error, Factorized, Result, Scalar, Truncation, TuckerTensor, dense};
 /// ```
 pub fn hooi<T: Scalar>(
     x: ArrayViewD<'_, T>,
-    rule: &Truncation,
+    rule: &impl AsRule,
     opts: &AlsOptions,
 ) -> Result<(TuckerTensor<T>, AlsReport<T>)> {
     let opts = opts.check()?;

@@ -31,26 +31,20 @@
 
 mod decompose;
 mod hooi;
-
-use std::path::Path;
+mod io;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
-use serde::{Deserialize, Serialize};
 
 pub use decompose::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_hosvd};
 pub use hooi::{hooi, hooi_refine};
+pub use io::TUCKER_FORMAT_VERSION;
 
-use crate::dense::{random_normal_with, rng};
+use crate::dense::{multi_mode_product, random_normal_with, rng};
 use crate::formats::checks::{check_same_shape, check_shape};
-use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
 use crate::formats::ht::HtNode;
 use crate::{
     DimTree, Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense,
 };
-
-/// Version of the Tucker file format written by this build.
-pub const TUCKER_FORMAT_VERSION: u32 = 1;
-const MAGIC: &str = "tnet-tucker";
 
 /// A tensor in Tucker format: core `(R_1, .., R_d)` and factors `(n_k, R_k)`. See the
 /// [module docs](self).
@@ -484,33 +478,6 @@ impl<T: Scalar> TuckerTensor<T> {
         let core = HtTensor::try_new(tree.clone(), core_shape, nodes)?.to_dense();
         Self::try_new(core, factors)
     }
-
-    /// Writes the tensor to `path` atomically (temporary file, fsync, rename).
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the file cannot be written.
-    ///
-    /// # Example
-    /// ```
-    /// use tnet::TuckerTensor;
-    /// let x = TuckerTensor::<f64>::random(&[2, 3, 4], &[2, 2, 2], 0).unwrap();
-    /// let path = std::env::temp_dir().join("tnet_doc_tucker.json");
-    /// x.save(&path).unwrap();
-    /// assert_eq!(TuckerTensor::<f64>::load(&path).unwrap(), x);
-    /// ```
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        save_json(self, path.as_ref())
-    }
-
-    /// Reads and validates a tensor written by [`save`](Self::save).
-    ///
-    /// # Errors
-    /// [`Error::Io`] if unreadable; [`Error::Corrupt`] if truncated, malformed, of another
-    /// dtype or describing an invalid tensor; [`Error::Version`] for another format
-    /// version; the errors of [`try_new`](Self::try_new) for inconsistent contents.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        load_json(path.as_ref(), from_file)
-    }
 }
 
 impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
@@ -599,108 +566,4 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
             .collect();
         Ok((Self::from_parts(core, factors), info))
     }
-}
-
-/// Modes in the order that makes a chain of mode products (or truncations) cheapest.
-///
-/// Step `k` costs `cost[k]` times the current tensor size and multiplies that size by
-/// `ratio[k]`; the total `Σ_j cost[σ_j] Π_{i<j} ratio[σ_i]` is minimised by Smith's rule
-/// (an exchange argument): shrinking modes first by increasing `cost / (1 − ratio)`,
-/// then size-preserving ones, then growing ones by increasing `cost / (1 − ratio)`.
-pub(crate) fn cheapest_order(cost: &[f64], ratio: &[f64]) -> Vec<usize> {
-    let group = |k: usize| {
-        if ratio[k] < 1.0 {
-            0
-        } else if ratio[k] == 1.0 {
-            1
-        } else {
-            2
-        }
-    };
-    let key = |k: usize| {
-        if ratio[k] == 1.0 {
-            cost[k]
-        } else {
-            cost[k] / (1.0 - ratio[k])
-        }
-    };
-    let mut order: Vec<usize> = (0..cost.len()).collect();
-    order.sort_by(|&a, &b| {
-        group(a)
-            .cmp(&group(b))
-            .then(key(a).total_cmp(&key(b)))
-            .then(a.cmp(&b))
-    });
-    order
-}
-
-/// `X ×_{k_1} A_1 ×_{k_2} A_2 ..` for distinct modes, in the cheapest order (see
-/// [`cheapest_order`]). An empty list returns a copy of `X`.
-///
-/// # Panics
-/// If a mode is out of range or a matrix has the wrong number of columns (internal
-/// invariant: callers pass factors of a validated tensor).
-#[track_caller]
-pub(crate) fn multi_mode_product<T: Scalar>(
-    x: ArrayViewD<'_, T>,
-    ops: &[(usize, ArrayView2<'_, T>)],
-) -> ArrayD<T> {
-    let cost: Vec<f64> = ops.iter().map(|(_, a)| a.nrows() as f64).collect();
-    let ratio: Vec<f64> = ops
-        .iter()
-        .map(|(k, a)| a.nrows() as f64 / x.shape()[*k] as f64)
-        .collect();
-    let mut cur: Option<ArrayD<T>> = None;
-    for i in cheapest_order(&cost, &ratio) {
-        let (k, a) = &ops[i];
-        let src = cur.as_ref().map_or(x.view(), ArrayD::view);
-        cur = Some(
-            dense::mode_product(src, a.view(), *k)
-                .expect("internal invariant: matrix matches the mode"),
-        );
-    }
-    cur.unwrap_or_else(|| x.to_owned())
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "T: Scalar")]
-struct TuckerFile<T> {
-    format: String,
-    version: u32,
-    dtype: String,
-    shape: Vec<usize>,
-    core: ArrayD<T>,
-    factors: Vec<Array2<T>>,
-}
-
-serde_via_file!(
-    TuckerTensor,
-    TuckerFile,
-    |x| TuckerFile {
-        format: MAGIC.into(),
-        version: TUCKER_FORMAT_VERSION,
-        dtype: T::NAME.into(),
-        shape: x.shape.clone(),
-        core: x.core.clone(),
-        factors: x.factors.clone(),
-    },
-    from_file
-);
-
-fn from_file<T: Scalar>(f: TuckerFile<T>) -> Result<TuckerTensor<T>> {
-    check_header::<T>(
-        "a tnet-tucker",
-        (MAGIC, TUCKER_FORMAT_VERSION),
-        &f.format,
-        f.version,
-        &f.dtype,
-    )?;
-    let t = TuckerTensor::try_new(f.core, f.factors)?;
-    if t.shape != f.shape {
-        return Err(Error::corrupt(format!(
-            "the header says shape {:?} but the factors give {:?}",
-            f.shape, t.shape
-        )));
-    }
-    Ok(t)
 }

@@ -62,11 +62,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use tnet::data::Split;
 use tnet::data::{SyntheticConfig, SyntheticVideo, VideoDataset, split};
 use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
 use tnet::models::{LstmConfig, ParamCount};
 use tnet::train::{
-    EarlyStopping, Monitor, OptimizerConfig, PlateauDecay, Split, TrainConfig, evaluate, fit,
+    EarlyStopping, Monitor, OptimizerConfig, PlateauDecay, TrainConfig, evaluate, fit,
 };
 
 /// The files a run writes into the output directory, and what each holds.
@@ -335,7 +336,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let inner = split::holdout(parts.train.len(), 0.1, args.seed + 1, Some(&train_labels))?;
     let split = Split {
         train: inner.train.iter().map(|&i| parts.train[i]).collect(),
-        val: inner.test.iter().map(|&i| parts.train[i]).collect(),
+        test: inner.test.iter().map(|&i| parts.train[i]).collect(),
     };
     std::fs::create_dir_all(&args.out)?;
     let mut rows = Vec::new();

@@ -115,7 +115,9 @@ fn rule(rank: Option<usize>, rel_eps: Option<f64>) -> Result<Truncation, String>
         (None, Some(e)) => Truncation::rel(e),
         (Some(r), Some(e)) => Truncation::rel(e).with_max_rank(r),
     };
-    rule.check().map(|r| r.truncation()).map_err(|e| e.to_string())
+    rule.check()
+        .map(|r| r.truncation())
+        .map_err(|e| e.to_string())
 }
 
 /// One call of `method` on `x`.

@@ -75,7 +75,7 @@ pub use formats::{
 };
 pub use scalar::Scalar;
 pub use tree::DimTree;
-pub use truncation::{CheckedRule, FitSummary, AsRule, Truncation, TruncationInfo};
+pub use truncation::{AsRule, CheckedRule, FitSummary, Truncation, TruncationInfo};
 
 /// The README's code blocks, compiled and run as doctests so the front page never rots.
 #[cfg(doctest)]

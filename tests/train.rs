@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use tnet::Error;
+use tnet::data::{Split, split};
 use tnet::models::{Gradients, Lstm, LstmConfig, PadPosition, ParamSpec, Part};
 use tnet::train::{
     Checkpoint, EarlyStopping, InMemoryDataset, LrSchedule, Monitor, Optimizer, OptimizerConfig,
-    OptimizerKind, PlateauDecay, Split, TrainConfig, evaluate, fit, history_path,
+    OptimizerKind, PlateauDecay, TrainConfig, evaluate, fit, history_path,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -93,7 +94,7 @@ fn resume_setup(
     } else {
         Lstm::<f64>::dense(&cfg, 3, 4).unwrap()
     };
-    let split = Split::random(26, 0.25, 5).unwrap();
+    let split = split::holdout(26, 0.25, 5, None).unwrap();
     let tc = TrainConfig::new(5, 4, 9)
         .with_optimizer(opt)
         // Nothing after the first epoch counts as an improvement, so the rate decays at
@@ -258,7 +259,7 @@ fn parallel_runs_are_deterministic() {
 #[test]
 fn checkpoint_history_is_appended_not_rewritten() {
     let data = InMemoryDataset::<f64>::synthetic(8, 2, 3, 4, 0.5, 0).unwrap();
-    let split = Split::random(8, 0.25, 0).unwrap();
+    let split = split::holdout(8, 0.25, 0, None).unwrap();
     let mut sizes = Vec::new();
     let mut last = None;
     for epochs in [1usize, 40] {
@@ -322,7 +323,13 @@ fn mismatched_checkpoints_are_rejected() {
             .contains("the seed is 0 in the checkpoint but 1"),
         "{e}"
     );
-    let e = fit(&mut same, &data, &Split::random(8, 0.25, 0).unwrap(), &tc).unwrap_err();
+    let e = fit(
+        &mut same,
+        &data,
+        &split::holdout(8, 0.25, 0, None).unwrap(),
+        &tc,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("split"), "{e}");
 
     let f32ck = Checkpoint::<f32>::load(&ck).unwrap_err();
@@ -353,7 +360,7 @@ fn stalled_setting() -> (
     Lstm<f64>,
 ) {
     let data = InMemoryDataset::<f64>::synthetic(16, 2, 3, 4, 0.5, 2).unwrap();
-    let split = Split::random(16, 0.25, 1).unwrap();
+    let split = split::holdout(16, 0.25, 1, None).unwrap();
     let es = EarlyStopping {
         patience: 2,
         monitor: Monitor::ValAccuracy,
@@ -437,7 +444,7 @@ fn plateau_decay_lowers_the_rate_then_stops() {
 #[test]
 fn metrics_log_and_evaluation() {
     let data = InMemoryDataset::<f64>::synthetic(20, 4, 3, 5, 0.3, 3).unwrap();
-    let split = Split::random(20, 0.3, 2).unwrap();
+    let split = split::holdout(20, 0.3, 2, None).unwrap();
     let log = tmp("metrics.jsonl");
     let tc = TrainConfig::new(3, 5, 0)
         .with_metrics_log(&log)
@@ -459,7 +466,7 @@ fn metrics_log_and_evaluation() {
         assert_eq!(total, 6);
         assert!(l["train_loss"].as_f64().unwrap().is_finite());
     }
-    let ev = evaluate(&m, &data, &split.val, 4).unwrap();
+    let ev = evaluate(&m, &data, &split.test, 4).unwrap();
     assert_eq!(Some(&ev), r.history.last().unwrap().val.as_ref());
     let diag: usize = (0..4).map(|k| ev.confusion[k][k]).sum();
     assert_eq!(ev.accuracy, diag as f64 / 6.0);
@@ -516,7 +523,7 @@ fn bad_training_configurations_are_rejected() {
     assert_eq!(name(fit(&mut m, &wide, &Split::all(8), &ok)), "dataset");
     let many = InMemoryDataset::<f64>::synthetic(8, 3, 3, 4, 0.5, 0).unwrap();
     assert_eq!(name(fit(&mut m, &many, &Split::all(8), &ok)), "dataset");
-    assert!(Split::random(4, 1.0, 0).is_err());
+    assert!(split::holdout(4, 1.0, 0, None).is_err());
     assert!(
         InMemoryDataset::<f64>::try_new(ndarray::Array3::zeros((2, 3, 4)), vec![0, 2], 2).is_err()
     );
@@ -660,14 +667,15 @@ fn schedules() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// A random split is a partition of the clips with the requested validation size.
+    /// A hold-out split is a partition of the clips with the requested validation size.
     #[test]
-    fn random_split_is_a_partition(n in 1usize..200, f in 0.0f64..0.95, seed in any::<u64>()) {
-        prop_assume!(((n as f64) * f).round() < n as f64);
-        let s = Split::random(n, f, seed).unwrap();
-        let mut both: Vec<usize> = s.train.iter().chain(&s.val).copied().collect();
+    fn random_split_is_a_partition(n in 2usize..200, f in 0.01f64..0.95, seed in any::<u64>()) {
+        let held = ((n as f64) * f).round();
+        prop_assume!(held >= 1.0 && held < n as f64);
+        let s = split::holdout(n, f, seed, None).unwrap();
+        let mut both: Vec<usize> = s.train.iter().chain(&s.test).copied().collect();
         both.sort_unstable();
         prop_assert_eq!(both, all(n));
-        prop_assert_eq!(s.val.len(), ((n as f64) * f).round() as usize);
+        prop_assert_eq!(s.test.len(), ((n as f64) * f).round() as usize);
     }
 }

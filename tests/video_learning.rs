@@ -2,10 +2,11 @@
 //! pattern from raw pixels, and the same model shown one frame per clip cannot.
 
 use tnet::Result;
+use tnet::data::Split;
 use tnet::data::{Pattern, SyntheticConfig, SyntheticVideo, VideoDataset, split};
 use tnet::models::LstmConfig;
 use tnet::models::zoo::{ModelKind, ModelSpec, build};
-use tnet::train::{OptimizerConfig, Split, TrainConfig, evaluate, fit};
+use tnet::train::{OptimizerConfig, TrainConfig, evaluate, fit};
 
 /// A view of a video dataset in which every frame of a clip is the clip's frame `k`, with
 /// `k` drawn per clip: the same pixels and appearance, no motion.
@@ -84,7 +85,7 @@ fn fdht_accuracy_at<D: VideoDataset>(data: &D, rank: usize) -> f64 {
     let parts = split::holdout(data.len(), 0.2, 1, Some(&labels)).unwrap();
     let split = Split {
         train: parts.train,
-        val: Vec::new(),
+        test: Vec::new(),
     };
     let config = LstmConfig::new(data.frame_len(), 32);
     let spec = ModelSpec::new(ModelKind::FDHT, rank);

@@ -2,10 +2,11 @@
 //! through files, has exact gradients and the published parameter counts.
 
 use ndarray::{Array3, Ix3};
+use tnet::data::Split;
 use tnet::matrices::Init;
 use tnet::models::zoo::{self, HtLayout, ModelKind, ModelSpec};
 use tnet::models::{Lstm, LstmConfig, ParamCount, Wiring};
-use tnet::train::{InMemoryDataset, OptimizerConfig, Split, TrainConfig, fit};
+use tnet::train::{InMemoryDataset, OptimizerConfig, TrainConfig, fit};
 use tnet::{Error, Scalar, Truncation};
 
 fn clip<T: Scalar>(b: usize, t: usize, n: usize, seed: u64) -> Array3<T> {

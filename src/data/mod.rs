@@ -39,8 +39,10 @@
 //! }
 //! ```
 
+#[cfg(feature = "video")]
 pub mod folder;
 pub mod split;
+#[cfg(feature = "video")]
 pub mod synthetic;
 
 use rayon::prelude::*;
@@ -50,10 +52,12 @@ use ndarray::{ArrayViewMut3, Axis};
 use crate::train::{Sampling, SequenceDataset};
 use crate::{Error, Result, Scalar};
 
+#[cfg(feature = "video")]
 pub use folder::{
     FolderConfig, FolderDataset, GroupLevel, LoadIssue, LoadReport, MixedLayout, OnProblem,
 };
 pub use split::Split;
+#[cfg(feature = "video")]
 pub use synthetic::{Pattern, SyntheticConfig, SyntheticVideo};
 
 /// A labelled set of fixed-length video clips held as pixels.
@@ -104,6 +108,7 @@ pub fn pixel_to_f32(p: u8) -> f32 {
 ///
 /// # Panics
 /// If the lengths differ (internal invariant of the callers).
+#[cfg(feature = "video")]
 #[track_caller]
 pub(crate) fn pixels_to_f32(src: &[u8], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "pixels_to_f32: length mismatch");
@@ -196,6 +201,7 @@ pub fn fill_batch<D: VideoDataset + ?Sized>(
 }
 
 /// Checks the arguments every `fill_clip` shares.
+#[cfg(feature = "video")]
 pub(crate) fn check_fill(
     context: &'static str,
     index: usize,

@@ -24,16 +24,27 @@ use serde::{Deserialize, Serialize};
 use super::derive_seed;
 use crate::{Error, Result};
 
-/// One train/test partition of clip indices (both sorted ascending, disjoint).
+/// One partition of clip indices into training clips and held-out clips (both sorted
+/// ascending, disjoint): the test set of an evaluation, or the validation set that
+/// [`fit`](crate::train::fit) scores after every epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
     /// Training clips.
     pub train: Vec<usize>,
-    /// Test clips.
+    /// Held-out clips (test or validation; may be empty).
     pub test: Vec<usize>,
 }
 
 impl Split {
+    /// Every one of `n` clips trains, none is held out (a training run without
+    /// validation).
+    pub fn all(n: usize) -> Self {
+        Self {
+            train: (0..n).collect(),
+            test: Vec::new(),
+        }
+    }
+
     fn from_test_mask(test: &[bool]) -> Self {
         let (mut tr, mut te) = (Vec::new(), Vec::new());
         for (i, &t) in test.iter().enumerate() {

@@ -1,7 +1,6 @@
 //! Datasets of labelled sequences, batches and train/validation splits.
 
 use ndarray::{Array3, ArrayViewMut3, Axis};
-use rand::seq::SliceRandom;
 
 use crate::{Error, Result, Scalar};
 
@@ -232,59 +231,5 @@ impl<T: Scalar> SequenceDataset<T> for InMemoryDataset<T> {
             labels[k] = self.labels[i];
         }
         Ok(())
-    }
-}
-
-/// Which clips train and which validate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Split {
-    /// Training clips.
-    pub train: Vec<usize>,
-    /// Validation clips (may be empty).
-    pub val: Vec<usize>,
-}
-
-impl Split {
-    /// All `n` clips train, none validate.
-    pub fn all(n: usize) -> Self {
-        Self {
-            train: (0..n).collect(),
-            val: Vec::new(),
-        }
-    }
-
-    /// A seeded random split: `round(n * val_fraction)` clips validate, the rest train
-    /// (both sorted).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] if `val_fraction` is outside `[0, 1)` or no clip would
-    /// be left for training.
-    ///
-    /// # Example
-    /// ```
-    /// let s = tnet::train::Split::random(10, 0.2, 0).unwrap();
-    /// assert_eq!((s.train.len(), s.val.len()), (8, 2));
-    /// ```
-    pub fn random(n: usize, val_fraction: f64, seed: u64) -> Result<Self> {
-        if !(0.0..1.0).contains(&val_fraction) {
-            return Err(Error::param(
-                "val_fraction",
-                format!("must lie in [0, 1), got {val_fraction}"),
-            ));
-        }
-        let n_val = (n as f64 * val_fraction).round() as usize;
-        if n_val >= n {
-            return Err(Error::param(
-                "val_fraction",
-                format!("{n} clips leave none for training with fraction {val_fraction}"),
-            ));
-        }
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.shuffle(&mut crate::dense::rng(seed));
-        let mut val = idx[..n_val].to_vec();
-        let mut train = idx[n_val..].to_vec();
-        val.sort_unstable();
-        train.sort_unstable();
-        Ok(Self { train, val })
     }
 }

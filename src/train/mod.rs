@@ -2,7 +2,7 @@
 //!
 //! | file | what lives there |
 //! |---|---|
-//! | `data.rs` | [`SequenceDataset`] (the interface datasets implement), [`InMemoryDataset`], [`Split`], [`Sampling`] |
+//! | `data.rs` | [`SequenceDataset`] (the interface datasets implement), [`InMemoryDataset`], [`Sampling`] |
 //! | `optim.rs` | [`Optimizer`]: Adam/AdamW and SGD with momentum, clipping, [`LrSchedule`] |
 //! | `metrics.rs` | [`evaluate`], [`EvalReport`] (loss, accuracy, confusion), [`EpochMetrics`] |
 //! | `trainer.rs` | [`fit`], [`TrainConfig`], [`EarlyStopping`], [`TrainReport`] |
@@ -20,7 +20,7 @@ mod optim;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, RunFingerprint, TrainState, history_path};
-pub use data::{InMemoryDataset, Sampling, SequenceDataset, Split, load_batch};
+pub use data::{InMemoryDataset, Sampling, SequenceDataset, load_batch};
 pub use metrics::{EpochMetrics, EvalReport, ParamStat, evaluate};
 pub use optim::{LrSchedule, Optimizer, OptimizerConfig, OptimizerKind, StepStats};
 pub use trainer::{

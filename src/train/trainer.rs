@@ -12,14 +12,14 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoint, HistoryCursor, RunFingerprint, TrainState};
-use super::data::{Sampling, SequenceDataset, Split, load_batch};
+use super::data::{Sampling, SequenceDataset, load_batch};
 use super::metrics::{EpochMetrics, ParamStat, check_fits, evaluate};
 use super::optim::{Optimizer, OptimizerConfig};
+use crate::data::Split;
 use crate::models::{Lstm, derive_seed};
 use crate::{Error, Result, Scalar};
 
@@ -351,7 +351,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 ///
 /// Each step: load the batch (frames sampled from a seed derived from the run seed and
 /// the step), [`Lstm::loss_and_grad`] with dropout masks from another derived seed,
-/// one [`Optimizer::step`]. Each epoch: evaluate on `split.val` (if any), log, update
+/// one [`Optimizer::step`]. Each epoch: evaluate on `split.test` (if any), log, update
 /// early stopping, checkpoint.
 ///
 /// With `config.resume` and an existing checkpoint file, the run continues from it:
@@ -368,7 +368,8 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// # Example
 /// ```
 /// use tnet::models::{Lstm, LstmConfig};
-/// use tnet::train::{InMemoryDataset, OptimizerConfig, Split, TrainConfig, fit};
+/// use tnet::data::Split;
+/// use tnet::train::{InMemoryDataset, OptimizerConfig, TrainConfig, fit};
 /// let data = InMemoryDataset::<f64>::synthetic(8, 2, 3, 4, 0.1, 0).unwrap();
 /// let mut model = Lstm::<f64>::dense(&LstmConfig::new(4, 6), 2, 0).unwrap();
 /// let cfg = TrainConfig::new(30, 4, 0)
@@ -393,7 +394,7 @@ pub fn fit<T: Scalar>(
     if let Some(&i) = split
         .train
         .iter()
-        .chain(&split.val)
+        .chain(&split.test)
         .find(|&&i| i >= data.n_clips())
     {
         return Err(Error::param(
@@ -404,7 +405,7 @@ pub fn fit<T: Scalar>(
             ),
         ));
     }
-    if config.early_stopping.is_some() && split.val.is_empty() {
+    if config.early_stopping.is_some() && split.test.is_empty() {
         return Err(Error::param(
             "early_stopping",
             "early stopping needs validation clips, but the split has none",
@@ -428,7 +429,7 @@ pub fn fit<T: Scalar>(
             data.n_features(),
         ],
         train: (split.train.len(), hash_indices(&split.train)),
-        val: (split.val.len(), hash_indices(&split.val)),
+        val: (split.test.len(), hash_indices(&split.test)),
     };
     let mut opt = Optimizer::new(&config.optimizer, &model.param_specs())?;
     let mut state = TrainState::fresh();
@@ -467,20 +468,10 @@ pub fn fit<T: Scalar>(
         state.log_bytes = keep;
     }
 
-    let show = config.progress && std::io::stderr().is_terminal();
-    let bar = ProgressBar::with_draw_target(
-        Some(total_steps),
-        if show {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
+    let bar = Progress::new(
+        total_steps,
+        config.progress && std::io::stderr().is_terminal(),
     );
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
-    ) {
-        bar.set_style(style);
-    }
     bar.set_position(state.global_step);
 
     let report = |state: &TrainState, halted: bool| TrainReport {
@@ -561,10 +552,10 @@ pub fn fit<T: Scalar>(
             }
         }
 
-        let val = if split.val.is_empty() {
+        let val = if split.test.is_empty() {
             None
         } else {
-            Some(evaluate(model, data, &split.val, config.eval_batch_size)?)
+            Some(evaluate(model, data, &split.test, config.eval_batch_size)?)
         };
         let metrics = EpochMetrics {
             epoch: state.epoch,
@@ -664,4 +655,58 @@ fn param_stats<T: Scalar>(model: &Lstm<T>, grad_sq_sums: &[f64], steps: usize) -
             grad_norm: (grad_sq_sums.get(i).copied().unwrap_or(0.0) / steps.max(1) as f64).sqrt(),
         })
         .collect()
+}
+
+/// The training progress bar: indicatif's under the `progress` feature, nothing without
+/// it.
+#[cfg(feature = "progress")]
+struct Progress(indicatif::ProgressBar);
+
+#[cfg(feature = "progress")]
+impl Progress {
+    fn new(total: u64, show: bool) -> Self {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let target = if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+        ) {
+            bar.set_style(style);
+        }
+        Self(bar)
+    }
+
+    fn set_position(&self, pos: u64) {
+        self.0.set_position(pos);
+    }
+
+    fn set_message(&self, msg: String) {
+        self.0.set_message(msg);
+    }
+
+    fn finish_and_clear(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// The training progress bar: indicatif's under the `progress` feature, nothing without
+/// it.
+#[cfg(not(feature = "progress"))]
+struct Progress;
+
+#[cfg(not(feature = "progress"))]
+impl Progress {
+    fn new(_total: u64, _show: bool) -> Self {
+        Self
+    }
+
+    fn set_position(&self, _pos: u64) {}
+
+    fn set_message(&self, _msg: String) {}
+
+    fn finish_and_clear(&self) {}
 }

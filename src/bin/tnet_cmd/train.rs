@@ -18,14 +18,14 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use tnet::data::Split;
 use tnet::data::{
     FolderConfig, FolderDataset, GroupLevel, SyntheticConfig, SyntheticVideo, VideoDataset, split,
 };
 use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
 use tnet::models::{Lstm, LstmConfig};
 use tnet::train::{
-    EpochMetrics, EvalReport, OptimizerConfig, ParamStat, Split, TrainConfig, check_memory,
-    evaluate, fit,
+    EpochMetrics, EvalReport, OptimizerConfig, ParamStat, TrainConfig, check_memory, evaluate, fit,
 };
 use tnet::{Error, Result};
 
@@ -395,7 +395,7 @@ fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
             let n = train.len();
             return Ok(Split {
                 train: (0..n).collect(),
-                val: (n..n + test.len()).collect(),
+                test: (n..n + test.len()).collect(),
             });
         }
         Source::Folder(f) if f.has_group_folders() => {
@@ -409,7 +409,7 @@ fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
     };
     Ok(Split {
         train: parts.train,
-        val: parts.test,
+        test: parts.test,
     })
 }
 
@@ -578,14 +578,14 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
             p.total(),
             p.lstm(),
             split.train.len(),
-            split.val.len()
+            split.test.len()
         );
     }
     let start = Instant::now();
     let report = fit(&mut model, &data, &split, &config)?;
     let seconds = start.elapsed().as_secs_f64();
     model.save(dir.join(MODEL))?;
-    let test = evaluate(&model, &data, &split.val, 64)?;
+    let test = evaluate(&model, &data, &split.test, 64)?;
     let results = results_json(&model, &test, &data.class_names());
     write_json(&dir.join(RESULTS), &results)?;
     if a.json {
@@ -628,7 +628,7 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
                 None => data,
             };
             let split = test_split(&data, spec.test_fraction, spec.seed)?;
-            (data, split.val)
+            (data, split.test)
         }
     };
     let mut model = model_for(&spec)?;

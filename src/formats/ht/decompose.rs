@@ -37,8 +37,7 @@ use ndarray::{Array2, ArrayViewD};
 use crate::formats::ht::{HtNode, LabelledCore, truncation_order};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
 use crate::{
-    Decompose, DimTree, Error, HtTensor, AsRule, Result, Scalar, Truncation, TruncationInfo,
-    dense,
+    AsRule, Decompose, DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense,
 };
 
 /// Which HT-SVD sweep to run; see the [module docs](self).

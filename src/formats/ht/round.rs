@@ -32,7 +32,7 @@ use crate::formats::ht::{
     HtNode, transfer_mul_left, transfer_mul_out, transfer_mul_right, truncation_order,
 };
 use crate::linalg::{MatrixTruncation, qr, svd};
-use crate::{Error, Factorized, HtTensor, AsRule, Result, Scalar, TruncationInfo};
+use crate::{AsRule, Error, Factorized, HtTensor, Result, Scalar, TruncationInfo};
 
 /// Orthogonalises an HT tensor (same tensor, orthonormal frames below the root).
 ///

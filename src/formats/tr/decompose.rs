@@ -45,7 +45,7 @@ use ndarray::{ArrayView2, ArrayViewD};
 use crate::formats::cores::core_from;
 use crate::formats::cores::sequential_svd;
 use crate::linalg::{MatrixTruncation, left_svd_streaming, project_and_factor};
-use crate::{Decompose, AsRule, Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
+use crate::{AsRule, Decompose, Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
 
 /// TR-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
 /// algorithm, the error bound it guarantees and its cost.

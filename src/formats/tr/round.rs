@@ -59,7 +59,7 @@ use crate::formats::cores::{
     truncation_sweep,
 };
 use crate::linalg::{MatrixTruncation, svd};
-use crate::{CheckedRule, Factorized, AsRule, Result, Scalar, TrTensor, TruncationInfo};
+use crate::{AsRule, CheckedRule, Factorized, Result, Scalar, TrTensor, TruncationInfo};
 
 /// Which ring-rounding sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -43,7 +43,7 @@
 use ndarray::{ArrayView2, ArrayViewD};
 
 use crate::formats::cores::sequential_svd;
-use crate::{Decompose, AsRule, Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
+use crate::{AsRule, Decompose, Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
 
 /// TT-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
 /// algorithm, its error bounds and its cost.

@@ -52,7 +52,7 @@ use ndarray::ArrayViewD;
 use crate::dense::{cheapest_order, multi_mode_product};
 use crate::linalg::{MatrixTruncation, TruncatedSvd, unfolding_left_svd};
 use crate::{
-    CheckedRule, Decompose, Error, AsRule, Result, Scalar, Truncation, TruncationInfo,
+    AsRule, CheckedRule, Decompose, Error, Result, Scalar, Truncation, TruncationInfo,
     TuckerTensor, dense,
 };
 

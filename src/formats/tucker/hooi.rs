@@ -32,7 +32,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewD};
 use crate::dense::multi_mode_product;
 use crate::formats::als::{AlsOptions, AlsReport, relative_error};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
-use crate::{Error, Factorized, AsRule, Result, Scalar, TuckerTensor, dense};
+use crate::{AsRule, Error, Factorized, Result, Scalar, TuckerTensor, dense};
 
 /// HOOI of `x`, initialised by the ST-HOSVD under `rule` (which fixes the ranks). See the
 /// [module docs](self).

@@ -602,7 +602,6 @@ mod plot {
     use std::error::Error;
     use std::path::Path;
 
-    use image::ImageEncoder as _;
     use plotters::coord::Shift;
     use plotters::coord::combinators::BindKeyPoints as _;
     use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -680,13 +679,7 @@ mod plot {
                 self.draw(&root, series)?;
                 root.present()?;
             }
-            let mut png = Vec::new();
-            image::codecs::png::PngEncoder::new(&mut png).write_image(
-                &rgb,
-                w,
-                h,
-                image::ExtendedColorType::Rgb8,
-            )?;
+            let png = tnet::data::image::encode_png(w as usize, h as usize, 3, &rgb)?;
             tnet::io::write_atomic(&dir.join(format!("{stem}.png")), &png)?;
             Ok(())
         }
@@ -1187,26 +1180,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_plots(dir.path(), &rows, 6).unwrap();
         for stem in ["accuracy_curves", "accuracy_vs_params"] {
-            let png = image::open(dir.path().join(format!("{stem}.png")))
-                .unwrap()
-                .to_rgb8();
-            assert_eq!(png.dimensions(), plot::SIZE, "{stem}.png");
-            let is_white = |p: &image::Rgb<u8>| p.0 == [255, 255, 255];
-            let inked = png.pixels().filter(|p| !is_white(p)).count();
-            let total = png.pixels().len();
+            let bytes = std::fs::read(dir.path().join(format!("{stem}.png"))).unwrap();
+            let png = tnet::data::image::decode(&bytes).unwrap().to_rgb();
+            let size = (png.width() as u32, png.height() as u32);
+            assert_eq!(size, plot::SIZE, "{stem}.png");
+            let pixels: Vec<[u8; 3]> = png.pixels().chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+            let is_white = |p: &[u8; 3]| *p == [255, 255, 255];
+            let inked = pixels.iter().filter(|p| !is_white(p)).count();
+            let total = pixels.len();
             assert!(
                 inked > total / 100 && inked < total / 2,
                 "{stem}.png: {inked} of {total} pixels not white"
             );
             // The FDHT series (pure highlight red).
             assert!(
-                png.pixels().any(|p| p.0 == [0xd6, 0x27, 0x28]),
+                pixels.contains(&[0xd6, 0x27, 0x28]),
                 "{stem}.png has no FDHT series"
             );
             // The title (dark text in the top 40 rows), so the embedded font rendered.
             let dark_in_title = (0..40)
                 .flat_map(|y| (0..plot::SIZE.0).map(move |x| (x, y)))
-                .filter(|&(x, y)| png.get_pixel(x, y).0.iter().all(|&c| c < 100))
+                .filter(|&(x, y)| {
+                    pixels[(y * plot::SIZE.0 + x) as usize]
+                        .iter()
+                        .all(|&c| c < 100)
+                })
                 .count();
             assert!(dark_in_title > 200, "{stem}.png: title not drawn");
 

@@ -99,8 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clip_w = t * (w * scale + 1);
     let sheet_w = clips_per_row * (clip_w + gap) + gap;
     let sheet_h = data.n_classes() * (h * scale + gap) + gap;
-    let mut sheet =
-        image::RgbImage::from_pixel(sheet_w as u32, sheet_h as u32, image::Rgb([255; 3]));
+    let mut sheet = vec![255u8; sheet_w * sheet_h * 3];
     let mut taken = vec![0usize; data.n_classes()];
     for i in 0..data.len() {
         let label = data.label(i);
@@ -115,17 +114,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 for xx in 0..w * scale {
                     let base = f * n + ((yy / scale) * w + xx / scale) * c;
                     let px = |k: usize| (x[base + k.min(c - 1)] * 128.0 + 128.0).round() as u8;
-                    sheet.put_pixel(
-                        (x0 + f * (w * scale + 1) + xx) as u32,
-                        (y0 + yy) as u32,
-                        image::Rgb([px(0), px(1), px(2)]),
-                    );
+                    let at = ((y0 + yy) * sheet_w + x0 + f * (w * scale + 1) + xx) * 3;
+                    sheet[at..at + 3].copy_from_slice(&[px(0), px(1), px(2)]);
                 }
             }
         }
         taken[label] += 1;
     }
-    sheet.save(&out)?;
+    let png = tnet::data::image::encode_png(sheet_w, sheet_h, 3, &sheet)?;
+    tnet::io::write_atomic(&out, &png)?;
     println!(
         "contact sheet: {} (rows = classes in order {}; {clips_per_row} clips x {t} frames per row)",
         out.display(),

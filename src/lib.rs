@@ -9,18 +9,24 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`tree`] | [`DimTree`], the validated binary dimension tree (on petgraph) |
-//! | [`formats`] | the tensor formats: [`HtTensor`] |
-//! | [`truncation`] | the one [`Truncation`] rule shared by every format, and what it guarantees |
+//! | [`truncation`] | the one [`Truncation`] rule shared by every format, what it guarantees, and the [`CheckedRule`] the algorithms take |
+//! | [`mod@format`] | the two traits every format implements: [`Factorized`] (use) and [`Decompose`] (construction) |
+//! | [`formats`] | one folder per format ([`formats::ht`], [`formats::tt`], [`formats::tr`], [`formats::tucker`], [`formats::bt`]): the type, its decomposition, rounding, arithmetic, matrix form and file I/O; [`FormatKind`], the one format enum |
+//! | [`matrices`] | the tensorized-matrix interface and the contraction engine that applies any format without forming `W` (shape, plans, kernels); knows no format |
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
-//! | [`mod@format`] | the common trait [`Factorized`] |
-//! | [`compress`] | compressing real weights: tensorized matrices, whole model files, the compressed container |
+//! | [`compress`] | compressing real weights: one array ([`compress::decompose`]), tensorized matrices, whole model files, the compressed container |
 //! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
-//! | [`fuzzing`] | the entry points of the fuzz targets (`fuzz/`) and of the corpus replay |
+//! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring, the model zoo |
+//! | [`train`] | training: Adam/SGD, the training loop, checkpoints that resume bit for bit |
+//! | [`data`] | video datasets for the models: the dataset trait and splits; the procedural renderer and image-folder loader under the `video` feature |
+//! | [`io`] | atomic writes, checksums, bounded reads |
 //! | [`limits`] | the memory limit that sizes declared by files and options are checked against |
-//! | [`matrices`] | tensorized weight matrices (HT, TT, TR, block-term, dense) applied without forming them |
-//! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring |
-//! | [`train`] | training: datasets, Adam/SGD, the training loop, checkpoints that resume bit for bit |
+//! | [`fuzzing`] | the entry points of the fuzz targets (`fuzz/`) and of the corpus replay |
+//!
+//! Cargo features: `video` (the video data, adds `image`), `progress` (a training progress
+//! bar, adds `indicatif`), `cli` (the `tnet` tool; adds `clap` and `ctrlc`, implies both
+//! others; the default). `--no-default-features` builds the numerical core alone.
 //!
 //! Everything is generic over the sealed [`Scalar`] (`f32` and `f64`) and returns
 //! [`Result`] with the structured [`Error`].

@@ -362,14 +362,17 @@ fn frame_tree(root: &Path, classes: &[&str], grouped: bool) {
             std::fs::create_dir_all(&dir).unwrap();
             for k in 0..8u32 {
                 let col = if c % 2 == 0 { k } else { 7 - k };
-                let img = image::RgbImage::from_fn(8, 6, |x, _| {
-                    image::Rgb(if x == col {
-                        [230, 200, 40]
-                    } else {
-                        [20, 30, 40]
+                let pixels: Vec<u8> = (0..6 * 8u32)
+                    .flat_map(|i| {
+                        if i % 8 == col {
+                            [230, 200, 40]
+                        } else {
+                            [20, 30, 40]
+                        }
                     })
-                });
-                img.save(dir.join(format!("{:04}.png", k + 1))).unwrap();
+                    .collect();
+                let png = tnet::data::image::encode_png(8, 6, 3, &pixels).unwrap();
+                std::fs::write(dir.join(format!("{:04}.png", k + 1)), png).unwrap();
             }
         }
     }
@@ -453,9 +456,8 @@ fn train_on_frame_folders_of_both_layouts() {
     assert!(text.contains("clip0") && text.contains('%'), "{text}");
     let short = tmp.path().join("short");
     std::fs::create_dir_all(&short).unwrap();
-    image::RgbImage::from_pixel(8, 6, image::Rgb([9, 9, 9]))
-        .save(short.join("1.png"))
-        .unwrap();
+    let png = tnet::data::image::encode_png(8, 6, 3, &[9; 8 * 6 * 3]).unwrap();
+    std::fs::write(short.join("1.png"), png).unwrap();
     let out = tnet()
         .args(["predict", &run_dir, &short.display().to_string()])
         .output()

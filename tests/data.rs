@@ -664,12 +664,19 @@ fn fill_errors() {
 // ---------------------------------------------------------------------------------------
 // Frame folders.
 
-/// Writes an RGB image of one colour.
+/// Writes an RGB image of one colour, PNG or JPEG (quality 90) by the extension.
 fn write_image(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    image::RgbImage::from_pixel(w, h, image::Rgb(rgb))
-        .save(path)
-        .unwrap();
+    let pixels = rgb.repeat((w * h) as usize);
+    if path.extension().is_some_and(|e| e == "jpg") {
+        jpeg_encoder::Encoder::new_file(path, 90)
+            .unwrap()
+            .encode(&pixels, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+    } else {
+        let png = tnet::data::image::encode_png(w as usize, h as usize, 3, &pixels).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
 }
 
 /// Frame k of clip `clip` has red = 20 + 25 k, green = 10 * clip, blue = class colour.

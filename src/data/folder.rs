@@ -15,8 +15,8 @@
 //! # What is loaded
 //! Each clip keeps a **pool** of `P = pool` frames, taken at uniform positions
 //! `floor((k + 1/2) F / P)` of its `F` frame files (repeating frames if `F < P`), decoded
-//! with the `image` crate, converted to RGB or grey (Rec. 709 luma), resized to `H x W` (bilinear, aspect
-//! ratio not kept) and held as `u8`. A model sees `T <= P` of them per clip
+//! by [`image`](super::image) (PNG or JPEG), converted to RGB or grey (Rec. 709 luma),
+//! resized to `H x W` (triangle filter, aspect ratio not kept) and held as `u8`. A model sees `T <= P` of them per clip
 //! ([`VideoDataset::fill_clip`]): for training `T` sorted distinct random pool
 //! positions seeded by `(epoch_seed, index)`; for evaluation the uniform positions
 //! `floor((k + 1/2) P / T)`. With `P = T` (the default) both are all the pool frames, the
@@ -44,7 +44,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use image::imageops::FilterType;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -325,8 +324,8 @@ struct ClipMeta {
 ///         let dir = root.join(class).join(format!("clip{clip}"));
 ///         std::fs::create_dir_all(&dir).unwrap();
 ///         for t in 0..3 {
-///             let img = image::RgbImage::from_pixel(8, 6, image::Rgb([shade; 3]));
-///             img.save(dir.join(format!("{t:04}.png"))).unwrap();
+///             let png = tnet::data::image::encode_png(8, 6, 3, &[shade; 8 * 6 * 3]).unwrap();
+///             std::fs::write(dir.join(format!("{t:04}.png")), png).unwrap();
 ///         }
 ///     }
 /// }
@@ -447,28 +446,14 @@ fn uniform_positions(from: usize, to: usize) -> impl Iterator<Item = usize> {
 /// panic) becomes a message.
 fn decode_into(path: &Path, cfg: &FolderConfig, dst: &mut [u8]) -> std::result::Result<(), String> {
     let run = || -> std::result::Result<(), String> {
-        let img = image::ImageReader::open(path)
-            .map_err(|e| e.to_string())?
-            .with_guessed_format()
-            .map_err(|e| e.to_string())?
-            .decode()
-            .map_err(|e| e.to_string())?;
-        let (w, h) = (cfg.width as u32, cfg.height as u32);
-        let raw = if cfg.channels == 3 {
-            let buf = img.into_rgb8();
-            if buf.dimensions() == (w, h) {
-                buf.into_raw()
-            } else {
-                image::imageops::resize(&buf, w, h, FilterType::Triangle).into_raw()
-            }
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        let img = super::image::decode(&bytes).map_err(|e| e.to_string())?;
+        let img = if cfg.channels == 3 {
+            img.to_rgb()
         } else {
-            let buf = img.into_luma8();
-            if buf.dimensions() == (w, h) {
-                buf.into_raw()
-            } else {
-                image::imageops::resize(&buf, w, h, FilterType::Triangle).into_raw()
-            }
+            img.to_grey()
         };
+        let raw = img.resize(cfg.width, cfg.height).into_pixels();
         if raw.len() != dst.len() {
             return Err(format!(
                 "decoded {} bytes, expected {}",
@@ -488,12 +473,8 @@ fn decode_into(path: &Path, cfg: &FolderConfig, dst: &mut [u8]) -> std::result::
 /// Reads an image's header (format and dimensions) without decoding its pixels.
 fn check_header(path: &Path) -> std::result::Result<(), String> {
     let run = || -> std::result::Result<(), String> {
-        let (w, h) = image::ImageReader::open(path)
-            .map_err(|e| e.to_string())?
-            .with_guessed_format()
-            .map_err(|e| e.to_string())?
-            .into_dimensions()
-            .map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        let (w, h) = super::image::dimensions(&bytes).map_err(|e| e.to_string())?;
         if w == 0 || h == 0 {
             return Err(format!("image has size {w}x{h}"));
         }

@@ -7,6 +7,7 @@
 //! | [`fill_batch`] | fills a `(B, T, N)` batch in parallel into a caller-owned buffer |
 //! | [`synthetic`] | [`SyntheticVideo`]: procedural clips whose classes need time to tell apart |
 //! | [`folder`] | [`FolderDataset`]: `class/[group/]clip/frame.{png,jpg}` trees, cached as `u8` |
+//! | [`image`] | PNG/JPEG frames decoded to RGB or grey, resized, and PNG encoded |
 //! | [`split`] | seeded hold-out, k-fold and group-aware splits, optionally stratified |
 //!
 //! # Conventions
@@ -41,6 +42,8 @@
 
 #[cfg(feature = "video")]
 pub mod folder;
+#[cfg(feature = "video")]
+pub mod image;
 pub mod split;
 #[cfg(feature = "video")]
 pub mod synthetic;

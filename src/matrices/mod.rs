@@ -6,22 +6,12 @@
 //! the gradients of every core, all as sequences of pairwise contractions executed as GEMMs
 //! with the batch folded in (see [`ContractionPlan`]); `W` itself is never formed.
 //!
-//! # Formats and their core layouts
-//! Indices: `i = (i_1..i_d)` over the output modes, `j = (j_1..j_d)` over the input modes
-//! (both row-major, see [`shape`]).
-//!
-//! | type | cores (storage order) | `W[i, j]` | parameters |
-//! |---|---|---|---|
-//! | [`DenseMatrix`] | `W (M, N)` | itself | `M N` |
-//! | [`HtMatrix`] | leaf `U_k (n_k, m_k, r_k)`, transfer `B_t (r_l, r_r, r_t)` on a [`DimTree`](crate::DimTree), root rank 1 | the HT tensor with paired modes `(j_k, i_k)` | `Σ_k n_k m_k r_k + Σ_interior r_l r_r r_t` |
-//! | [`TtMatrix`] | `G_k (r_{k-1}, m_k, n_k, r_k)`, `r_0 = r_d = 1` | `G_1[:, i_1, j_1, :] ⋯ G_d[:, i_d, j_d, :]` | `Σ_k r_{k-1} m_k n_k r_k` |
-//! | [`TrMatrix`], paired | `G_k (r_{k-1}, m_k, n_k, r_k)`, `r_0 = r_d` | `Tr(G_1[:, i_1, j_1, :] ⋯ G_d[:, i_d, j_d, :])` | `Σ_k r_{k-1} m_k n_k r_k` |
-//! | [`TrMatrix`], split (TR-LSTM) | inputs `I_k (r, n_k, r)`, then outputs `O_k (r, m_k, r)`, one ring | `Tr(I_1[j_1] ⋯ I_d[j_d] O_1[i_1] ⋯ O_d[i_d])` | `Σ_k r n_k r + Σ_k r m_k r` |
-//! | [`BtMatrix`] | per block: factors `A_k (n_k m_k, R_k)`, core `G (R_1, .., R_d)` | `Σ_blocks Σ_r G[r] Π_k A_k[j_k m_k + i_k, r_k]` | `N_b (Σ_k n_k m_k R_k + Π_k R_k)` |
-//!
-//! HT and block-term matrices pair the modes as `(j_k, i_k)` (input index major, so a leaf
-//! `(n_k, m_k, r_k)` is the HT leaf basis of the paired mode reshaped); TT and paired-TR
-//! cores hold `(i_k, j_k)` in the TT-matrix order of Oseledets (2010) and `ttpy`.
+//! The formats implement these traits in their own folders (`formats/<fmt>/matrix.rs`:
+//! [`HtMatrix`](crate::HtMatrix), [`TtMatrix`](crate::TtMatrix),
+//! [`TrMatrix`](crate::TrMatrix), [`BtMatrix`](crate::BtMatrix)); their core layouts are
+//! listed in [`formats`](crate::formats#matrix-forms-and-their-core-layouts). This module
+//! holds what they share: the interface, [`MatrixShape`], [`DenseMatrix`], and the
+//! contraction engine (plans and kernels) every format delegates to.
 //!
 //! # One interface
 //! [`TensorizedMatrix`] (object safe) is what a layer needs: lengths, parameter count,
@@ -31,7 +21,9 @@
 //! their structure argument: [`from_dense`](MatrixFormat::from_dense) (decompose an
 //! existing `W` under the shared [`Truncation`] rule) and
 //! [`random`](MatrixFormat::random) (initialisation with a chosen variance of `W`'s
-//! entries, see [`Init`]).
+//! entries, see [`Init`]). [`TensorizedFormat`] says which tensor format a matrix form
+//! is, so that `from_dense` is one function for all of them ([`decompose_tensorized`]:
+//! tensorize `W`, decompose, reshape the cores).
 //!
 //! # Example
 //! ```

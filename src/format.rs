@@ -2,7 +2,7 @@
 //!
 //! [`Factorized`] is what lets a user swap the format of a decomposition by changing one
 //! word: shape, parameter count, reconstruction, norm, inner product with a dense tensor,
-//! element access and rounding under the shared [`Truncation`] rule. [`Decompose`] is how
+//! element access and rounding under the shared [`Truncation`](crate::Truncation) rule. [`Decompose`] is how
 //! a format is built from a dense tensor, with what the format needs beyond the rule (a
 //! tree, block options) as an associated type; the tensorized matrices use it on the
 //! tensorized weight (see [`TensorizedFormat`](crate::matrices::TensorizedFormat)).
@@ -11,7 +11,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use crate::{Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, Result, Scalar, TruncationInfo};
 
 /// A tensor held in a factorized (tensor-network) format.
 pub trait Factorized<T: Scalar> {
@@ -54,12 +54,12 @@ pub trait Factorized<T: Scalar> {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) for an invalid rule.
-    fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)>
+    fn round(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)>
     where
         Self: Sized;
 }
 
-/// Construction of a format from a dense tensor under the shared [`Truncation`] rule.
+/// Construction of a format from a dense tensor under the shared [`Truncation`](crate::Truncation) rule.
 ///
 /// | format | `Structure` | algorithm | error |
 /// |---|---|---|---|
@@ -102,6 +102,6 @@ pub trait Decompose<T: Scalar>: Factorized<T> + Sized {
     fn decompose(
         x: ArrayViewD<'_, T>,
         structure: &Self::Structure,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)>;
 }

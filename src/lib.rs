@@ -20,7 +20,7 @@
 //! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring, the model zoo |
 //! | [`train`] | training: Adam/SGD, the training loop, checkpoints that resume bit for bit |
 //! | [`data`] | video datasets for the models: the dataset trait and splits; the procedural renderer and image-folder loader under the `video` feature |
-//! | [`io`] | atomic writes, checksums, bounded reads |
+//! | [`io`] | atomic writes, checksums, the one file reader |
 //! | [`limits`] | the memory limit that sizes declared by files and options are checked against |
 //! | [`fuzzing`] | the entry points of the fuzz targets (`fuzz/`) and of the corpus replay |
 //!

@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 
 use ndarray::{Array3, ArrayD, IxDyn};
 use tnet::TtMatrix;
-use tnet::compress::{AnyCompressed, CompressedFile, CompressedTensor, Decomposition, MatrixModes};
+use tnet::compress::{AnyCompressed, CompressedFile, CompressedTensor, MatrixModes};
+use tnet::formats::Decomposition;
 use tnet::matrices::{Init, MatrixFormat, MatrixShape};
 use tnet::models::LstmConfig;
 use tnet::models::zoo::{self, ModelKind, ModelSpec};

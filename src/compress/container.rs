@@ -4,16 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
-use super::{CompressedTensor, Decomposition, MatrixModes};
+use super::{CompressedTensor, MatrixModes};
 use crate::formats::FormatKind;
 use crate::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
-use crate::{
-    BtTensor, DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, TrTensor, TtTensor,
-    TuckerTensor,
-};
+use crate::{Error, Result, Scalar};
 
 /// Version of the compressed-file description written by this build.
 pub const COMPRESSED_FORMAT_VERSION: u32 = 1;
@@ -44,7 +40,7 @@ pub struct TensorMeta {
     /// The number of blocks, for the block-term format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks: Option<usize>,
-    /// The ranks (see [`Decomposition::ranks`]).
+    /// The ranks (see [`Decomposition::ranks`](crate::formats::Decomposition::ranks)).
     pub ranks: Vec<usize>,
     /// The names of the core entries, in the format's order.
     pub cores: Vec<String>,
@@ -365,169 +361,10 @@ impl CompressedFile {
 }
 
 fn cores_of<T: Scalar>(name: &str, c: &CompressedTensor<T>) -> Vec<(String, DenseArray)> {
-    c.decomposition
-        .cores()
+    let d = &c.decomposition;
+    d.core_names()
         .into_iter()
+        .zip(d.core_arrays())
         .map(|(s, a)| (format!("{name}/{s}"), DenseArray::from_array(a)))
         .collect()
-}
-
-impl<T: Scalar> Decomposition<T> {
-    /// The names' suffixes of the cores, in the format's order (see [`CompressedFile`]).
-    pub(super) fn core_suffixes(&self) -> Vec<String> {
-        let tucker = |prefix: &str, d: usize| {
-            std::iter::once(format!("{prefix}/core"))
-                .chain((0..d).map(move |k| format!("{prefix}/factor/{k}")))
-                .collect::<Vec<_>>()
-        };
-        match self {
-            Decomposition::Ht(x) => (0..x.nodes().len()).map(|t| format!("ht/{t}")).collect(),
-            Decomposition::Tt(x) => (0..x.order()).map(|k| format!("tt/{k}")).collect(),
-            Decomposition::Tr(x) => (0..x.order()).map(|k| format!("tr/{k}")).collect(),
-            Decomposition::Tucker(x) => tucker("tucker", x.order()),
-            Decomposition::Bt(x) => (0..x.n_blocks())
-                .flat_map(|b| tucker(&format!("bt/{b}"), x.order()))
-                .collect(),
-        }
-    }
-
-    /// The cores, in the order of [`core_suffixes`](Self::core_suffixes), with them.
-    pub(super) fn cores(&self) -> Vec<(String, ArrayD<T>)> {
-        let tucker = |t: &TuckerTensor<T>| {
-            std::iter::once(t.core().clone())
-                .chain(t.factors().iter().map(|u| u.clone().into_dyn()))
-                .collect::<Vec<_>>()
-        };
-        let arrays: Vec<ArrayD<T>> = match self {
-            Decomposition::Ht(x) => x
-                .nodes()
-                .iter()
-                .map(|n| match n {
-                    HtNode::Leaf(u) => u.clone().into_dyn(),
-                    HtNode::Transfer(b) => b.clone().into_dyn(),
-                })
-                .collect(),
-            Decomposition::Tt(x) => x.cores().iter().map(|g| g.clone().into_dyn()).collect(),
-            Decomposition::Tr(x) => x.cores().iter().map(|g| g.clone().into_dyn()).collect(),
-            Decomposition::Tucker(x) => tucker(x),
-            Decomposition::Bt(x) => x.blocks().iter().flat_map(tucker).collect(),
-        };
-        self.core_suffixes().into_iter().zip(arrays).collect()
-    }
-
-    /// Rebuilds from the description and the cores, validated by the format's checked
-    /// constructor; any inconsistency is [`Error::Corrupt`].
-    pub(super) fn from_cores(meta: &TensorMeta, cores: Vec<ArrayD<T>>) -> Result<Self> {
-        let name = &meta.name;
-        let d = meta.tensor_shape.len();
-        let count = |want: Option<usize>, what: &str| match want {
-            Some(n) if n == cores.len() => Ok(()),
-            _ => Err(Error::corrupt(format!(
-                "'{name}' has {} cores, which does not fit {what}",
-                cores.len()
-            ))),
-        };
-        let invalid = |e: Error| match e {
-            Error::Corrupt { .. } => e,
-            other => Error::corrupt(format!(
-                "'{name}': the {} cores are invalid: {other}",
-                meta.format
-            )),
-        };
-        let shaped = |t: usize, a: ArrayD<T>, ndim: usize| {
-            if a.ndim() == ndim {
-                Ok(a)
-            } else {
-                Err(Error::corrupt(format!(
-                    "core {t} of '{name}' has shape {:?}, expected {ndim} dimensions",
-                    a.shape()
-                )))
-            }
-        };
-        let to3 = |t: usize, a: ArrayD<T>| -> Result<ndarray::Array3<T>> {
-            Ok(shaped(t, a, 3)?
-                .into_dimensionality()
-                .expect("dimension checked"))
-        };
-        let to2 = |t: usize, a: ArrayD<T>| -> Result<ndarray::Array2<T>> {
-            Ok(shaped(t, a, 2)?
-                .into_dimensionality()
-                .expect("dimension checked"))
-        };
-        // Tucker blocks from consecutive runs of `d + 1` cores: core, then factors.
-        let tuckers = |cores: Vec<ArrayD<T>>| -> Result<Vec<TuckerTensor<T>>> {
-            let mut it = cores.into_iter().enumerate();
-            let mut blocks = Vec::new();
-            while let Some((_, core)) = it.next() {
-                let factors = it
-                    .by_ref()
-                    .take(d)
-                    .map(|(t, u)| to2(t, u))
-                    .collect::<Result<Vec<_>>>()?;
-                blocks.push(TuckerTensor::try_new(core, factors).map_err(invalid)?);
-            }
-            Ok(blocks)
-        };
-        match meta.format {
-            FormatKind::Ht => {
-                let spec = meta
-                    .tree
-                    .as_deref()
-                    .ok_or_else(|| Error::corrupt(format!("the HT tensor '{name}' has no tree")))?;
-                let tree: DimTree = spec.parse().map_err(invalid)?;
-                count(Some(tree.n_nodes()), "its tree")?;
-                let nodes = cores
-                    .into_iter()
-                    .enumerate()
-                    .map(|(t, a)| {
-                        let shape = a.shape().to_vec();
-                        let bad = |_| {
-                            Error::corrupt(format!(
-                                "core {t} of '{name}' has shape {shape:?}, which does not fit node {t}"
-                            ))
-                        };
-                        if tree.is_leaf(t) {
-                            a.into_dimensionality().map(HtNode::Leaf).map_err(bad)
-                        } else {
-                            a.into_dimensionality().map(HtNode::Transfer).map_err(bad)
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                HtTensor::try_new(tree, meta.tensor_shape.clone(), nodes)
-                    .map(Decomposition::Ht)
-                    .map_err(invalid)
-            }
-            FormatKind::Tt | FormatKind::Tr => {
-                count(Some(d), "its order")?;
-                let cores = cores
-                    .into_iter()
-                    .enumerate()
-                    .map(|(t, a)| to3(t, a))
-                    .collect::<Result<Vec<_>>>()?;
-                if meta.format == FormatKind::Tt {
-                    TtTensor::try_new(cores).map(Decomposition::Tt)
-                } else {
-                    TrTensor::try_new(cores).map(Decomposition::Tr)
-                }
-                .map_err(invalid)
-            }
-            FormatKind::Tucker => {
-                count(d.checked_add(1), "a core and one factor per mode")?;
-                let mut t = tuckers(cores)?;
-                Ok(Decomposition::Tucker(t.pop().expect("one block")))
-            }
-            FormatKind::Bt => {
-                let blocks = meta.blocks.filter(|&b| b > 0).ok_or_else(|| {
-                    Error::corrupt(format!("the BT tensor '{name}' has no block count"))
-                })?;
-                count(
-                    d.checked_add(1).and_then(|n| n.checked_mul(blocks)),
-                    "its blocks",
-                )?;
-                BtTensor::try_new(tuckers(cores)?)
-                    .map(Decomposition::Bt)
-                    .map_err(invalid)
-            }
-        }
-    }
 }

@@ -1,5 +1,5 @@
-//! One array in, one decomposition out: the format enum over the decompositions, the
-//! block-term rank search, and the options and report of [`decompose`](super::decompose).
+//! One array in, one decomposition out: [`decompose`](super::decompose), its options and
+//! report, and the compressed tensor it returns.
 
 use std::time::Instant;
 
@@ -7,142 +7,10 @@ use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
 
 use super::{MatrixModes, TensorMeta};
-use crate::formats::FormatKind;
 use crate::formats::bt::BtOptions;
+use crate::formats::{Decomposition, FormatKind, StoredLayout};
 use crate::weights::Dtype;
-use crate::{
-    BtTensor, Decompose, DimTree, Error, Factorized, HtTensor, Result, Scalar, TrTensor,
-    Truncation, TruncationInfo, TtTensor, TuckerTensor,
-};
-
-/// A decomposed tensor in one of the formats: one variant per format.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Decomposition<T> {
-    /// Hierarchical Tucker, by HT-SVD.
-    Ht(HtTensor<T>),
-    /// Tensor train, by TT-SVD.
-    Tt(TtTensor<T>),
-    /// Tensor ring, by TR-SVD.
-    Tr(TrTensor<T>),
-    /// Tucker, by ST-HOSVD.
-    Tucker(TuckerTensor<T>),
-    /// Block term, by BT-ALS.
-    Bt(BtTensor<T>),
-}
-
-impl<T: Scalar> Decomposition<T> {
-    /// Decomposes a dense tensor into `format` under `rule`: HT-SVD (on `tree`, balanced
-    /// by default), TT-SVD, TR-SVD, ST-HOSVD or BT-ALS (with `bt`, see [`BtOptions`]).
-    /// Returns the decomposition and what was discarded (`error_bound`; for BT the
-    /// achieved error and `fit`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for an invalid rule or `bt`, or a `tree` with a
-    /// format other than HT; the format's own errors (empty or non-finite input, a tree
-    /// of the wrong order).
-    pub fn decompose(
-        format: FormatKind,
-        x: ArrayViewD<'_, T>,
-        tree: Option<&DimTree>,
-        rule: &Truncation,
-        bt: &BtOptions,
-    ) -> Result<(Self, TruncationInfo<T>)> {
-        if tree.is_some() && format != FormatKind::Ht {
-            return Err(Error::param(
-                "tree",
-                format!("only the ht format has a dimension tree, not {format}"),
-            ));
-        }
-        /// The format's construction with the given structure, or its default.
-        fn run<T: Scalar, F: Decompose<T>>(
-            x: ArrayViewD<'_, T>,
-            structure: Option<&F::Structure>,
-            rule: &Truncation,
-        ) -> Result<(F, TruncationInfo<T>)> {
-            match structure {
-                Some(s) => F::decompose(x, s, rule),
-                None => {
-                    let s = F::default_structure(x.ndim())?;
-                    F::decompose(x, &s, rule)
-                }
-            }
-        }
-        Ok(match format {
-            FormatKind::Ht => {
-                let (y, info) = run::<T, HtTensor<T>>(x, tree, rule)?;
-                (Decomposition::Ht(y), info)
-            }
-            FormatKind::Tt => {
-                let (y, info) = run::<T, TtTensor<T>>(x, None, rule)?;
-                (Decomposition::Tt(y), info)
-            }
-            FormatKind::Tr => {
-                let (y, info) = run::<T, TrTensor<T>>(x, None, rule)?;
-                (Decomposition::Tr(y), info)
-            }
-            FormatKind::Tucker => {
-                let (y, info) = run::<T, TuckerTensor<T>>(x, None, rule)?;
-                (Decomposition::Tucker(y), info)
-            }
-            FormatKind::Bt => {
-                let (y, info) = run::<T, BtTensor<T>>(x, Some(bt), rule)?;
-                (Decomposition::Bt(y), info)
-            }
-        })
-    }
-
-    /// The format.
-    pub fn format(&self) -> FormatKind {
-        match self {
-            Decomposition::Ht(_) => FormatKind::Ht,
-            Decomposition::Tt(_) => FormatKind::Tt,
-            Decomposition::Tr(_) => FormatKind::Tr,
-            Decomposition::Tucker(_) => FormatKind::Tucker,
-            Decomposition::Bt(_) => FormatKind::Bt,
-        }
-    }
-
-    /// The decomposition as the common trait object.
-    pub fn as_factorized(&self) -> &dyn Factorized<T> {
-        match self {
-            Decomposition::Ht(x) => x,
-            Decomposition::Tt(x) => x,
-            Decomposition::Tr(x) => x,
-            Decomposition::Tucker(x) => x,
-            Decomposition::Bt(x) => x,
-        }
-    }
-
-    /// The tree spec, for formats that have one (HT).
-    pub fn tree(&self) -> Option<String> {
-        match self {
-            Decomposition::Ht(x) => Some(x.tree().to_string()),
-            _ => None,
-        }
-    }
-
-    /// The number of blocks, for the block-term format.
-    pub fn blocks(&self) -> Option<usize> {
-        match self {
-            Decomposition::Bt(x) => Some(x.n_blocks()),
-            _ => None,
-        }
-    }
-
-    /// The ranks: HT one per node (pre-order, root first); TT `[1, r_1, .., r_{d-1}, 1]`;
-    /// TR `[r_0, .., r_{d-1}]`; Tucker `[R_1, .., R_d]`; BT the Tucker ranks of every
-    /// block, block after block (`blocks · d` entries).
-    pub fn ranks(&self) -> Vec<usize> {
-        match self {
-            Decomposition::Ht(x) => x.ranks(),
-            Decomposition::Tt(x) => x.ranks(),
-            Decomposition::Tr(x) => x.ranks(),
-            Decomposition::Tucker(x) => x.ranks(),
-            Decomposition::Bt(x) => x.ranks().concat(),
-        }
-    }
-}
+use crate::{DimTree, Error, Result, Scalar, Truncation};
 
 /// How to decompose one array.
 #[derive(Clone, Debug, PartialEq)]
@@ -245,7 +113,7 @@ impl<T: Scalar> CompressedTensor<T> {
             ranks: self.decomposition.ranks(),
             cores: self
                 .decomposition
-                .core_suffixes()
+                .core_names()
                 .into_iter()
                 .map(|s| format!("{name}/{s}"))
                 .collect(),
@@ -265,7 +133,13 @@ impl<T: Scalar> CompressedTensor<T> {
                 )));
             }
         }
-        let decomposition = Decomposition::from_cores(meta, cores)?;
+        let layout = StoredLayout {
+            name: &meta.name,
+            shape: &meta.tensor_shape,
+            tree: meta.tree.as_deref(),
+            blocks: meta.blocks,
+        };
+        let decomposition = Decomposition::from_stored(meta.format, &layout, cores)?;
         let expected = match &meta.matrix {
             Some(m) => {
                 m.check().map_err(|e| Error::corrupt(e.to_string()))?;
@@ -288,7 +162,7 @@ impl<T: Scalar> CompressedTensor<T> {
             )));
         }
         let names: Vec<String> = decomposition
-            .core_suffixes()
+            .core_names()
             .into_iter()
             .map(|s| format!("{}/{s}", meta.name))
             .collect();
@@ -356,7 +230,7 @@ pub struct TensorReport {
     pub ratio: f64,
     /// Measured `‖W − Ŵ‖_F / ‖W‖_F` (of the reconstruction against the input).
     pub rel_error: f64,
-    /// The format's bound on the relative error (see [`TruncationInfo::error_bound`]:
+    /// The format's bound on the relative error (see [`TruncationInfo::error_bound`](crate::TruncationInfo::error_bound):
     /// a-priori for HT, TT, TR and Tucker, the error BT-ALS computed for BT).
     pub rel_error_bound: f64,
     /// BT only: the sweeps of the BT-ALS run kept.

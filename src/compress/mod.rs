@@ -21,24 +21,24 @@
 //!   (format, tree, block count, ranks, modes, original dtype), so that
 //!   [`CompressedFile::to_dense`] can rebuild the dense weights. On reading, every tensor
 //!   is rebuilt through its format's checked constructor and checked against the
-//!   description; anything inconsistent is [`Error::Corrupt`].
+//!   description; anything inconsistent is [`Error::Corrupt`](crate::Error::Corrupt).
 //!
-//! Formats are chosen by [`FormatKind`]; [`Decomposition`] is the enum over the formats,
+//! Formats are chosen by [`FormatKind`](crate::FormatKind); [`Decomposition`](crate::formats::Decomposition) is the enum over the formats,
 //! one match arm per format:
 //!
 //! | format | algorithm | cores, for an entry `{name}` | ranks in the description |
 //! |---|---|---|---|
-//! | `ht` | HT-SVD ([`HtTensor::from_dense`], on a dimension tree) | `{name}/ht/{node}` (pre-order) | one per node |
-//! | `tt` | TT-SVD ([`TtTensor::from_dense`]) | `{name}/tt/{k}`, `(r_k, n_k, r_{k+1})` | `[1, r_1, .., 1]` |
-//! | `tr` | TR-SVD ([`TrTensor::from_dense`]) | `{name}/tr/{k}`, `(r_k, n_k, r_{k+1})` | `[r_0, .., r_{d-1}]` |
-//! | `tucker` | ST-HOSVD ([`TuckerTensor::from_dense`]) | `{name}/tucker/core`, `{name}/tucker/factor/{k}` | `[R_1, .., R_d]` |
-//! | `bt` | BT-ALS ([`bt_als`](crate::formats::bt)), see [`BtOptions`] | `{name}/bt/{b}/core`, `{name}/bt/{b}/factor/{k}` | every block's `R_k`, block after block |
+//! | `ht` | HT-SVD ([`HtTensor::from_dense`](crate::HtTensor::from_dense), on a dimension tree) | `{name}/ht/{node}` (pre-order) | one per node |
+//! | `tt` | TT-SVD ([`TtTensor::from_dense`](crate::TtTensor::from_dense)) | `{name}/tt/{k}`, `(r_k, n_k, r_{k+1})` | `[1, r_1, .., 1]` |
+//! | `tr` | TR-SVD ([`TrTensor::from_dense`](crate::TrTensor::from_dense)) | `{name}/tr/{k}`, `(r_k, n_k, r_{k+1})` | `[r_0, .., r_{d-1}]` |
+//! | `tucker` | ST-HOSVD ([`TuckerTensor::from_dense`](crate::TuckerTensor::from_dense)) | `{name}/tucker/core`, `{name}/tucker/factor/{k}` | `[R_1, .., R_d]` |
+//! | `bt` | BT-ALS ([`bt_als`](crate::formats::bt)), see [`BtOptions`](crate::formats::bt::BtOptions) | `{name}/bt/{b}/core`, `{name}/bt/{b}/factor/{k}` | every block's `R_k`, block after block |
 //!
 //! # Error guarantee
 //! With a relative tolerance `ε` and no binding rank cap, every HT, TT, TR and Tucker
 //! weight satisfies `‖W − Ŵ‖_F ≤ ε ‖W‖_F` a priori (the zero padding changes neither
 //! norm). BT-ALS has no a-priori bound: its block rank is searched until the fit meets
-//! `ε` (always possible up to rounding without a cap, see [`BtOptions`]). For every
+//! `ε` (always possible up to rounding without a cap, see [`BtOptions`](crate::formats::bt::BtOptions)). For every
 //! format the error is measured on the reconstruction and reported as
 //! [`TensorReport::rel_error`].
 //!

@@ -4,6 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use serde::{Deserialize, Serialize};
 
+use crate::matrices::{MatrixShape, paired_tensor};
 use crate::{Error, Result, Scalar};
 
 /// How a weight matrix `W` (`rows x cols`) is tensorized: output modes `m_k` (factoring
@@ -142,7 +143,6 @@ impl MatrixModes {
                 got: w.shape().to_vec(),
             });
         }
-        let d = self.out_modes.len();
         let (mp, np) = self.padded();
         // Twice: the padded matrix and its permuted copy.
         crate::limits::check_elements(
@@ -150,25 +150,16 @@ impl MatrixModes {
             &[2, mp, np],
             std::mem::size_of::<T>(),
         )?;
-        let mut padded = ArrayD::<T>::zeros(IxDyn(&[mp, np]));
+        let mut padded = ndarray::Array2::<T>::zeros((mp, np));
         padded
-            .slice_each_axis_mut(|ax| ndarray::Slice::from(0..w.shape()[ax.axis.index()]))
-            .assign(&w);
-        let split: Vec<usize> = self
-            .out_modes
-            .iter()
-            .chain(&self.in_modes)
-            .copied()
-            .collect();
-        let x = padded
-            .into_shape_with_order(IxDyn(&split))
-            .expect("sizes agree");
-        let perm: Vec<usize> = (0..d).flat_map(|k| [k, d + k]).collect();
-        let x = x.permuted_axes(IxDyn(&perm));
-        Ok(x.as_standard_layout()
-            .into_owned()
-            .into_shape_with_order(IxDyn(&self.tensor_shape()))
-            .expect("sizes agree"))
+            .slice_mut(ndarray::s![..self.rows, ..self.cols])
+            .assign(
+                &w.into_dimensionality::<ndarray::Ix2>()
+                    .expect("2-D, checked"),
+            );
+        // The tensorized matrices' own pairing, mode k = (i_k, j_k).
+        let shape = MatrixShape::try_new(self.out_modes.clone(), self.in_modes.clone())?;
+        Ok(paired_tensor(&padded.view(), &shape, false))
     }
 
     /// The inverse of [`tensorize`](Self::tensorize): the tensor back to `rows x cols`

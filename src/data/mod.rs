@@ -24,6 +24,7 @@
 //!
 //! # Example: a training-style loop over batches without per-batch allocation
 //! ```
+//! # #[cfg(feature = "video")] {
 //! use tnet::data::{VideoDataset, SyntheticConfig, SyntheticVideo, fill_batch, split};
 //! let data = SyntheticVideo::new(SyntheticConfig::quick()).unwrap();
 //! let labels = tnet::data::labels(&data);
@@ -38,6 +39,7 @@
 //!         assert!(x[..rows * t * n].iter().all(|v| (-1.0..1.0).contains(v)));
 //!     }
 //! }
+//! # }
 //! ```
 
 #[cfg(feature = "video")]

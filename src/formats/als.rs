@@ -1,5 +1,5 @@
 //! Stopping rules and reports shared by the alternating (ALS-type) iterations of the
-//! formats: HOOI ([`hooi`](crate::formats::tucker::hooi)) and BT-ALS
+//! formats: HOOI ([`hooi`](fn@crate::formats::tucker::hooi)) and BT-ALS
 //! ([`bt_als`](crate::formats::bt::bt_als)).
 
 use ndarray::ArrayViewD;
@@ -9,7 +9,7 @@ use crate::{Error, Result, Scalar, dense};
 /// Stopping rule of an alternating (ALS-type) iteration: at most `max_iter` sweeps; stop
 /// early when a sweep lowers the relative error by at most `tol` times its previous
 /// value, or as soon as the relative error is at most `target` (an error budget: the
-/// block-term matrix fit stops there). Shared by [`hooi`](crate::formats::tucker::hooi) and [`bt_als`](crate::formats::bt::bt_als).
+/// block-term matrix fit stops there). Shared by [`hooi`](fn@crate::formats::tucker::hooi) and [`bt_als`](crate::formats::bt::bt_als).
 ///
 /// # Example
 /// ```

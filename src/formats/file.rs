@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use ndarray::Array3;
+use ndarray::{Array3, ArrayD};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -150,5 +150,114 @@ impl<T: Scalar> CoresFile<T> {
             )));
         }
         Ok(x)
+    }
+}
+
+/// What the compressed container's description says about a stored tensor besides its
+/// cores: its name (for messages), shape, and the structure fields some formats need.
+pub(crate) struct StoredLayout<'a> {
+    pub name: &'a str,
+    pub shape: &'a [usize],
+    pub tree: Option<&'a str>,
+    pub blocks: Option<usize>,
+}
+
+/// How a format is stored in the compressed container (`tnet::compress`): its cores under
+/// stable names, and the tensor rebuilt from them through its checked constructor.
+/// Implemented in each format's `io.rs`, next to its JSON file.
+pub(crate) trait Stored<T: Scalar>: Sized {
+    /// The names of the cores (`"tt/0"`, `"ht/3"`, `"bt/1/factor/2"`, ..) in storage
+    /// order.
+    fn core_names(&self) -> Vec<String>;
+
+    /// The cores in the order of [`core_names`](Self::core_names).
+    fn core_arrays(&self) -> Vec<ArrayD<T>>;
+
+    /// The tensor from its cores; anything inconsistent is [`Error::Corrupt`].
+    fn from_stored(layout: &StoredLayout<'_>, cores: Vec<ArrayD<T>>) -> Result<Self>;
+}
+
+impl StoredLayout<'_> {
+    /// `Ok` if there are `want` cores (`None`: the count overflowed).
+    pub fn count<T>(&self, cores: &[ArrayD<T>], want: Option<usize>, what: &str) -> Result<()> {
+        match want {
+            Some(n) if n == cores.len() => Ok(()),
+            _ => Err(Error::corrupt(format!(
+                "'{}' has {} cores, which does not fit {what}",
+                self.name,
+                cores.len()
+            ))),
+        }
+    }
+
+    /// A constructor's error as a corrupt-file error naming the tensor.
+    pub fn invalid(&self, format: &str, e: Error) -> Error {
+        match e {
+            Error::Corrupt { .. } => e,
+            other => Error::corrupt(format!(
+                "'{}': the {format} cores are invalid: {other}",
+                self.name
+            )),
+        }
+    }
+
+    /// Core `t` as an array of `D` dimensions.
+    pub fn shaped<T, D: ndarray::Dimension>(
+        &self,
+        t: usize,
+        a: ArrayD<T>,
+    ) -> Result<ndarray::Array<T, D>> {
+        let shape = a.shape().to_vec();
+        a.into_dimensionality::<D>().map_err(|_| {
+            Error::corrupt(format!(
+                "core {t} of '{}' has shape {shape:?}, expected {} dimensions",
+                self.name,
+                D::NDIM.map_or("other".to_string(), |n| n.to_string())
+            ))
+        })
+    }
+}
+
+/// Tucker blocks from consecutive runs of `d + 1` stored cores (core, then factors), named
+/// `{prefix}/core`, `{prefix}/factor/{k}`: shared by the Tucker and block-term formats.
+pub(crate) mod tucker_blocks {
+    use ndarray::ArrayD;
+
+    use super::StoredLayout;
+    use crate::{Result, Scalar, TuckerTensor};
+
+    /// The names of one block.
+    pub fn names(prefix: &str, d: usize) -> Vec<String> {
+        std::iter::once(format!("{prefix}/core"))
+            .chain((0..d).map(|k| format!("{prefix}/factor/{k}")))
+            .collect()
+    }
+
+    /// The arrays of one block.
+    pub fn arrays<T: Scalar>(t: &TuckerTensor<T>) -> Vec<ArrayD<T>> {
+        std::iter::once(t.core().clone())
+            .chain(t.factors().iter().map(|u| u.clone().into_dyn()))
+            .collect()
+    }
+
+    /// The blocks (the caller has checked the count is a multiple of `d + 1`).
+    pub fn rebuild<T: Scalar>(
+        layout: &StoredLayout<'_>,
+        format: &str,
+        cores: Vec<ArrayD<T>>,
+    ) -> Result<Vec<TuckerTensor<T>>> {
+        let d = layout.shape.len();
+        let mut it = cores.into_iter().enumerate();
+        let mut blocks = Vec::new();
+        while let Some((_, core)) = it.next() {
+            let factors = it
+                .by_ref()
+                .take(d)
+                .map(|(t, u)| layout.shaped::<T, ndarray::Ix2>(t, u))
+                .collect::<Result<Vec<_>>>()?;
+            blocks
+                .push(TuckerTensor::try_new(core, factors).map_err(|e| layout.invalid(format, e))?);
+        }
+        Ok(blocks)
     }
 }

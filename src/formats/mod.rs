@@ -1,6 +1,6 @@
 //! Tensor formats, one folder each: the type that holds a decomposed tensor and keeps its
 //! invariants (`mod.rs`), the decomposition that produces it (`decompose.rs`, with the
-//! [`Decompose`](crate::Decompose) impl), rounding (`round.rs`), arithmetic (`arith.rs`),
+//! [`Decompose`] impl), rounding (`round.rs`), arithmetic (`arith.rs`),
 //! the tensorized-matrix form (`matrix.rs`) and file I/O (`io.rs`). [`FormatKind`] names
 //! them.
 //!
@@ -19,7 +19,7 @@
 //! | type | cores (storage order) | `W[i, j]` | parameters |
 //! |---|---|---|---|
 //! | [`DenseMatrix`](crate::matrices::DenseMatrix) | `W (M, N)` | itself | `M N` |
-//! | [`HtMatrix`](crate::HtMatrix) | leaf `U_k (n_k, m_k, r_k)`, transfer `B_t (r_l, r_r, r_t)` on a [`DimTree`](crate::DimTree), root rank 1 | the HT tensor with paired modes `(j_k, i_k)` | `Σ_k n_k m_k r_k + Σ_interior r_l r_r r_t` |
+//! | [`HtMatrix`](crate::HtMatrix) | leaf `U_k (n_k, m_k, r_k)`, transfer `B_t (r_l, r_r, r_t)` on a [`DimTree`], root rank 1 | the HT tensor with paired modes `(j_k, i_k)` | `Σ_k n_k m_k r_k + Σ_interior r_l r_r r_t` |
 //! | [`TtMatrix`](crate::TtMatrix) | `G_k (r_{k-1}, m_k, n_k, r_k)`, `r_0 = r_d = 1` | `G_1[:, i_1, j_1, :] ⋯ G_d[:, i_d, j_d, :]` | `Σ_k r_{k-1} m_k n_k r_k` |
 //! | [`TrMatrix`](crate::TrMatrix), paired | `G_k (r_{k-1}, m_k, n_k, r_k)`, `r_0 = r_d` | `Tr(G_1[:, i_1, j_1, :] ⋯ G_d[:, i_d, j_d, :])` | `Σ_k r_{k-1} m_k n_k r_k` |
 //! | [`TrMatrix`](crate::TrMatrix), split (TR-LSTM) | inputs `I_k (r, n_k, r)`, then outputs `O_k (r, m_k, r)`, one ring | `Tr(I_1[j_1] ⋯ I_d[j_d] O_1[i_1] ⋯ O_d[i_d])` | `Σ_k r n_k r + Σ_k r m_k r` |
@@ -40,12 +40,19 @@ pub mod tt;
 pub mod tucker;
 
 pub use als::{AlsOptions, AlsReport};
+pub(crate) use file::StoredLayout;
 
 use std::fmt;
 
+use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::formats::bt::BtOptions;
+use crate::formats::file::Stored;
+use crate::{
+    AsRule, BtTensor, CheckedRule, Decompose, DimTree, Error, Factorized, HtTensor, Result, Scalar,
+    TrTensor, TruncationInfo, TtTensor, TuckerTensor,
+};
 
 /// The tensor formats: the one enum the compressed container, the command-line tool
 /// (`--format`) and the model zoo ([`ModelKind`](crate::models::zoo::ModelKind)) use.
@@ -109,10 +116,184 @@ impl std::str::FromStr for FormatKind {
             .into_iter()
             .find(|f| f.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
                 Error::param(
                     "format",
-                    format!("unknown format '{s}' (expected ht, tt, tr, tucker or bt)"),
+                    format!(
+                        "unknown format '{s}' (expected one of {})",
+                        names.join(", ")
+                    ),
                 )
             })
+    }
+}
+
+/// A decomposed tensor in one of the formats: one variant per format.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Decomposition<T> {
+    /// Hierarchical Tucker, by HT-SVD.
+    Ht(HtTensor<T>),
+    /// Tensor train, by TT-SVD.
+    Tt(TtTensor<T>),
+    /// Tensor ring, by TR-SVD.
+    Tr(TrTensor<T>),
+    /// Tucker, by ST-HOSVD.
+    Tucker(TuckerTensor<T>),
+    /// Block term, by BT-ALS.
+    Bt(BtTensor<T>),
+}
+
+impl<T: Scalar> Decomposition<T> {
+    /// Decomposes a dense tensor into `format` under `rule`: HT-SVD (on `tree`, balanced
+    /// by default), TT-SVD, TR-SVD, ST-HOSVD or BT-ALS (with `bt`, see [`BtOptions`]).
+    /// Returns the decomposition and what was discarded (`error_bound`; for BT the
+    /// achieved error and `fit`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an invalid rule or `bt`, or a `tree` with a
+    /// format other than HT; the format's own errors (empty or non-finite input, a tree
+    /// of the wrong order).
+    pub fn decompose(
+        format: FormatKind,
+        x: ArrayViewD<'_, T>,
+        tree: Option<&DimTree>,
+        rule: &impl AsRule,
+        bt: &BtOptions,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        let rule = &rule.as_rule()?;
+        if tree.is_some() && format != FormatKind::Ht {
+            return Err(Error::param(
+                "tree",
+                format!("only the ht format has a dimension tree, not {format}"),
+            ));
+        }
+        /// The format's construction with the given structure, or its default.
+        fn run<T: Scalar, F: Decompose<T>>(
+            x: ArrayViewD<'_, T>,
+            structure: Option<&F::Structure>,
+            rule: &CheckedRule,
+        ) -> Result<(F, TruncationInfo<T>)> {
+            match structure {
+                Some(s) => F::decompose(x, s, rule),
+                None => {
+                    let s = F::default_structure(x.ndim())?;
+                    F::decompose(x, &s, rule)
+                }
+            }
+        }
+        Ok(match format {
+            FormatKind::Ht => {
+                let (y, info) = run::<T, HtTensor<T>>(x, tree, rule)?;
+                (Decomposition::Ht(y), info)
+            }
+            FormatKind::Tt => {
+                let (y, info) = run::<T, TtTensor<T>>(x, None, rule)?;
+                (Decomposition::Tt(y), info)
+            }
+            FormatKind::Tr => {
+                let (y, info) = run::<T, TrTensor<T>>(x, None, rule)?;
+                (Decomposition::Tr(y), info)
+            }
+            FormatKind::Tucker => {
+                let (y, info) = run::<T, TuckerTensor<T>>(x, None, rule)?;
+                (Decomposition::Tucker(y), info)
+            }
+            FormatKind::Bt => {
+                let (y, info) = run::<T, BtTensor<T>>(x, Some(bt), rule)?;
+                (Decomposition::Bt(y), info)
+            }
+        })
+    }
+
+    /// The format.
+    pub fn format(&self) -> FormatKind {
+        match self {
+            Decomposition::Ht(_) => FormatKind::Ht,
+            Decomposition::Tt(_) => FormatKind::Tt,
+            Decomposition::Tr(_) => FormatKind::Tr,
+            Decomposition::Tucker(_) => FormatKind::Tucker,
+            Decomposition::Bt(_) => FormatKind::Bt,
+        }
+    }
+
+    /// The decomposition as the common trait object.
+    pub fn as_factorized(&self) -> &dyn Factorized<T> {
+        match self {
+            Decomposition::Ht(x) => x,
+            Decomposition::Tt(x) => x,
+            Decomposition::Tr(x) => x,
+            Decomposition::Tucker(x) => x,
+            Decomposition::Bt(x) => x,
+        }
+    }
+
+    /// The tree spec, for formats that have one (HT).
+    pub fn tree(&self) -> Option<String> {
+        match self {
+            Decomposition::Ht(x) => Some(x.tree().to_string()),
+            _ => None,
+        }
+    }
+
+    /// The number of blocks, for the block-term format.
+    pub fn blocks(&self) -> Option<usize> {
+        match self {
+            Decomposition::Bt(x) => Some(x.n_blocks()),
+            _ => None,
+        }
+    }
+
+    /// The ranks: HT one per node (pre-order, root first); TT `[1, r_1, .., r_{d-1}, 1]`;
+    /// TR `[r_0, .., r_{d-1}]`; Tucker `[R_1, .., R_d]`; BT the Tucker ranks of every
+    /// block, block after block (`blocks · d` entries).
+    pub fn ranks(&self) -> Vec<usize> {
+        match self {
+            Decomposition::Ht(x) => x.ranks(),
+            Decomposition::Tt(x) => x.ranks(),
+            Decomposition::Tr(x) => x.ranks(),
+            Decomposition::Tucker(x) => x.ranks(),
+            Decomposition::Bt(x) => x.ranks().concat(),
+        }
+    }
+
+    /// The names of the cores in the compressed container, in the format's order
+    /// (`"tt/0"`, `"ht/3"`, `"bt/1/factor/2"`, ..; see
+    /// [`CompressedFile`](crate::compress::CompressedFile)).
+    pub fn core_names(&self) -> Vec<String> {
+        match self {
+            Decomposition::Ht(x) => x.core_names(),
+            Decomposition::Tt(x) => x.core_names(),
+            Decomposition::Tr(x) => x.core_names(),
+            Decomposition::Tucker(x) => x.core_names(),
+            Decomposition::Bt(x) => x.core_names(),
+        }
+    }
+
+    /// The cores in the order of [`core_names`](Self::core_names).
+    pub fn core_arrays(&self) -> Vec<ArrayD<T>> {
+        match self {
+            Decomposition::Ht(x) => x.core_arrays(),
+            Decomposition::Tt(x) => x.core_arrays(),
+            Decomposition::Tr(x) => x.core_arrays(),
+            Decomposition::Tucker(x) => x.core_arrays(),
+            Decomposition::Bt(x) => x.core_arrays(),
+        }
+    }
+
+    /// Rebuilds a tensor of `format` from its stored cores, validated by the format's
+    /// checked constructor; anything inconsistent is [`Error::Corrupt`].
+    pub(crate) fn from_stored(
+        format: FormatKind,
+        layout: &StoredLayout<'_>,
+        cores: Vec<ArrayD<T>>,
+    ) -> Result<Self> {
+        Ok(match format {
+            FormatKind::Ht => Decomposition::Ht(Stored::from_stored(layout, cores)?),
+            FormatKind::Tt => Decomposition::Tt(Stored::from_stored(layout, cores)?),
+            FormatKind::Tr => Decomposition::Tr(Stored::from_stored(layout, cores)?),
+            FormatKind::Tucker => Decomposition::Tucker(Stored::from_stored(layout, cores)?),
+            FormatKind::Bt => Decomposition::Bt(Stored::from_stored(layout, cores)?),
+        })
     }
 }

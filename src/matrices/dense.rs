@@ -4,10 +4,10 @@ use ndarray::{Array2, ArrayD, ArrayView2};
 
 use super::engine::{Engine, NetSpec, delegate_to_engine};
 use super::{
-    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
-    normalize_variance,
+    FormatDescription, Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma,
+    normal_cores, normalize_variance,
 };
-use crate::{Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, Result, Scalar, TruncationInfo};
 
 /// A dense weight matrix `W` (`M x N`): the baseline every tensorized format is measured
 /// against. `apply` is the single GEMM `X W^T`, split over the rayon threads when large;
@@ -87,9 +87,9 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         _structure: &(),
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        rule.check()?;
+        rule.as_rule()?;
         check_dense("DenseMatrix::from_dense", &w, shape)?;
         let norm = crate::dense::norm(w.into_dyn());
         let m = Self::with_shape(w.to_owned(), shape.clone())?;
@@ -118,5 +118,11 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
             variance,
             1,
         ))
+    }
+}
+
+impl<T: Scalar> FormatDescription for DenseMatrix<T> {
+    fn format_description(&self) -> String {
+        "dense-matrix".into()
     }
 }

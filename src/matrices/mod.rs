@@ -19,7 +19,7 @@
 //! lists of arrays in one fixed order (`backward` returns the gradients in that order, so
 //! an optimiser can zip them). [`MatrixFormat`] adds the constructors that differ only in
 //! their structure argument: [`from_dense`](MatrixFormat::from_dense) (decompose an
-//! existing `W` under the shared [`Truncation`] rule) and
+//! existing `W` under the shared [`Truncation`](crate::Truncation) rule) and
 //! [`random`](MatrixFormat::random) (initialisation with a chosen variance of `W`'s
 //! entries, see [`Init`]). [`TensorizedFormat`] says which tensor format a matrix form
 //! is, so that `from_dense` is one function for all of them ([`decompose_tensorized`]:
@@ -51,7 +51,7 @@ use std::sync::Arc;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::{Decompose, Error, Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, Decompose, Error, Result, Scalar, TruncationInfo};
 
 pub use dense::DenseMatrix;
 pub use plan::ContractionPlan;
@@ -262,7 +262,7 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
 /// Construction of a format: decomposition of a dense `W` and random initialisation.
 ///
 /// `Structure` is what a format needs beyond the shape: `()` for dense and TT, a
-/// [`DimTree`](crate::DimTree) for HT, a [`TrLayout`] for TR, the number of blocks for BT.
+/// [`DimTree`](crate::DimTree) for HT, a [`TrLayout`](crate::TrLayout) for TR, the number of blocks for BT.
 pub trait MatrixFormat<T: Scalar>: TensorizedMatrix<T> + Sized {
     /// The structure argument of the format.
     type Structure: ?Sized;
@@ -278,7 +278,7 @@ pub trait MatrixFormat<T: Scalar>: TensorizedMatrix<T> + Sized {
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         structure: &Self::Structure,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)>;
 
     /// Random cores of rank `rank` (capped where a format requires) with i.i.d. normal
@@ -353,12 +353,13 @@ pub fn decompose_tensorized<T: Scalar, F: TensorizedFormat<T>>(
     w: ArrayView2<'_, T>,
     shape: &MatrixShape,
     structure: &F::Structure,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<(F, TruncationInfo<T>)> {
+    let rule = rule.as_rule()?;
     check_dense("from_dense", &w, shape)?;
     let x = F::tensorize(w, shape, structure)?;
     let s = F::tensor_structure(shape, structure)?;
-    let (t, info) = F::Tensor::decompose(x.view(), &s, rule)?;
+    let (t, info) = F::Tensor::decompose(x.view(), &s, &rule)?;
     Ok((F::from_tensor(t, shape, structure)?, info))
 }
 
@@ -600,4 +601,16 @@ pub(crate) fn split_tensor<T: Scalar>(w: &ArrayView2<'_, T>, shape: &MatrixShape
         .collect();
     let data: Vec<T> = p.iter().copied().collect();
     ArrayD::from_shape_vec(IxDyn(&out_shape), data).expect("sizes agree")
+}
+
+/// What a tensorized format adds to its shape in a description: its name and structure.
+///
+/// Implemented by every matrix format (in its own `matrix.rs`);
+/// [`TensorizedLinear`](crate::models::TensorizedLinear)'s
+/// [`describe`](crate::models::LinearMap::describe) prefixes it to the modes and core
+/// shapes, so that a model file written for one format or rank is refused by another.
+pub trait FormatDescription {
+    /// A short name with the structure beyond the shape, e.g. `"tt"`, `"tr split"`,
+    /// `"ht tree ((0,1),(2,3))"`, `"bt 2 blocks"`.
+    fn format_description(&self) -> String;
 }

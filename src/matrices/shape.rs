@@ -138,7 +138,7 @@ impl MatrixShape {
     /// built on the split shape holds the same `M x N` matrix; what changes is which
     /// indices share a core. On [`DimTree::balanced(2d)`](crate::DimTree::balanced) the
     /// root separates the column modes (leaves `0..d`) from the row modes (leaves
-    /// `d..2d`): an [`HtMatrix`](super::HtMatrix) on it is `W = O B I` with `I` (`r x N`)
+    /// `d..2d`): an [`HtMatrix`](crate::HtMatrix) on it is `W = O B I` with `I` (`r x N`)
     /// and `O` (`M x r`) themselves HT-structured, the layout [`HtLayout::Split`] of the
     /// model zoo (see [`crate::models::zoo`] for why it learns better).
     ///

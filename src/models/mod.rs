@@ -40,7 +40,7 @@ pub use io::{Architecture, CONTAINER_VERSION};
 pub use linear::{DenseLinear, LinearMap};
 pub use lstm::{Gradients, Lstm, ParamSpec, Part, StepOutput};
 pub use stream::LstmState;
-pub use tensorized::{FormatDescription, TensorizedLinear};
+pub use tensorized::TensorizedLinear;
 
 pub(crate) use io::{parse_container, read_container, write_container};
 

@@ -15,60 +15,8 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, s};
 
 use super::linear::LinearMap;
 use crate::dense::check_cols;
-use crate::matrices::{DenseMatrix, TensorizedMatrix};
-use crate::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
-use crate::{DimTree, Error, Result, Scalar};
-
-/// What a tensorized format adds to its shape in a description: its name and structure.
-///
-/// Implemented by every matrix of [`crate::matrices`]; [`TensorizedLinear::describe`]
-/// (through [`LinearMap::describe`]) prefixes it to the modes and core shapes.
-pub trait FormatDescription {
-    /// A short name with the structure beyond the shape, e.g. `"tt"`, `"tr split"`,
-    /// `"ht tree ((0,1),(2,3))"`, `"bt 2 blocks"`.
-    fn format_description(&self) -> String;
-}
-
-impl<T: Scalar> FormatDescription for TtMatrix<T> {
-    fn format_description(&self) -> String {
-        "tt".into()
-    }
-}
-
-impl<T: Scalar> FormatDescription for TrMatrix<T> {
-    fn format_description(&self) -> String {
-        match self.layout() {
-            TrLayout::Paired => "tr paired".into(),
-            TrLayout::Split => "tr split".into(),
-        }
-    }
-}
-
-impl<T: Scalar> FormatDescription for HtMatrix<T> {
-    fn format_description(&self) -> String {
-        format!("ht tree {}", tree_string(self.tree(), self.tree().root()))
-    }
-}
-
-impl<T: Scalar> FormatDescription for BtMatrix<T> {
-    fn format_description(&self) -> String {
-        format!("bt {} blocks", self.n_blocks())
-    }
-}
-
-impl<T: Scalar> FormatDescription for DenseMatrix<T> {
-    fn format_description(&self) -> String {
-        "dense-matrix".into()
-    }
-}
-
-/// The tree below `node` as nested pairs of mode numbers, e.g. `((0,1),(2,3))`.
-fn tree_string(tree: &DimTree, node: usize) -> String {
-    match tree.children(node) {
-        None => tree.modes(node)[0].to_string(),
-        Some((l, r)) => format!("({},{})", tree_string(tree, l), tree_string(tree, r)),
-    }
-}
+use crate::matrices::{FormatDescription, TensorizedMatrix};
+use crate::{Error, Result, Scalar};
 
 /// A tensorized matrix `W` (`M x P`) used as a linear map on inputs of length
 /// `n_in <= P` (zero-padded at the end to `P`).

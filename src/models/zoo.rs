@@ -68,12 +68,13 @@ use super::derive_seed;
 use super::head::Classifier;
 use super::linear::{DenseLinear, LinearMap};
 use super::lstm::{Lstm, Part, h_offset};
-use super::tensorized::{FormatDescription, TensorizedLinear};
+use super::tensorized::TensorizedLinear;
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, TensorizedMatrix, factorize, pad_to_factorable,
+    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedMatrix, factorize,
+    pad_to_factorable,
 };
+use crate::{AsRule, CheckedRule, DimTree, Error, FormatKind, Result, Scalar};
 use crate::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
-use crate::{DimTree, Error, FormatKind, Result, Scalar, Truncation};
 
 /// How a model's tensorized map is wired into the LSTM (the second half of a
 /// [`ModelKind`]).
@@ -163,7 +164,10 @@ impl ModelKind {
                 "model kind",
                 "the dense LSTM has no fused form",
             )),
-            _ => Ok(Self::of(format, wiring)),
+            (None, MapWiring::Separate)
+            | (Some(FormatKind::Ht | FormatKind::Tt | FormatKind::Tr | FormatKind::Bt), _) => {
+                Ok(Self::of(format, wiring))
+            }
         }
     }
 
@@ -182,11 +186,14 @@ impl ModelKind {
     pub fn name(self) -> &'static str {
         match (self.format, self.wiring) {
             (None, _) => "dense",
+            (Some(f), MapWiring::Separate) => f.name(),
             (Some(FormatKind::Ht), MapWiring::Fused) => "fdht",
             (Some(FormatKind::Tt), MapWiring::Fused) => "fd-tt",
             (Some(FormatKind::Tr), MapWiring::Fused) => "fd-tr",
             (Some(FormatKind::Bt), MapWiring::Fused) => "fd-bt",
-            (Some(f), _) => f.name(),
+            (Some(FormatKind::Tucker), MapWiring::Fused) => {
+                unreachable!("refused by ModelKind::new")
+            }
         }
     }
 
@@ -703,7 +710,7 @@ fn decompose<T: Scalar>(
     spec: &ModelSpec,
     w: ArrayView2<'_, T>,
     shape: &MatrixShape,
-    rule: &Truncation,
+    rule: &CheckedRule,
     n_in: usize,
 ) -> Result<Box<dyn LinearMap<T>>> {
     match spec.kind.format() {
@@ -752,7 +759,7 @@ fn decompose<T: Scalar>(
 pub fn compress_dense<T: Scalar>(
     dense: &Lstm<T>,
     spec: &ModelSpec,
-    rule: &Truncation,
+    rule: &impl AsRule,
 ) -> Result<Lstm<T>> {
     let not_dense = || {
         Error::param(
@@ -770,7 +777,7 @@ pub fn compress_dense<T: Scalar>(
     let Some(shape) = spec.shape(config)? else {
         return Ok(dense.clone());
     };
-    let rule = rule.check()?.capped(spec.rank)?.truncation();
+    let rule = rule.as_rule()?.capped(spec.rank)?;
     let as_matrix = |m: &dyn LinearMap<T>| -> Result<Array2<T>> {
         m.params()[0]
             .to_owned()

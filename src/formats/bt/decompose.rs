@@ -60,8 +60,8 @@ use crate::dense::multi_mode_product;
 use crate::formats::als::{AlsOptions, AlsReport, relative_error};
 use crate::formats::tucker::{HosvdOptions, hosvd};
 use crate::{
-    BtTensor, CheckedRule, Decompose, Error, Factorized, FitSummary, Result, Scalar, Truncation,
-    TruncationInfo, TuckerTensor, dense,
+    AsRule, BtTensor, CheckedRule, Decompose, Error, Factorized, FitSummary, Result, Scalar,
+    Truncation, TruncationInfo, TuckerTensor, dense,
 };
 
 /// Block-term decomposition of `x` into `n_blocks` blocks of ranks `ranks` (clipped to
@@ -451,9 +451,9 @@ impl<T: Scalar> Decompose<T> for BtTensor<T> {
     fn decompose(
         x: ArrayViewD<'_, T>,
         opts: &BtOptions,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        bt_search(x, &rule.check()?, &opts.check()?)
+        bt_search(x, &rule.as_rule()?, &opts.check()?)
     }
 }
 

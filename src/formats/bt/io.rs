@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::BtTensor;
 use crate::formats::checks::check_shape;
-use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
-use crate::{Error, Result, Scalar, TuckerTensor};
+use crate::formats::file::{
+    Stored, StoredLayout, check_header, load_json, save_json, serde_via_file, tucker_blocks,
+};
+use crate::{Error, Factorized, Result, Scalar, TuckerTensor};
 
 /// Version of the block-term file format written by this build.
 pub const BT_FORMAT_VERSION: u32 = 1;
@@ -103,5 +105,39 @@ impl<T: Scalar> BtTensor<T> {
     /// for inconsistent blocks.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         load_json(path.as_ref(), from_file)
+    }
+}
+
+impl<T: Scalar> Stored<T> for BtTensor<T> {
+    /// Block after block: `bt/{b}/core`, then `bt/{b}/factor/{k}`.
+    fn core_names(&self) -> Vec<String> {
+        (0..self.n_blocks())
+            .flat_map(|b| tucker_blocks::names(&format!("bt/{b}"), self.order()))
+            .collect()
+    }
+
+    fn core_arrays(&self) -> Vec<ArrayD<T>> {
+        self.blocks()
+            .iter()
+            .flat_map(tucker_blocks::arrays)
+            .collect()
+    }
+
+    /// Needs the block count.
+    fn from_stored(layout: &StoredLayout<'_>, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        let blocks = layout.blocks.filter(|&b| b > 0).ok_or_else(|| {
+            Error::corrupt(format!(
+                "the BT tensor '{}' has no block count",
+                layout.name
+            ))
+        })?;
+        let d = layout.shape.len();
+        layout.count(
+            &cores,
+            d.checked_add(1).and_then(|n| n.checked_mul(blocks)),
+            "its blocks",
+        )?;
+        BtTensor::try_new(tucker_blocks::rebuild(layout, "bt", cores)?)
+            .map_err(|e| layout.invalid("bt", e))
     }
 }

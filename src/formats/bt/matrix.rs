@@ -6,10 +6,10 @@ use super::{BtOptions, BtTensor};
 use crate::formats::AlsOptions;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, check_dense, core_sigma,
-    decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
+    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, check_dense,
+    core_sigma, decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
 };
-use crate::{Decompose, Error, Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, Decompose, Error, Result, Scalar, TruncationInfo};
 
 /// Sweeps of the block coordinate descent in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
 const BT_MAX_SWEEPS: usize = 1000;
@@ -152,7 +152,7 @@ impl<T: Scalar> BtMatrix<T> {
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         n_blocks: usize,
-        rule: &Truncation,
+        rule: &impl AsRule,
         max_sweeps: usize,
     ) -> Result<(Self, TruncationInfo<T>)> {
         check_dense("BtMatrix::fit", &w, shape)?;
@@ -225,16 +225,15 @@ impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
     /// The number of blocks `N_b`.
     type Structure = usize;
 
-    /// Block coordinate descent (see the [type docs](BtMatrix)); ranks
-    /// `R_k = min(rule.max_rank, n_k m_k)`.
-    ///
-    /// # Errors
-    /// Also [`Error::InvalidParameter`] if the rule has no rank cap.
+    /// BT-ALS of the paired tensor (see the [type docs](BtMatrix)): the block rank is the
+    /// rule's cap, or the smallest rank meeting its tolerance (at most the cap), as in
+    /// [`BtOptions`]; at most 1000 sweeps per run ([`fit`](BtMatrix::fit) sets the
+    /// limit).
     fn from_dense(
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         n_blocks: &usize,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         decompose_tensorized(w, shape, n_blocks, rule)
     }
@@ -292,5 +291,11 @@ impl<T: Scalar> TensorizedFormat<T> for BtMatrix<T> {
             cores.push(core);
         }
         Self::try_new(shape.clone(), *n_blocks, cores)
+    }
+}
+
+impl<T: Scalar> FormatDescription for BtMatrix<T> {
+    fn format_description(&self) -> String {
+        format!("bt {} blocks", self.n_blocks())
     }
 }

@@ -11,7 +11,7 @@
 //! each block with its own core `G_b` (`R_1 x .. x R_d`) and factors `U_{b,k}`
 //! (`n_k x R_k`), laid out as in [`TuckerTensor`]. Storage
 //! `N_b (Σ_k n_k R_k + Π_k R_k)` when every block has the ranks `R_k` (what
-//! [`bt_als`](crate::formats::bt::bt_als) produces); blocks of different ranks are
+//! [`bt_als`] produces); blocks of different ranks are
 //! allowed (sums of BT tensors) and then the counts add. One block is exactly Tucker.
 //!
 //! | operation | result | cost |
@@ -32,7 +32,7 @@
 //! "blocks": [{"core": .., "factors": [..]}, ..]}`, every block validated on load through
 //! [`TuckerTensor::try_new`], written atomically.
 
-mod decompose;
+pub mod decompose;
 mod io;
 mod matrix;
 
@@ -44,7 +44,9 @@ pub use io::BT_FORMAT_VERSION;
 pub use matrix::BtMatrix;
 
 use crate::formats::checks::check_same_shape;
-use crate::{Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TuckerTensor, dense};
+use crate::{
+    AsRule, Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TuckerTensor, dense,
+};
 
 /// A tensor in block-term format: a sum of Tucker blocks of one shape. See the
 /// [module docs](self).
@@ -265,8 +267,8 @@ impl<T: Scalar> Factorized<T> for BtTensor<T> {
     /// the singular values of every mode (`N_b d` entries, block-major) and the block's
     /// error bound in `discarded`; `error_bound` is their **sum** (the blocks' errors are
     /// not orthogonal, so they add, not in squares).
-    fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
-        let rule = rule.check()?;
+    fn round(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)> {
+        let rule = rule.as_rule()?;
         let norm = self.norm();
         let nb = self.blocks.len() as f64;
         let mut block_rule = if rule.has_tolerance() {

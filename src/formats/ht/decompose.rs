@@ -36,9 +36,7 @@ use ndarray::{Array2, ArrayViewD};
 
 use crate::formats::ht::{HtNode, LabelledCore, truncation_order};
 use crate::linalg::{MatrixTruncation, unfolding_left_svd};
-use crate::{
-    AsRule, Decompose, DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense,
-};
+use crate::{AsRule, Decompose, DimTree, Error, HtTensor, Result, Scalar, TruncationInfo, dense};
 
 /// Which HT-SVD sweep to run; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -349,7 +347,7 @@ impl<T: Scalar> Decompose<T> for HtTensor<T> {
     fn decompose(
         x: ArrayViewD<'_, T>,
         tree: &DimTree,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         ht_svd(x, tree, rule, Sweep::LeavesToRoot)
     }

@@ -8,10 +8,13 @@
 
 use std::path::Path;
 
+use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 use super::{HtNode, HtTensor};
-use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
+use crate::formats::file::{
+    Stored, StoredLayout, check_header, load_json, save_json, serde_via_file,
+};
 use crate::tree::TreeSpec;
 use crate::{DimTree, Error, Result, Scalar};
 
@@ -88,5 +91,50 @@ impl<T: Scalar> HtTensor<T> {
                 other => Error::corrupt(other.to_string()),
             })
         })
+    }
+}
+
+impl<T: Scalar> Stored<T> for HtTensor<T> {
+    /// `ht/{t}` for every node, in pre-order (root first).
+    fn core_names(&self) -> Vec<String> {
+        (0..self.nodes.len()).map(|t| format!("ht/{t}")).collect()
+    }
+
+    fn core_arrays(&self) -> Vec<ArrayD<T>> {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                HtNode::Leaf(u) => u.clone().into_dyn(),
+                HtNode::Transfer(b) => b.clone().into_dyn(),
+            })
+            .collect()
+    }
+
+    /// Needs the tree spec; a leaf must be 2-D, a transfer tensor 3-D.
+    fn from_stored(layout: &StoredLayout<'_>, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        let name = layout.name;
+        let spec = layout
+            .tree
+            .ok_or_else(|| Error::corrupt(format!("the HT tensor '{name}' has no tree")))?;
+        let tree: DimTree = spec.parse().map_err(|e| layout.invalid("ht", e))?;
+        layout.count(&cores, Some(tree.n_nodes()), "its tree")?;
+        let nodes = cores
+            .into_iter()
+            .enumerate()
+            .map(|(t, a)| {
+                let shape = a.shape().to_vec();
+                let bad = |_| {
+                    Error::corrupt(format!(
+                        "core {t} of '{name}' has shape {shape:?}, which does not fit node {t}"
+                    ))
+                };
+                if tree.is_leaf(t) {
+                    a.into_dimensionality().map(HtNode::Leaf).map_err(bad)
+                } else {
+                    a.into_dimensionality().map(HtNode::Transfer).map_err(bad)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        HtTensor::try_new(tree, layout.shape.to_vec(), nodes).map_err(|e| layout.invalid("ht", e))
     }
 }

@@ -6,10 +6,10 @@ use ndarray::{ArrayD, ArrayView2, IxDyn};
 use super::HtNode;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
     decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
 };
-use crate::{DimTree, Error, HtTensor, Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, DimTree, Error, HtTensor, Result, Scalar, TruncationInfo};
 
 /// A weight matrix in HT-matrix format (the layer of the FDHT-LSTM; Yin et al., *Towards
 /// extremely compact RNNs for video recognition with fully decomposed hierarchical Tucker
@@ -206,7 +206,7 @@ impl<T: Scalar> MatrixFormat<T> for HtMatrix<T> {
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         tree: &DimTree,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         decompose_tensorized(w, shape, tree, rule)
     }
@@ -264,5 +264,19 @@ impl<T: Scalar> TensorizedFormat<T> for HtMatrix<T> {
             })
             .collect();
         Self::try_new(shape.clone(), tree.clone(), cores)
+    }
+}
+
+impl<T: Scalar> FormatDescription for HtMatrix<T> {
+    fn format_description(&self) -> String {
+        format!("ht tree {}", tree_string(self.tree(), self.tree().root()))
+    }
+}
+
+/// The tree below `node` as nested pairs of mode numbers, e.g. `((0,1),(2,3))`.
+fn tree_string(tree: &DimTree, node: usize) -> String {
+    match tree.children(node) {
+        None => tree.modes(node)[0].to_string(),
+        Some((l, r)) => format!("({},{})", tree_string(tree, l), tree_string(tree, r)),
     }
 }

@@ -21,17 +21,17 @@
 //! [`HtTensor::truncate`] (see [`formats::ht`](crate::formats::ht)).
 
 mod arith;
-mod decompose;
+pub mod decompose;
 mod io;
 mod matrix;
-mod round;
+pub mod round;
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{random_normal_with, rng};
 use crate::formats::checks::check_index;
-use crate::{DimTree, Error, Factorized, Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, DimTree, Error, Factorized, Result, Scalar, TruncationInfo};
 
 pub use decompose::{Sweep, ht_svd};
 pub use io::HT_FORMAT_VERSION;
@@ -447,11 +447,11 @@ impl<T: Scalar> HtTensor<T> {
     /// its error bound.
     ///
     /// # Errors
-    /// See [`ht_svd`](crate::formats::ht::ht_svd).
+    /// See [`ht_svd`].
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
         tree: &DimTree,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::ht::ht_svd(x, tree, rule, crate::formats::ht::Sweep::LeavesToRoot)
     }
@@ -461,7 +461,7 @@ impl<T: Scalar> HtTensor<T> {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for an invalid rule.
-    pub fn truncate(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
+    pub fn truncate(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::ht::truncate(self, rule)
     }
 }
@@ -604,7 +604,7 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
         Ok(self.entry_unchecked(index))
     }
 
-    fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
+    fn round(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)> {
         self.truncate(rule)
     }
 }

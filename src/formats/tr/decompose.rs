@@ -8,7 +8,7 @@
 //!    `Z_1[a_0, i_1, a_1] = U[i_1, (a_0, a_1)]`;
 //! 2. `C = U^T X_{<1>}` (`R x N/n_1`, rows `(a_0, a_1)`) is formed directly in the
 //!    permuted layout `W[a_1, i_2, .., i_d, a_0]` and factorised in the same pass
-//!    ([`crate::linalg::project_and_factor`]), and a TT-SVD sweep (see [`tt_svd`](super::tt_svd)) with
+//!    ([`crate::linalg::project_and_factor`]), and a TT-SVD sweep (see [`tt_svd`](crate::formats::tt::tt_svd)) with
 //!    left boundary rank `r_1` and right boundary rank `r_0` gives `Z_2, .., Z_d`, the
 //!    last core absorbing `a_0` so that the ring closes:
 //!    `X[i] = Σ_{a_0, a_1} Z_1[a_0, i_1, a_1] W[a_1, i_2.., a_0] = trace(Z_1 .. Z_d)`.
@@ -45,7 +45,7 @@ use ndarray::{ArrayView2, ArrayViewD};
 use crate::formats::cores::core_from;
 use crate::formats::cores::sequential_svd;
 use crate::linalg::{MatrixTruncation, left_svd_streaming, project_and_factor};
-use crate::{AsRule, Decompose, Result, Scalar, TrTensor, Truncation, TruncationInfo, dense};
+use crate::{AsRule, Decompose, Result, Scalar, TrTensor, TruncationInfo, dense};
 
 /// TR-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
 /// algorithm, the error bound it guarantees and its cost.
@@ -190,7 +190,7 @@ impl<T: Scalar> Decompose<T> for TrTensor<T> {
     fn decompose(
         x: ArrayViewD<'_, T>,
         _structure: &(),
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         tr_svd(x, rule)
     }

@@ -5,10 +5,10 @@ use ndarray::{ArrayD, ArrayView2, IxDyn};
 use super::TrTensor;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
     decompose_tensorized, normal_cores, normalize_variance, paired_tensor, split_tensor,
 };
-use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, Error, Result, Scalar, TruncationInfo};
 
 /// How the cores of a [`TrMatrix`] sit on the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -220,7 +220,7 @@ impl<T: Scalar> MatrixFormat<T> for TrMatrix<T> {
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         layout: &TrLayout,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         decompose_tensorized(w, shape, layout, rule)
     }
@@ -277,5 +277,14 @@ impl<T: Scalar> TensorizedFormat<T> for TrMatrix<T> {
             })
             .collect();
         Self::try_new(shape.clone(), *layout, cores)
+    }
+}
+
+impl<T: Scalar> FormatDescription for TrMatrix<T> {
+    fn format_description(&self) -> String {
+        match self.layout() {
+            TrLayout::Paired => "tr paired".into(),
+            TrLayout::Split => "tr split".into(),
+        }
     }
 }

@@ -22,19 +22,19 @@
 //! [`formats::tr`](crate::formats::tr)). Every operation here works on
 //! the cores, never on the dense tensor (except [`to_dense`](crate::Factorized::to_dense)).
 
-mod als;
+pub mod als;
 mod arith;
-mod decompose;
+pub mod decompose;
 mod io;
 mod matrix;
-mod round;
+pub mod round;
 
 use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, IxDyn, s};
 
 use super::checks::{self, check_index, check_shape};
 use super::cores;
 use crate::dense::{random_normal_with, rng};
-use crate::{Error, Factorized, Result, Scalar, Truncation, TruncationInfo, TtTensor};
+use crate::{AsRule, Error, Factorized, Result, Scalar, TruncationInfo, TtTensor};
 
 pub use als::{TrAlsInit, TrAlsOptions, TrAlsReport, TrAlsStop, tr_als};
 pub use decompose::{balanced_split, tr_svd};
@@ -178,10 +178,10 @@ impl<T: Scalar> TrTensor<T> {
     /// TR-SVD of a dense tensor; see [`formats::tr`](crate::formats::tr).
     ///
     /// # Errors
-    /// See [`tr_svd`](crate::formats::tr::tr_svd).
+    /// See [`tr_svd`].
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::tr::tr_svd(x, rule)
     }
@@ -319,7 +319,7 @@ impl<T: Scalar> Factorized<T> for TrTensor<T> {
 
     /// Ring-preserving rounding; see [`formats::tr`](crate::formats::tr)
     /// for the algorithm and the bound it guarantees.
-    fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
+    fn round(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::tr::tr_round(self, rule)
     }
 }

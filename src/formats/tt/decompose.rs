@@ -43,7 +43,7 @@
 use ndarray::{ArrayView2, ArrayViewD};
 
 use crate::formats::cores::sequential_svd;
-use crate::{AsRule, Decompose, Result, Scalar, Truncation, TruncationInfo, TtTensor, dense};
+use crate::{AsRule, Decompose, Result, Scalar, TruncationInfo, TtTensor, dense};
 
 /// TT-SVD of the dense tensor `x` under `rule`. See the [module docs](self) for the
 /// algorithm, its error bounds and its cost.
@@ -100,7 +100,7 @@ impl<T: Scalar> Decompose<T> for TtTensor<T> {
     fn decompose(
         x: ArrayViewD<'_, T>,
         _structure: &(),
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         tt_svd(x, rule)
     }

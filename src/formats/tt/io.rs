@@ -9,8 +9,10 @@
 use std::path::Path;
 
 use super::TtTensor;
-use crate::formats::file::{CoresFile, load_json, save_json, serde_via_file};
-use crate::{Result, Scalar};
+use ndarray::ArrayD;
+
+use crate::formats::file::{CoresFile, Stored, StoredLayout, load_json, save_json, serde_via_file};
+use crate::{Factorized, Result, Scalar};
 
 /// Version of the TT file format written by this build.
 pub const TT_FORMAT_VERSION: u32 = 1;
@@ -54,5 +56,27 @@ impl<T: Scalar> TtTensor<T> {
     /// [`Error::Version`](crate::Error::Version) for another format version.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         load_json(path.as_ref(), from_file)
+    }
+}
+
+impl<T: Scalar> Stored<T> for TtTensor<T> {
+    /// `tt/{k}` for every core `(r_k, n_k, r_{k+1})`.
+    fn core_names(&self) -> Vec<String> {
+        (0..self.order()).map(|k| format!("tt/{k}")).collect()
+    }
+
+    fn core_arrays(&self) -> Vec<ArrayD<T>> {
+        self.cores().iter().map(|g| g.clone().into_dyn()).collect()
+    }
+
+    /// One 3-D core per mode.
+    fn from_stored(layout: &StoredLayout<'_>, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        layout.count(&cores, Some(layout.shape.len()), "its order")?;
+        let cores = cores
+            .into_iter()
+            .enumerate()
+            .map(|(t, a)| layout.shaped::<T, ndarray::Ix3>(t, a))
+            .collect::<Result<Vec<_>>>()?;
+        TtTensor::try_new(cores).map_err(|e| layout.invalid("tt", e))
     }
 }

@@ -5,10 +5,10 @@ use ndarray::{ArrayD, ArrayView2, IxDyn};
 use super::TtTensor;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
     decompose_tensorized, normal_cores, normalize_variance,
 };
-use crate::{Error, Result, Scalar, Truncation, TruncationInfo};
+use crate::{AsRule, Error, Result, Scalar, TruncationInfo};
 
 /// A weight matrix in TT-matrix format (Oseledets 2010; Novikov et al., *Tensorizing
 /// neural networks*, 2015):
@@ -206,7 +206,7 @@ impl<T: Scalar> MatrixFormat<T> for TtMatrix<T> {
         w: ArrayView2<'_, T>,
         shape: &MatrixShape,
         structure: &(),
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         decompose_tensorized(w, shape, structure, rule)
     }
@@ -246,5 +246,11 @@ impl<T: Scalar> TensorizedFormat<T> for TtMatrix<T> {
             })
             .collect();
         Self::try_new(shape.clone(), cores)
+    }
+}
+
+impl<T: Scalar> FormatDescription for TtMatrix<T> {
+    fn format_description(&self) -> String {
+        "tt".into()
     }
 }

@@ -22,19 +22,17 @@
 //! the HT format on the linear tree: [`TtTensor::to_ht`], [`TtTensor::from_ht`].
 
 mod arith;
-mod decompose;
+pub mod decompose;
 mod io;
 mod matrix;
-mod round;
+pub mod round;
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView3, ArrayViewD, IxDyn};
 
 use super::checks::{self, check_index, check_shape};
 use super::cores;
 use crate::dense::{random_normal_with, random_orthonormal, rng};
-use crate::{
-    DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, Truncation, TruncationInfo,
-};
+use crate::{AsRule, DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, TruncationInfo};
 
 pub use decompose::tt_svd;
 pub use io::TT_FORMAT_VERSION;
@@ -211,10 +209,10 @@ impl<T: Scalar> TtTensor<T> {
     /// for the algorithm, its cost and its error bound.
     ///
     /// # Errors
-    /// See [`tt_svd`](crate::formats::tt::tt_svd).
+    /// See [`tt_svd`].
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::tt::tt_svd(x, rule)
     }
@@ -463,7 +461,7 @@ impl<T: Scalar> Factorized<T> for TtTensor<T> {
     }
 
     /// TT rounding; see [`formats::tt`](crate::formats::tt).
-    fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
+    fn round(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::tt::tt_round(self, rule)
     }
 }

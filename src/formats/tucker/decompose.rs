@@ -1,6 +1,6 @@
 //! HOSVD: decomposition of a dense tensor into the Tucker format.
 //!
-//! Two variants, both under the shared [`Truncation`] rule:
+//! Two variants, both under the shared [`Truncation`](crate::Truncation) rule:
 //!
 //! - [`HosvdVariant::Sequential`] — the **sequentially truncated HOSVD** (ST-HOSVD,
 //!   Vannieuwenhoven, Vandebril & Meerbergen, *A new truncation strategy for the higher-order
@@ -19,7 +19,7 @@
 //!
 //! # Error bounds
 //! Each of the `d` truncations gets the budget `tol / √d` (see
-//! [`Truncation::per_matrix`]). With `Y` the result, `δ_k` the norm of what mode `k`
+//! [`CheckedRule::per_matrix`](crate::CheckedRule::per_matrix)). With `Y` the result, `δ_k` the norm of what mode `k`
 //! discarded and `X_best` a best approximation with the same ranks:
 //!
 //! - always `‖X − Y‖² = Σ_k δ_k²` for ST-HOSVD (the projections are orthogonal and nested;
@@ -52,8 +52,7 @@ use ndarray::ArrayViewD;
 use crate::dense::{cheapest_order, multi_mode_product};
 use crate::linalg::{MatrixTruncation, TruncatedSvd, unfolding_left_svd};
 use crate::{
-    AsRule, CheckedRule, Decompose, Error, Result, Scalar, Truncation, TruncationInfo,
-    TuckerTensor, dense,
+    AsRule, CheckedRule, Decompose, Error, Result, Scalar, TruncationInfo, TuckerTensor, dense,
 };
 
 /// Which HOSVD to run; see the [module docs](self).
@@ -325,7 +324,7 @@ impl<T: Scalar> Decompose<T> for TuckerTensor<T> {
     fn decompose(
         x: ArrayViewD<'_, T>,
         _structure: &(),
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         st_hosvd(x, rule)
     }

@@ -9,7 +9,7 @@
 //! singular vectors of `(X ×_{j≠k} U_jᵀ)_(k)`. A sweep updates every mode once; the core is
 //! the final projection.
 //!
-//! [`hooi`] starts from the ST-HOSVD under the given [`Truncation`] (which fixes the
+//! [`hooi`] starts from the ST-HOSVD under the given [`Truncation`](crate::Truncation) (which fixes the
 //! ranks), so the result meets that rule's tolerance too; [`hooi_refine`] starts from any
 //! Tucker tensor.
 //!

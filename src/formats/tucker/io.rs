@@ -7,8 +7,10 @@ use ndarray::{Array2, ArrayD};
 use serde::{Deserialize, Serialize};
 
 use super::TuckerTensor;
-use crate::formats::file::{check_header, load_json, save_json, serde_via_file};
-use crate::{Error, Result, Scalar};
+use crate::formats::file::{
+    Stored, StoredLayout, check_header, load_json, save_json, serde_via_file, tucker_blocks,
+};
+use crate::{Error, Factorized, Result, Scalar};
 
 /// Version of the Tucker file format written by this build.
 pub const TUCKER_FORMAT_VERSION: u32 = 1;
@@ -83,5 +85,23 @@ impl<T: Scalar> TuckerTensor<T> {
     /// version; the errors of [`try_new`](Self::try_new) for inconsistent contents.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         load_json(path.as_ref(), from_file)
+    }
+}
+
+impl<T: Scalar> Stored<T> for TuckerTensor<T> {
+    /// `tucker/core`, then `tucker/factor/{k}`.
+    fn core_names(&self) -> Vec<String> {
+        tucker_blocks::names("tucker", self.order())
+    }
+
+    fn core_arrays(&self) -> Vec<ArrayD<T>> {
+        tucker_blocks::arrays(self)
+    }
+
+    fn from_stored(layout: &StoredLayout<'_>, cores: Vec<ArrayD<T>>) -> Result<Self> {
+        let d = layout.shape.len();
+        layout.count(&cores, d.checked_add(1), "a core and one factor per mode")?;
+        let mut blocks = tucker_blocks::rebuild(layout, "tucker", cores)?;
+        Ok(blocks.pop().expect("one block"))
     }
 }

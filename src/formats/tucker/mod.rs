@@ -29,8 +29,8 @@
 //! "core": <ndarray>, "factors": [<ndarray>, ..]}`, validated on load through
 //! [`TuckerTensor::try_new`], written atomically.
 
-mod decompose;
-mod hooi;
+pub mod decompose;
+pub mod hooi;
 mod io;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
@@ -43,7 +43,7 @@ use crate::dense::{multi_mode_product, random_normal_with, rng};
 use crate::formats::checks::{check_same_shape, check_shape};
 use crate::formats::ht::HtNode;
 use crate::{
-    DimTree, Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense,
+    AsRule, DimTree, Error, Factorized, HtTensor, Result, Scalar, Truncation, TruncationInfo, dense,
 };
 
 /// A tensor in Tucker format: core `(R_1, .., R_d)` and factors `(n_k, R_k)`. See the
@@ -234,10 +234,10 @@ impl<T: Scalar> TuckerTensor<T> {
     /// its error bound (`‖X − Y‖ ≤ ε ‖X‖` for a relative tolerance).
     ///
     /// # Errors
-    /// See [`st_hosvd`](crate::formats::tucker::st_hosvd).
+    /// See [`st_hosvd`].
     pub fn from_dense(
         x: ArrayViewD<'_, T>,
-        rule: &Truncation,
+        rule: &impl AsRule,
     ) -> Result<(Self, TruncationInfo<T>)> {
         crate::formats::tucker::st_hosvd(x, rule)
     }
@@ -550,11 +550,11 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
 
     /// Orthogonalise the factors, then ST-HOSVD of the core under `rule` (the new factors
     /// are `Q_k U'_k`). Since the `Q_k` are orthonormal the error bounds of
-    /// [`st_hosvd`](crate::formats::tucker::st_hosvd) hold for the tensor:
+    /// [`st_hosvd`] hold for the tensor:
     /// `‖X − Y‖ ≤ ε ‖X‖` for a relative tolerance, `≤ √d ‖X − X_best‖` for fixed ranks,
     /// always `≤ info.error_bound`. Cost `O(Σ n R² + Π R · Σ R)`.
-    fn round(&self, rule: &Truncation) -> Result<(Self, TruncationInfo<T>)> {
-        let rule = rule.check()?;
+    fn round(&self, rule: &impl AsRule) -> Result<(Self, TruncationInfo<T>)> {
+        let rule = rule.as_rule()?;
         let y = self.orthogonalize();
         let (t, info) = crate::formats::tucker::st_hosvd(y.core.view(), &rule)?;
         let (core, small) = t.into_parts();

@@ -17,7 +17,7 @@
 //! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
 //! | [`compress`] | compressing real weights: one array ([`compress::decompose`]), tensorized matrices, whole model files, the compressed container |
 //! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
-//! | [`models`] | recurrent models: the LSTM classifier over any [`models::LinearMap`], separate or fused (FDHT-style) wiring, the model zoo |
+//! | [`models`] | recurrent models: the LSTM classifier over any [`matrices::LinearMap`], separate or fused (FDHT-style) wiring, the model zoo |
 //! | [`train`] | training: Adam/SGD, the training loop, checkpoints that resume bit for bit |
 //! | [`data`] | video datasets for the models: the dataset trait and splits; the procedural renderer and image-folder loader under the `video` feature |
 //! | [`io`] | atomic writes, checksums, the one file reader |

@@ -4,9 +4,9 @@ mod common;
 
 use ndarray::{Array2, Array3, ArrayD, Ix3, s};
 use proptest::prelude::*;
+use tnet::matrices::{DenseMatrix, LinearMap};
 use tnet::models::{
-    Classifier, DenseLinear, GateActivation, LinearMap, Lstm, LstmConfig, PadPosition, ParamCount,
-    Part, Pooling, Wiring,
+    Classifier, GateActivation, Lstm, LstmConfig, PadPosition, ParamCount, Part, Pooling, Wiring,
 };
 use tnet::{Error, Scalar};
 
@@ -235,7 +235,7 @@ fn custom_map_plugs_in_with_exact_gradients() {
     let sep = Lstm::separate(
         &cfg,
         Box::new(LowRank::random(16, 6, 2, 1)),
-        Box::new(DenseLinear::glorot(16, 4, 2).unwrap()),
+        Box::new(DenseMatrix::glorot(16, 4, 2).unwrap()),
         head.clone(),
     )
     .unwrap();
@@ -598,7 +598,7 @@ fn bad_configurations_are_rejected() {
 
     let cfg = LstmConfig::new(5, 3);
     let head = || Classifier::<f64>::dense(3, 2, 0).unwrap();
-    let map = |m, n| -> Box<dyn LinearMap<f64>> { Box::new(DenseLinear::glorot(m, n, 0).unwrap()) };
+    let map = |m, n| -> Box<dyn LinearMap<f64>> { Box::new(DenseMatrix::glorot(m, n, 0).unwrap()) };
     let e = Lstm::separate(&cfg, map(12, 6), map(12, 3), head()).unwrap_err();
     assert!(
         matches!(&e, Error::ShapeMismatch { expected, got, .. } if *expected == vec![12, 5] && *got == vec![12, 6]),
@@ -640,9 +640,9 @@ fn bad_configurations_are_rejected() {
     let mut bad = x.clone();
     bad[[1, 2, 3]] = f64::NAN;
     assert!(matches!(m.logits(bad.view()), Err(Error::NonFinite { .. })));
-    assert!(DenseLinear::<f64>::try_new(Array2::zeros((0, 3))).is_err());
+    assert!(DenseMatrix::<f64>::try_new(Array2::zeros((0, 3))).is_err());
     assert!(matches!(
-        DenseLinear::<f64>::glorot(3, 2, 0)
+        DenseMatrix::<f64>::glorot(3, 2, 0)
             .unwrap()
             .apply(Array2::zeros((1, 3)).view()),
         Err(Error::ShapeMismatch { .. })
@@ -650,18 +650,15 @@ fn bad_configurations_are_rejected() {
 }
 
 fn linear_params_only<T: Scalar>() {
-    use tnet::matrices::{Init, MatrixFormat, MatrixShape};
-    use tnet::models::TensorizedLinear;
+    use tnet::matrices::{Init, MatrixFormat, MatrixShape, Padded};
     use tnet::{HtMatrix, TtMatrix};
     let shape = MatrixShape::try_new(vec![4, 2, 2], vec![4, 5, 3]).unwrap();
     let tree = tnet::DimTree::balanced(3).unwrap();
     let maps: Vec<Box<dyn LinearMap<T>>> = vec![
-        Box::new(DenseLinear::<T>::glorot(16, 60, 1).unwrap()),
-        Box::new(TensorizedLinear::new(
-            TtMatrix::<T>::random(&shape, &(), 3, Init::Glorot, 2).unwrap(),
-        )),
+        Box::new(DenseMatrix::<T>::glorot(16, 60, 1).unwrap()),
+        Box::new(TtMatrix::<T>::random(&shape, &(), 3, Init::Glorot, 2).unwrap()),
         Box::new(
-            TensorizedLinear::padded(
+            Padded::new(
                 HtMatrix::<T>::random(&shape, &tree, 3, Init::Glorot, 3).unwrap(),
                 53,
             )

@@ -7,8 +7,8 @@ use common::{assert_within, roundoff, tree_strategy};
 use ndarray::{Array2, ArrayD};
 use proptest::prelude::*;
 use tnet::matrices::{
-    DenseMatrix, Init, MatrixFormat, MatrixShape, TensorizedMatrix, factorizations, factorize,
-    pad_to_factorable,
+    DenseMatrix, Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix, factorizations,
+    factorize, pad_to_factorable,
 };
 use tnet::{BtMatrix, HtMatrix, TrLayout, TrMatrix, TtMatrix};
 use tnet::{DimTree, Error, Scalar, Truncation};

@@ -428,15 +428,29 @@ macro_rules! delegate_to_engine {
                 self.engine.plan($crate::matrices::engine::Kind::Forward, batch)
             }
 
-            fn apply(&self, x: ndarray::ArrayView2<'_, T>) -> $crate::Result<ndarray::Array2<T>> {
-                self.engine.apply(&self.$params, x)
-            }
-
             fn apply_transpose(
                 &self,
                 dy: ndarray::ArrayView2<'_, T>,
             ) -> $crate::Result<ndarray::Array2<T>> {
                 self.engine.apply_transpose(&self.$params, dy)
+            }
+
+            fn to_dense(&self) -> ndarray::Array2<T> {
+                delegate_to_engine!(@to_dense self, $params $(, $to_dense)?)
+            }
+        }
+
+        impl<T: $crate::Scalar> $crate::matrices::LinearMap<T> for $ty<T> {
+            fn n_in(&self) -> usize {
+                self.shape.n_in()
+            }
+
+            fn n_out(&self) -> usize {
+                self.shape.n_out()
+            }
+
+            fn apply(&self, x: ndarray::ArrayView2<'_, T>) -> $crate::Result<ndarray::Array2<T>> {
+                self.engine.apply(&self.$params, x)
             }
 
             fn backward(
@@ -463,10 +477,6 @@ macro_rules! delegate_to_engine {
                 self.engine.column_block(&self.$params, start, len)
             }
 
-            fn to_dense(&self) -> ndarray::Array2<T> {
-                delegate_to_engine!(@to_dense self, $params $(, $to_dense)?)
-            }
-
             fn balance(&mut self) {
                 let groups: usize = delegate_to_engine!(@groups self $(, $groups)?);
                 $crate::matrices::balance_groups(self.params_mut(), groups);
@@ -478,6 +488,14 @@ macro_rules! delegate_to_engine {
 
             fn params_mut(&mut self) -> Vec<ndarray::ArrayViewMutD<'_, T>> {
                 self.$params.iter_mut().map(|c| c.view_mut()).collect()
+            }
+
+            fn describe(&self) -> String {
+                $crate::matrices::describe_cores(self)
+            }
+
+            fn box_clone(&self) -> Box<dyn $crate::matrices::LinearMap<T>> {
+                Box::new(self.clone())
             }
         }
     };

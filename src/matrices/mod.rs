@@ -27,7 +27,7 @@
 //!
 //! # Example
 //! ```
-//! use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+//! use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
 //! use tnet::HtMatrix;
 //! use tnet::DimTree;
 //! let shape = MatrixShape::try_new(vec![4, 4, 4], vec![5, 6, 5]).unwrap();
@@ -43,17 +43,20 @@
 mod dense;
 pub(crate) mod engine;
 mod kernel;
+mod linear;
 mod plan;
 pub mod shape;
 
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewMutD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::{AsRule, Decompose, Error, Result, Scalar, TruncationInfo};
 
 pub use dense::DenseMatrix;
+pub(crate) use linear::gemm_par;
+pub use linear::{LinearMap, Padded};
 pub use plan::ContractionPlan;
 pub use shape::{MAX_ORDER, MatrixShape, Padding, factorizations, factorize, pad_to_factorable};
 
@@ -70,117 +73,34 @@ pub fn kernel_isa() -> &'static str {
     kernel::isa_name()
 }
 
-/// A weight matrix `W` (`M x N`) that can be applied to a batch without being formed.
+/// A weight matrix `W` (`M x N`) held as a tensor network: a [`LinearMap`] with a
+/// tensorized shape, contraction plans, `W^T` and the dense `W`.
 ///
 /// Conventions: a batch is `B x N` with one sample per row; `apply` gives `Y = X W^T`
 /// (`B x M`). All methods check shapes and return [`Error::ShapeMismatch`] on a mismatch;
 /// NaN or Inf in the inputs propagate to the outputs.
-pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
+pub trait TensorizedMatrix<T: Scalar>: LinearMap<T> {
     /// The tensorized shape (for [`DenseMatrix`], order 1: `[M] <- [N]`).
     fn shape(&self) -> &MatrixShape;
-
-    /// Input length `N` (columns of `W`).
-    fn n_in(&self) -> usize {
-        self.shape().n_in()
-    }
-
-    /// Output length `M` (rows of `W`).
-    fn n_out(&self) -> usize {
-        self.shape().n_out()
-    }
-
-    /// Number of stored scalars (the total length of [`params`](Self::params)).
-    fn n_params(&self) -> usize {
-        self.params().iter().map(|p| p.len()).sum()
-    }
 
     /// `M N / n_params`.
     fn compression_ratio(&self) -> f64 {
         self.n_out() as f64 * self.n_in() as f64 / self.n_params() as f64
     }
 
-    /// Flops of one [`apply`](Self::apply) to a batch of `batch` rows (the backward pass
+    /// Flops of one [`apply`](LinearMap::apply) to a batch of `batch` rows (the backward pass
     /// costs twice as much).
     fn flops(&self, batch: usize) -> u64;
 
-    /// The contraction order used by [`apply`](Self::apply) for this batch size
+    /// The contraction order used by [`apply`](LinearMap::apply) for this batch size
     /// (cached; printable).
     fn plan(&self, batch: usize) -> Arc<ContractionPlan>;
-
-    /// `Y = X W^T` for `X` of shape `B x N`; `Y` is `B x M`.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] if `X` has not `N` columns.
-    fn apply(&self, x: ArrayView2<'_, T>) -> Result<Array2<T>>;
 
     /// `dX = dY W` for `dY` of shape `B x M`; `dX` is `B x N`.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if `dY` has not `M` columns.
     fn apply_transpose(&self, dy: ArrayView2<'_, T>) -> Result<Array2<T>>;
-
-    /// The backward pass of `Y = X W^T`: given `X` and `dY = ∂L/∂Y`, returns
-    /// `dX = dY W` and `∂L/∂θ` for every parameter array, in the order of
-    /// [`params`](Self::params), with their shapes.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] if `X` is not `B x N` or `dY` not `B x M` (same `B`).
-    #[allow(clippy::type_complexity)]
-    fn backward(
-        &self,
-        x: ArrayView2<'_, T>,
-        dy: ArrayView2<'_, T>,
-    ) -> Result<(Array2<T>, Vec<ArrayD<T>>)>;
-
-    /// The parameter gradients of [`backward`](Self::backward) without `dX`: the same
-    /// arrays (bitwise), for a layer whose input is data (the first layer of a network,
-    /// the input-to-hidden map of an LSTM). Skipping `dX` saves one contraction with the
-    /// batch, the largest of the backward pass for a wide input. The default calls
-    /// `backward` and drops `dX`.
-    ///
-    /// # Errors
-    /// As [`backward`](Self::backward).
-    fn backward_params(
-        &self,
-        x: ArrayView2<'_, T>,
-        dy: ArrayView2<'_, T>,
-    ) -> Result<Vec<ArrayD<T>>> {
-        self.backward(x, dy).map(|(_, g)| g)
-    }
-
-    /// The columns `start..start + len` of `W`, as a dense `M x len` block, without
-    /// forming `W`: `W[:, start..start + len]`.
-    ///
-    /// This is what a model needs when only a few of the inputs change between products:
-    /// the fully decomposed LSTM applies `W [x_t ; h_{t-1}] = W [x_t ; 0] + W_h h_{t-1}`
-    /// with the `4H x H` block `W_h` formed once per batch.
-    ///
-    /// Cost: the engine formats (all of this crate's) slice every core along the input
-    /// modes to the smallest box of multi-indices `J_1 x .. x J_d` holding the columns
-    /// and contract that sub-network alone, `O(M * prod_k |J_k| * r^2)`-ish, the cost of
-    /// `to_dense` of an `M x prod_k |J_k|` matrix (a contiguous block aligned to the
-    /// trailing modes, such as the last `H` inputs, gives `prod_k |J_k| = len`). The
-    /// default implementation applies the map to the `len` unit vectors (one
-    /// [`apply`](Self::apply) to a batch of `len`, memory `len * N`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] if the range does not lie inside `0..N`.
-    ///
-    /// # Example
-    /// ```
-    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
-    /// use tnet::HtMatrix;
-    /// let shape = MatrixShape::try_new(vec![2, 3], vec![4, 5]).unwrap();
-    /// let tree = tnet::DimTree::balanced(2).unwrap();
-    /// let w = HtMatrix::<f64>::random(&shape, &tree, 2, Init::Glorot, 0).unwrap();
-    /// let block = w.column_block(15, 5).unwrap();
-    /// let dense = w.to_dense();
-    /// assert!((&block - &dense.slice(ndarray::s![.., 15..20])).iter().all(|d| d.abs() < 1e-12));
-    /// ```
-    fn column_block(&self, start: usize, len: usize) -> Result<Array2<T>> {
-        crate::dense::check_col_range("column_block", start, len, self.n_in())?;
-        crate::dense::columns_by_apply(self.n_in(), start, len, |x| self.apply(x))
-    }
 
     /// The dense matrix `W` (`M x N`). Memory `M N`.
     fn to_dense(&self) -> Array2<T>;
@@ -193,7 +113,7 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
     ///
     /// # Example
     /// ```
-    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
     /// use tnet::TtMatrix;
     /// let shape = MatrixShape::try_new(vec![4, 4], vec![6, 5]).unwrap();
     /// let w = TtMatrix::<f64>::random(&shape, &(), 3, Init::Glorot, 0).unwrap();
@@ -225,38 +145,6 @@ pub trait TensorizedMatrix<T: Scalar>: Send + Sync {
         }
         sum.sqrt()
     }
-
-    /// Rescales the cores without changing `W`: within each product term's set of cores
-    /// (all cores for HT, TT and TR; each block's factors and core for BT) every core is
-    /// multiplied by `g / rms_k`, with `rms_k` its root-mean-square entry and `g` their
-    /// geometric mean, so the factors multiply to 1 and all cores end with the same entry
-    /// scale. This is the gauge freedom of a tensor network; an optimiser that moves every
-    /// entry by about the same amount (Adam) then changes every core by the same relative
-    /// amount, where cores whose scales have drifted apart would otherwise see relative
-    /// steps orders of magnitude apart. The default (dense) does nothing.
-    ///
-    /// Cost: one pass over the parameters.
-    ///
-    /// # Example
-    /// ```
-    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
-    /// use tnet::HtMatrix;
-    /// let shape = MatrixShape::try_new(vec![4, 4], vec![6, 5]).unwrap();
-    /// let tree = tnet::DimTree::balanced(2).unwrap();
-    /// let mut w = HtMatrix::<f64>::random(&shape, &tree, 3, Init::Glorot, 0).unwrap();
-    /// w.params_mut()[1].mapv_inplace(|v| 100.0 * v);
-    /// w.params_mut()[2].mapv_inplace(|v| 0.01 * v);
-    /// let before = w.to_dense();
-    /// w.balance();
-    /// assert!((&w.to_dense() - &before).iter().all(|d| d.abs() < 1e-12));
-    /// ```
-    fn balance(&mut self) {}
-
-    /// The parameter arrays, in a fixed order documented by each format.
-    fn params(&self) -> Vec<ArrayViewD<'_, T>>;
-
-    /// Mutable views of the parameter arrays (same order), e.g. for an optimiser step.
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, T>>;
 }
 
 /// Construction of a format: decomposition of a dense `W` and random initialisation.
@@ -605,12 +493,37 @@ pub(crate) fn split_tensor<T: Scalar>(w: &ArrayView2<'_, T>, shape: &MatrixShape
 
 /// What a tensorized format adds to its shape in a description: its name and structure.
 ///
-/// Implemented by every matrix format (in its own `matrix.rs`);
-/// [`TensorizedLinear`](crate::models::TensorizedLinear)'s
-/// [`describe`](crate::models::LinearMap::describe) prefixes it to the modes and core
-/// shapes, so that a model file written for one format or rank is refused by another.
+/// Implemented by every matrix format (in its own `matrix.rs`); the format's
+/// [`LinearMap::describe`] prefixes it to the modes and core shapes, so that a model file
+/// written for one format or rank is refused by another.
 pub trait FormatDescription {
     /// A short name with the structure beyond the shape, e.g. `"tt"`, `"tr split"`,
     /// `"ht tree ((0,1),(2,3))"`, `"bt 2 blocks"`.
     fn format_description(&self) -> String;
+}
+
+/// A tensorized matrix's [`LinearMap::describe`]: its format and structure, shape and
+/// core shapes, e.g. `"tt 4x4 <- 4x8 cores [1x4x4x2, 2x4x8x1]"`.
+pub(crate) fn describe_cores<T, M>(m: &M) -> String
+where
+    T: Scalar,
+    M: TensorizedMatrix<T> + FormatDescription,
+{
+    let cores: Vec<String> = m
+        .params()
+        .iter()
+        .map(|p| {
+            p.shape()
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("x")
+        })
+        .collect();
+    format!(
+        "{} {} cores [{}]",
+        m.format_description(),
+        m.shape(),
+        cores.join(", ")
+    )
 }

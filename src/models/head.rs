@@ -6,7 +6,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 
-use super::linear::{DenseLinear, LinearMap};
+use crate::matrices::{DenseMatrix, LinearMap};
 use crate::{Error, Result, Scalar};
 
 /// A linear classifier `logits = W_c h + b_c` over `C >= 2` classes.
@@ -43,7 +43,7 @@ impl<T: Scalar> Classifier<T> {
                 format!("a classifier needs at least 2 classes, got {n_classes}"),
             ));
         }
-        Self::new(Box::new(DenseLinear::glorot(n_classes, hidden, seed)?))
+        Self::new(Box::new(DenseMatrix::glorot(n_classes, hidden, seed)?))
     }
 
     /// Number of classes `C`.

@@ -44,7 +44,7 @@ pub struct Architecture {
     pub config: LstmConfig,
     /// Separate or fused maps.
     pub wiring: Wiring,
-    /// [`LinearMap::describe`](super::LinearMap::describe) of every map, in parameter
+    /// [`LinearMap::describe`](crate::matrices::LinearMap::describe) of every map, in parameter
     /// order.
     pub maps: Vec<String>,
     /// Number of classes.

@@ -53,8 +53,8 @@ use serde::{Deserialize, Serialize};
 use super::cell;
 use super::config::{LstmConfig, PadPosition, Pooling, Wiring};
 use super::head::{Classifier, argmax, softmax_cross_entropy, sum_rows};
-use super::linear::{DenseLinear, LinearMap, gemm_par};
 use crate::linalg::matmul_into;
+use crate::matrices::{DenseMatrix, LinearMap, gemm_par};
 use crate::{Error, Result, Scalar};
 
 /// Which part of the model a parameter tensor belongs to.
@@ -317,8 +317,8 @@ impl<T: Scalar> Lstm<T> {
         let (wx, u, head) = Self::dense_parts(config, n_classes, seed)?;
         Self::separate(
             config,
-            Box::new(DenseLinear::try_new(wx)?),
-            Box::new(DenseLinear::try_new(u)?),
+            Box::new(DenseMatrix::try_new(wx)?),
+            Box::new(DenseMatrix::try_new(u)?),
             head,
         )
     }
@@ -351,7 +351,7 @@ impl<T: Scalar> Lstm<T> {
         let mut w = Array2::zeros((4 * h, padded_len));
         w.slice_mut(s![.., 0..n]).assign(&wx);
         w.slice_mut(s![.., off..off + h]).assign(&u);
-        Self::fused(config, Box::new(DenseLinear::try_new(w)?), pad, head)
+        Self::fused(config, Box::new(DenseMatrix::try_new(w)?), pad, head)
     }
 
     fn dense_parts(
@@ -361,8 +361,8 @@ impl<T: Scalar> Lstm<T> {
     ) -> Result<(Array2<T>, Array2<T>, Classifier<T>)> {
         let (n, h) = (config.n_input, config.hidden);
         let head = Classifier::dense(h, n_classes, super::derive_seed(seed, 2))?;
-        let wx = DenseLinear::<T>::glorot(4 * h, n, super::derive_seed(seed, 0))?
-            .weights()
+        let wx = DenseMatrix::<T>::glorot(4 * h, n, super::derive_seed(seed, 0))?
+            .matrix()
             .to_owned();
         let mut g = crate::dense::rng(super::derive_seed(seed, 1));
         let u = crate::dense::random_orthonormal::<T, _>(4 * h, h, &mut g);
@@ -555,7 +555,7 @@ impl<T: Scalar> Lstm<T> {
 
     /// Rescales the cores of every tensorized map without changing the function the
     /// model computes (the gauge balancing of
-    /// [`TensorizedMatrix::balance`](crate::matrices::TensorizedMatrix::balance)); dense
+    /// [`LinearMap::balance`](crate::matrices::LinearMap::balance)); dense
     /// maps, the bias and the classifier are left alone.
     pub fn balance_maps(&mut self) {
         match &mut self.maps {

@@ -1,8 +1,9 @@
-//! Recurrent models: the LSTM classifier over any weight format.
+//! Recurrent models: the LSTM classifier over any weight format, whose maps are
+//! [`LinearMap`](crate::matrices::LinearMap)s (a tensorized matrix, [`Padded`](crate::matrices::Padded) to the
+//! input length where needed, or a [`DenseMatrix`](crate::matrices::DenseMatrix)).
 //!
 //! | file | what lives there |
 //! |---|---|
-//! | `linear.rs` | [`LinearMap`], the interface a weight matrix offers the models; [`DenseLinear`] |
 //! | `config.rs` | [`LstmConfig`], [`GateActivation`], [`Pooling`], [`Wiring`], [`PadPosition`] |
 //! | `cell.rs` | the cell's elementwise forward and backward kernels |
 //! | `lstm.rs` | [`Lstm`]: construction, parameters, forward, backpropagation through time |
@@ -10,7 +11,6 @@
 //! | `stream.rs` | streaming inference ([`Lstm::step`], [`LstmState`]) |
 //! | `accounting.rs` | [`ParamCount`], [`CompressionRatio`], [`MemoryReport`] |
 //! | `io.rs` | saving and loading models ([`Architecture`], the binary container) |
-//! | `tensorized.rs` | [`TensorizedLinear`]: every tensorized matrix as a [`LinearMap`] |
 //! | [`zoo`] | [`zoo::build`] and [`zoo::compress_dense`] for every model kind of the FDHT-LSTM paper |
 //!
 //! The two wirings of the literature share one cell:
@@ -27,20 +27,16 @@ mod cell;
 mod config;
 mod head;
 mod io;
-mod linear;
 mod lstm;
 mod stream;
-mod tensorized;
 pub mod zoo;
 
 pub use accounting::{CompressionRatio, MemoryReport, ParamCount};
 pub use config::{GateActivation, LstmConfig, PadPosition, Pooling, Wiring};
 pub use head::Classifier;
 pub use io::{Architecture, CONTAINER_VERSION};
-pub use linear::{DenseLinear, LinearMap};
 pub use lstm::{Gradients, Lstm, ParamSpec, Part, StepOutput};
 pub use stream::LstmState;
-pub use tensorized::TensorizedLinear;
 
 pub(crate) use io::{parse_container, read_container, write_container};
 

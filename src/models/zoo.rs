@@ -66,11 +66,9 @@ use serde::{Deserialize, Serialize};
 use super::config::{LstmConfig, PadPosition, Wiring};
 use super::derive_seed;
 use super::head::Classifier;
-use super::linear::{DenseLinear, LinearMap};
 use super::lstm::{Lstm, Part, h_offset};
-use super::tensorized::TensorizedLinear;
 use crate::matrices::{
-    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedMatrix, factorize,
+    DenseMatrix, Init, LinearMap, MatrixFormat, MatrixShape, Padded, TensorizedMatrix, factorize,
     pad_to_factorable,
 };
 use crate::{AsRule, CheckedRule, DimTree, Error, FormatKind, Result, Scalar};
@@ -692,7 +690,7 @@ pub fn build<T: Scalar>(
     } else {
         let mut g = crate::dense::rng(derive_seed(seed, 1));
         let u = crate::dense::random_orthonormal::<T, _>(4 * h, h, &mut g);
-        Lstm::separate(config, map, Box::new(DenseLinear::try_new(u)?), head)
+        Lstm::separate(config, map, Box::new(DenseMatrix::try_new(u)?), head)
     }
 }
 
@@ -700,9 +698,9 @@ pub fn build<T: Scalar>(
 fn wrap<T, M>(matrix: M, n_in: usize) -> Result<Box<dyn LinearMap<T>>>
 where
     T: Scalar,
-    M: TensorizedMatrix<T> + FormatDescription + Clone + 'static,
+    M: TensorizedMatrix<T> + Clone + 'static,
 {
-    Ok(Box::new(TensorizedLinear::padded(matrix, n_in)?))
+    Ok(Box::new(Padded::new(matrix, n_in)?))
 }
 
 /// Decomposes `w` into the format of `kind`.
@@ -796,7 +794,7 @@ pub fn compress_dense<T: Scalar>(
         Lstm::fused(config, map, PadPosition::End, head)?
     } else {
         let map = decompose(spec, w.view(), &shape, &rule, n)?;
-        Lstm::separate(config, map, Box::new(DenseLinear::try_new(u)?), head)?
+        Lstm::separate(config, map, Box::new(DenseMatrix::try_new(u)?), head)?
     };
     let specs = model.param_specs();
     for (spec, mut p) in specs.iter().zip(model.params_mut()) {

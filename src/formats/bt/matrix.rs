@@ -41,7 +41,7 @@ const BT_SEED: u64 = 1000;
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
 /// use tnet::BtMatrix;
 /// // The BT-LSTM input layer of UCF11: 4 modes, R = 4, 2 blocks.
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();

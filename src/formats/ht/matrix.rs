@@ -28,7 +28,7 @@ use crate::{AsRule, DimTree, Error, HtTensor, Result, Scalar, TruncationInfo};
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
 /// use tnet::HtMatrix;
 /// use tnet::DimTree;
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();

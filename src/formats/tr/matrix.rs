@@ -40,7 +40,7 @@ pub enum TrLayout {
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
 /// use tnet::{TrLayout, TrMatrix};
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();
 /// let w = TrMatrix::<f32>::random(&shape, &TrLayout::Split, 5, Init::Glorot, 0).unwrap();

@@ -27,7 +27,7 @@ use crate::{AsRule, Error, Result, Scalar, TruncationInfo};
 ///
 /// # Example
 /// ```
-/// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+/// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
 /// use tnet::TtMatrix;
 /// // The TT-LSTM input layer of UCF11 (Yang et al. 2017): 57,600 -> 4 x 256, ranks 4.
 /// let shape = MatrixShape::try_new(vec![16, 4, 4, 4], vec![8, 20, 20, 18]).unwrap();

@@ -439,10 +439,19 @@ fn bt_from_dense_recovers_structure() {
         recovered >= 6,
         "only {recovered} of 8 two-block matrices recovered"
     );
-    // The block ranks are required.
+    // A tolerance alone: the smallest block rank meeting it (the fit reports its runs).
     let w = matrix::<f64>(24, 60, 1);
+    let (back, info) = BtMatrix::from_dense(w.view(), &shape, &2, &Truncation::rel(0.5)).unwrap();
+    let e = rel(&back.to_dense(), &w);
+    assert!(
+        e <= 0.5 + 1e-12 && (info.rel_error_bound() - e).abs() <= 1e-12,
+        "{e}"
+    );
+    let fit = info.fit.expect("a fit reports its runs");
+    assert!(fit.trials >= 1);
+    // A zero rank is refused.
     assert!(matches!(
-        BtMatrix::from_dense(w.view(), &shape, &2, &Truncation::rel(0.1)),
+        BtMatrix::from_dense(w.view(), &shape, &2, &Truncation::rank(0)),
         Err(Error::InvalidParameter { .. })
     ));
 }

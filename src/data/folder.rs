@@ -851,9 +851,8 @@ impl FolderDataset {
 /// let dir = std::env::temp_dir().join(format!("tnet-doc-clip-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// for t in 0..4u8 {
-///     image::RgbImage::from_pixel(8, 6, image::Rgb([64 * t; 3]))
-///         .save(dir.join(format!("{t}.png")))
-///         .unwrap();
+///     let png = tnet::data::image::encode_png(8, 6, 3, &[64 * t; 8 * 6 * 3]).unwrap();
+///     std::fs::write(dir.join(format!("{t}.png")), png).unwrap();
 /// }
 /// let x = read_clip(&dir, &FolderConfig::new(3, 4, 2)).unwrap();
 /// assert_eq!(x.dim(), (2, 36));

@@ -201,6 +201,16 @@ impl StoredLayout<'_> {
         }
     }
 
+    /// One 3-D core per mode (a train or a ring), checked for count and dimension.
+    pub fn chain<T>(&self, cores: Vec<ArrayD<T>>) -> Result<Vec<Array3<T>>> {
+        self.count(&cores, Some(self.shape.len()), "its order")?;
+        cores
+            .into_iter()
+            .enumerate()
+            .map(|(t, a)| self.shaped::<T, ndarray::Ix3>(t, a))
+            .collect()
+    }
+
     /// Core `t` as an array of `D` dimensions.
     pub fn shaped<T, D: ndarray::Dimension>(
         &self,

@@ -92,7 +92,7 @@ pub trait LinearMap<T: Scalar>: Send + Sync {
     ///
     /// # Example
     /// ```
-    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
     /// use tnet::HtMatrix;
     /// let shape = MatrixShape::try_new(vec![2, 3], vec![4, 5]).unwrap();
     /// let tree = tnet::DimTree::balanced(2).unwrap();
@@ -119,7 +119,7 @@ pub trait LinearMap<T: Scalar>: Send + Sync {
     ///
     /// # Example
     /// ```
-    /// use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
+    /// use tnet::matrices::{Init, LinearMap, MatrixFormat, MatrixShape, TensorizedMatrix};
     /// use tnet::HtMatrix;
     /// let shape = MatrixShape::try_new(vec![4, 4], vec![6, 5]).unwrap();
     /// let tree = tnet::DimTree::balanced(2).unwrap();

@@ -71,12 +71,6 @@ impl<T: Scalar> Stored<T> for TtTensor<T> {
 
     /// One 3-D core per mode.
     fn from_stored(layout: &StoredLayout<'_>, cores: Vec<ArrayD<T>>) -> Result<Self> {
-        layout.count(&cores, Some(layout.shape.len()), "its order")?;
-        let cores = cores
-            .into_iter()
-            .enumerate()
-            .map(|(t, a)| layout.shaped::<T, ndarray::Ix3>(t, a))
-            .collect::<Result<Vec<_>>>()?;
-        TtTensor::try_new(cores).map_err(|e| layout.invalid("tt", e))
+        TtTensor::try_new(layout.chain(cores)?).map_err(|e| layout.invalid("tt", e))
     }
 }

@@ -24,7 +24,7 @@
 //! | [`limits`] | the memory limit that sizes declared by files and options are checked against |
 //! | [`fuzzing`] | the entry points of the fuzz targets (`fuzz/`) and of the corpus replay |
 //!
-//! Cargo features: `video` (the video data, adds `image`), `progress` (a training progress
+//! Cargo features: `video` (the video data, adds `png` and `zune-jpeg`), `progress` (a training progress
 //! bar, adds `indicatif`), `cli` (the `tnet` tool; adds `clap` and `ctrlc`, implies both
 //! others; the default). `--no-default-features` builds the numerical core alone.
 //!

@@ -54,6 +54,16 @@ impl MatrixModes {
                 ),
             ));
         }
+        if self.out_modes.len() > crate::matrices::MAX_ORDER {
+            return Err(Error::param(
+                "modes",
+                format!(
+                    "{} modes; at most {} are supported",
+                    self.out_modes.len(),
+                    crate::matrices::MAX_ORDER
+                ),
+            ));
+        }
         if self.out_modes.contains(&0) || self.in_modes.contains(&0) {
             return Err(Error::param("modes", "every mode must be at least 1"));
         }

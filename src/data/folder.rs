@@ -470,11 +470,28 @@ fn decode_into(path: &Path, cfg: &FolderConfig, dst: &mut [u8]) -> std::result::
     }
 }
 
+/// Bytes read to find an image's dimensions (PNG: the first 33; JPEG: up to the frame
+/// header, usually within the first few kilobytes).
+const HEADER_PREFIX: usize = 64 * 1024;
+
 /// Reads an image's header (format and dimensions) without decoding its pixels.
 fn check_header(path: &Path) -> std::result::Result<(), String> {
     let run = || -> std::result::Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        let (w, h) = super::image::dimensions(&bytes).map_err(|e| e.to_string())?;
+        // The header is at the start (a JPEG's frame header may follow large metadata:
+        // then the whole file).
+        use std::io::Read as _;
+        let mut prefix = Vec::with_capacity(HEADER_PREFIX);
+        std::fs::File::open(path)
+            .and_then(|f| f.take(HEADER_PREFIX as u64).read_to_end(&mut prefix))
+            .map_err(|e| e.to_string())?;
+        let (w, h) = match super::image::dimensions(&prefix) {
+            Ok(d) => d,
+            Err(_) if prefix.len() == HEADER_PREFIX => {
+                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+                super::image::dimensions(&bytes).map_err(|e| e.to_string())?
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         if w == 0 || h == 0 {
             return Err(format!("image has size {w}x{h}"));
         }

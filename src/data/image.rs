@@ -2,14 +2,14 @@
 //! resized with a triangle (bilinear) filter, and PNG encoded.
 //!
 //! Built on the `png` and `zune-jpeg` decoders directly (the formats a frame folder holds),
-//! not on the `image` crate, whose colour-management dependency alone took longer to
-//! compile than the rest of the video support.
+//! not on the `image` crate, whose colour-management dependencies took 136 s of CPU to
+//! compile (`docs/architecture.md`, "Build time").
 //!
 //! | step | what it does |
 //! |---|---|
-//! | [`decode`] | PNG (any colour type and bit depth: palettes expanded, 16 bits cut to 8, alpha dropped) or JPEG (baseline and progressive, converted to RGB) by the file's signature |
+//! | [`decode`] | PNG (any colour type and bit depth: palettes expanded, 16 bits rounded to 8, alpha dropped) or JPEG (baseline and progressive, converted to RGB) by the file's signature; the decoded size is checked against [`crate::limits`] before allocating |
 //! | [`dimensions`] | width and height from the header, without decoding the pixels |
-//! | [`Image::to_rgb`], [`Image::to_grey`] | channel conversion; grey is Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B` |
+//! | [`Image::to_rgb`], [`Image::to_grey`] | channel conversion; grey is Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B`, rounded down |
 //! | [`Image::resize`] | separable triangle filter whose support widens with the downscaling factor (every source pixel contributes, as area averaging) |
 //! | [`encode_png`] | an 8-bit grey or RGB PNG |
 //!
@@ -108,7 +108,8 @@ impl Image {
         }
     }
 
-    /// Grey: Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B`, rounded.
+    /// Grey: Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B`, rounded down (as the `image`
+    /// crate, which decoded frames before, so cached data sets are unchanged).
     pub fn to_grey(self) -> Image {
         if self.channels == 1 {
             return self;
@@ -118,7 +119,7 @@ impl Image {
             .chunks_exact(3)
             .map(|p| {
                 let y = 2126 * u32::from(p[0]) + 7152 * u32::from(p[1]) + 722 * u32::from(p[2]);
-                ((y + 5000) / 10000) as u8
+                (y / 10000) as u8
             })
             .collect();
         Image {
@@ -235,23 +236,35 @@ fn jpeg_error(e: zune_jpeg::errors::DecodeErrors) -> Error {
     Error::corrupt(format!("JPEG: {e:?}"))
 }
 
-/// Decodes a PNG or JPEG file's bytes to 8-bit grey or RGB (alpha dropped).
+/// Decodes a PNG or JPEG file's bytes to 8-bit grey or RGB (alpha dropped; 16-bit samples
+/// rounded to 8 bits, `v·255/65535`).
 ///
 /// # Errors
-/// [`Error::Corrupt`] for another format, a truncated or malformed file, or an image
-/// larger than the decoders' limits (PNG: 64 MiB of pixels).
+/// [`Error::Corrupt`] for another format or a truncated or malformed file;
+/// [`Error::TooLarge`] when the decoded pixels declared by the header exceed the memory
+/// limit ([`crate::limits`]), checked before anything is allocated.
 pub fn decode(bytes: &[u8]) -> Result<Image> {
     match kind(bytes)? {
         Kind::Png => {
             let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-            decoder.set_transformations(png::Transformations::normalize_to_color8());
+            decoder.set_transformations(png::Transformations::EXPAND);
             let mut reader = decoder.read_info().map_err(png_error)?;
             let size = reader
                 .output_buffer_size()
                 .ok_or_else(|| Error::corrupt("PNG: image too large".to_string()))?;
+            crate::limits::check_bytes("a decoded PNG frame", size as u128)?;
             let mut buf = vec![0u8; size];
             let info = reader.next_frame(&mut buf).map_err(png_error)?;
             buf.truncate(info.buffer_size());
+            if info.bit_depth == png::BitDepth::Sixteen {
+                // Big-endian samples, rounded to 8 bits.
+                buf = buf
+                    .chunks_exact(2)
+                    .map(|b| {
+                        ((u32::from(u16::from_be_bytes([b[0], b[1]])) * 255 + 32767) / 65535) as u8
+                    })
+                    .collect();
+            }
             let (w, h) = (info.width as usize, info.height as usize);
             let (c, keep) = match info.color_type {
                 png::ColorType::Grayscale => (1, 1),
@@ -278,6 +291,14 @@ pub fn decode(bytes: &[u8]) -> Result<Image> {
             let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
             let mut decoder =
                 zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+            decoder.decode_headers().map_err(jpeg_error)?;
+            let header = decoder
+                .info()
+                .ok_or_else(|| Error::corrupt("JPEG: no header".to_string()))?;
+            crate::limits::check_bytes(
+                "a decoded JPEG frame",
+                u128::from(header.width) * u128::from(header.height) * 3,
+            )?;
             let pixels = decoder.decode().map_err(jpeg_error)?;
             let info = decoder
                 .info()

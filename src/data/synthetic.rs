@@ -212,7 +212,7 @@ pub struct SyntheticConfig {
     /// Frame width `W` in pixels, `8..=256`.
     pub width: usize,
     /// Channels `C`: 3 (RGB) or 1 (grey: Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B` of
-    /// the RGB rendering, as the `image` crate and [`FolderDataset`](super::FolderDataset) use).
+    /// the RGB rendering, as [`FolderDataset`](super::FolderDataset) uses).
     pub channels: usize,
     /// Frames per clip `T`, at least the largest [`Pattern::min_frames`], at most 256.
     pub frames: usize,

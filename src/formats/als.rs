@@ -84,8 +84,9 @@ pub struct AlsReport<T> {
     pub errors: Vec<T>,
     /// Number of accepted sweeps (`errors.len() − 1`).
     pub iterations: usize,
-    /// True if the iteration stopped on the tolerance (or on a zero error, or on a sweep
-    /// rejected because rounding made the error rise) rather than on `max_iter`.
+    /// True if the iteration stopped on the tolerance, on the error target, on a zero
+    /// error, or on a sweep rejected because rounding made the error rise, rather than on
+    /// `max_iter`.
     pub converged: bool,
 }
 
@@ -98,6 +99,15 @@ impl<T: Scalar> AlsReport<T> {
     /// The error of the result.
     pub fn final_error(&self) -> T {
         *self.errors.last().expect("at least the initial error")
+    }
+
+    /// Whether the iteration should stop on the error target: true (and `converged` set)
+    /// once the error is at most `target`.
+    pub(crate) fn meets_target(&mut self, target: f64) -> bool {
+        if target > 0.0 && self.final_error().as_f64() <= target {
+            self.converged = true;
+        }
+        self.converged
     }
 
     pub(crate) fn start(err: T) -> Self {

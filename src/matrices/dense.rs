@@ -7,8 +7,8 @@ use ndarray::{ArrayViewD, ArrayViewMutD};
 use super::engine::{Engine, NetSpec};
 use super::{ContractionPlan, LinearMap, TensorizedMatrix, gemm_par};
 use super::{
-    FormatDescription, Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma,
-    normal_cores, normalize_variance,
+    Init, MatrixFormat, MatrixShape, check_core, check_dense, core_sigma, normal_cores,
+    normalize_variance,
 };
 use crate::dense::{check_backward, check_cols};
 use crate::linalg::matmul_into;
@@ -111,6 +111,14 @@ impl<T: Scalar> DenseMatrix<T> {
         )
     }
 
+    /// `dW = dY^T X` (shapes checked by the caller).
+    fn weight_gradient(&self, x: ArrayView2<'_, T>, dy: ArrayView2<'_, T>) -> ArrayD<T> {
+        let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
+        let mut dw = Array2::zeros((m, n));
+        matmul_into(dw.view_mut(), dy.t(), x, T::one(), false, gemm_par(m, n, b));
+        dw.into_dyn()
+    }
+
     /// The matrix `W` (`M x N`).
     pub fn matrix(&self) -> ArrayView2<'_, T> {
         self.w[0]
@@ -201,7 +209,7 @@ impl<T: Scalar> LinearMap<T> for DenseMatrix<T> {
             false,
             gemm_par(b, n, m),
         );
-        Ok((dx, self.backward_params(x, dy)?))
+        Ok((dx, vec![self.weight_gradient(x, dy)]))
     }
 
     fn backward_params(
@@ -210,10 +218,7 @@ impl<T: Scalar> LinearMap<T> for DenseMatrix<T> {
         dy: ArrayView2<'_, T>,
     ) -> Result<Vec<ArrayD<T>>> {
         self.check_backward(&x, &dy)?;
-        let (b, m, n) = (x.nrows(), self.n_out(), self.n_in());
-        let mut dw = Array2::zeros((m, n));
-        matmul_into(dw.view_mut(), dy.t(), x, T::one(), false, gemm_par(m, n, b));
-        Ok(vec![dw.into_dyn()])
+        Ok(vec![self.weight_gradient(x, dy)])
     }
 
     fn column_block(&self, start: usize, len: usize) -> Result<Array2<T>> {
@@ -281,11 +286,5 @@ impl<T: Scalar> MatrixFormat<T> for DenseMatrix<T> {
             variance,
             1,
         ))
-    }
-}
-
-impl<T: Scalar> FormatDescription for DenseMatrix<T> {
-    fn format_description(&self) -> String {
-        "dense-matrix".into()
     }
 }

@@ -14,10 +14,11 @@
 //! contraction engine (plans and kernels) every format delegates to.
 //!
 //! # One interface
-//! [`TensorizedMatrix`] (object safe) is what a layer needs: lengths, parameter count,
-//! flops, `apply`, `apply_transpose`, `backward`, `to_dense`, and the parameters as flat
-//! lists of arrays in one fixed order (`backward` returns the gradients in that order, so
-//! an optimiser can zip them). [`MatrixFormat`] adds the constructors that differ only in
+//! [`LinearMap`] (object safe) is what a layer needs: lengths, parameter count, `apply`,
+//! `backward`, and the parameters as flat lists of arrays in one fixed order (`backward`
+//! returns the gradients in that order, so an optimiser can zip them).
+//! [`TensorizedMatrix`] extends it with the tensorized shape, flops and plans,
+//! `apply_transpose` and `to_dense`. [`MatrixFormat`] adds the constructors that differ only in
 //! their structure argument: [`from_dense`](MatrixFormat::from_dense) (decompose an
 //! existing `W` under the shared [`Truncation`](crate::Truncation) rule) and
 //! [`random`](MatrixFormat::random) (initialisation with a chosen variance of `W`'s
@@ -244,9 +245,9 @@ pub fn decompose_tensorized<T: Scalar, F: TensorizedFormat<T>>(
     rule: &impl AsRule,
 ) -> Result<(F, TruncationInfo<T>)> {
     let rule = rule.as_rule()?;
-    check_dense("from_dense", &w, shape)?;
-    let x = F::tensorize(w, shape, structure)?;
     let s = F::tensor_structure(shape, structure)?;
+    check_dense("from_dense (W must be M x N and finite)", &w, shape)?;
+    let x = F::tensorize(w, shape, structure)?;
     let (t, info) = F::Tensor::decompose(x.view(), &s, &rule)?;
     Ok((F::from_tensor(t, shape, structure)?, info))
 }

@@ -810,3 +810,27 @@ pub fn compress_dense<T: Scalar>(
     ));
     Ok(model)
 }
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    /// Every kind `ModelKind::new` accepts is in `ModelKind::ALL` (so it parses back from
+    /// its name), and every name is distinct.
+    #[test]
+    fn all_holds_every_kind() {
+        let formats = std::iter::once(None).chain(FormatKind::ALL.into_iter().map(Some));
+        for f in formats {
+            for w in [MapWiring::Separate, MapWiring::Fused] {
+                if let Ok(k) = ModelKind::new(f, w) {
+                    assert!(ModelKind::ALL.contains(&k), "{k:?} missing from ALL");
+                    assert_eq!(k.name().parse::<ModelKind>().unwrap(), k);
+                }
+            }
+        }
+        let mut names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ModelKind::ALL.len());
+    }
+}

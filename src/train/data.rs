@@ -1,4 +1,4 @@
-//! Datasets of labelled sequences, batches and train/validation splits.
+//! Datasets of labelled sequences and batches (the splits are [`crate::data::Split`]).
 
 use ndarray::{Array3, ArrayViewMut3, Axis};
 

@@ -244,10 +244,7 @@ fn iterate<T: Scalar>(
         norm_x,
         sum_dense(&blocks, x.shape()).view(),
     ));
-    while report.iterations < opts.max_iter
-        && !report.converged
-        && report.final_error().as_f64() > opts.target
-    {
+    while !report.meets_target(opts.target) && report.iterations < opts.max_iter {
         let mut candidate = blocks.clone();
         for k in 0..x.ndim() {
             update_factors(x.view(), &mut candidate, k)?;
@@ -468,10 +465,13 @@ fn bt_search<T: Scalar>(
     let full = x.shape().iter().copied().max().unwrap_or(1).max(1);
     let cap = rule.max_rank().unwrap_or(full).min(full);
     let mut trials = 0;
+    // The reports' errors are relative to ‖X‖ (absolute for X = 0): the budget in the same
+    // unit, so that a run stopping on its target is a run meeting the budget.
+    let scale = if norm > 0.0 { norm } else { 1.0 };
+    let budget = rule.budget(norm) / scale;
     // A run may stop as soon as its error meets the budget.
-    let als = if rule.has_tolerance() && norm > 0.0 {
-        opts.als
-            .with_target(opts.als.target.max(rule.budget(norm) / norm))
+    let als = if rule.has_tolerance() {
+        opts.als.with_target(opts.als.target.max(budget))
     } else {
         opts.als
     };
@@ -479,12 +479,10 @@ fn bt_search<T: Scalar>(
         trials += 1;
         let ranks = vec![r; x.ndim()];
         let (y, report) = bt_als(x.view(), opts.blocks, &ranks, opts.seed, &als)?;
-        // `errors` are relative to ‖X‖ (absolute for X = 0).
-        let err = report.final_error().as_f64() * if norm > 0.0 { norm } else { 1.0 };
+        let err = report.final_error().as_f64();
         Ok((y, report, err))
     };
     let (y, report, err) = if rule.has_tolerance() {
-        let budget = rule.budget(norm);
         // Doubling: the first rank meeting the budget, or the cap.
         let (mut lo, mut r) = (0, 1);
         let mut best = loop {
@@ -518,5 +516,8 @@ fn bt_search<T: Scalar>(
         converged: report.converged,
         trials,
     };
-    Ok((y, TruncationInfo::fitted(T::cast(err), T::cast(norm), fit)))
+    Ok((
+        y,
+        TruncationInfo::fitted(T::cast(err * scale), T::cast(norm), fit),
+    ))
 }

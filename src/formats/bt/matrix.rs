@@ -9,9 +9,9 @@ use crate::matrices::{
     FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, check_dense,
     core_sigma, decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
 };
-use crate::{AsRule, Decompose, Error, Result, Scalar, TruncationInfo};
+use crate::{AsRule, Decompose, Error, Result, Scalar, TruncationInfo, TuckerTensor};
 
-/// Sweeps of the block coordinate descent in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
+/// Sweeps per BT-ALS run in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
 const BT_MAX_SWEEPS: usize = 1000;
 /// Seed completing rank-deficient starts of the fit (see [`bt_als`]).
 const BT_SEED: u64 = 1000;
@@ -28,7 +28,7 @@ const BT_SEED: u64 = 1000;
 /// Parameters, block by block (factors `1..d`, then the core):
 /// `N_b (Σ_k n_k m_k R_k + Π_k R_k)`.
 ///
-/// [`from_dense`](MatrixFormat::from_dense) fits the blocks to the paired tensor of `W` by
+/// [`from_dense`](MatrixFormat::from_dense) fits the blocks (BT-ALS) to the paired tensor of `W` by
 /// [`bt_als`](super::bt_als), the one block-term algorithm of the crate (joint least
 /// squares for the factors, block updates of the cores, line search; started from
 /// successive ST-HOSVDs of the residual), with the block rank chosen from the rule as for
@@ -144,7 +144,9 @@ impl<T: Scalar> BtMatrix<T> {
     /// (mode `k` = `(j_k, i_k)`) decomposed by [`BtTensor`]'s [`Decompose`] (block rank
     /// from the rule as described in [`BtOptions`]), the factors reshaped.
     ///
-    /// Cost per sweep `O(N_b^2 d^2 R M N)`; memory a few copies of `W`.
+    /// Cost: that of [`bt_als`](super::bt_als) per run (one sweep about
+    /// `O(N_b d R M N)` flops plus an SVD per mode), times the `O(log R)` runs of the
+    /// rank search when the rule has a tolerance; memory a few copies of `W`.
     ///
     /// # Errors
     /// As [`from_dense`](MatrixFormat::from_dense).
@@ -238,7 +240,9 @@ impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
         decompose_tensorized(w, shape, n_blocks, rule)
     }
 
-    /// Ranks `R_k = min(rank, n_k m_k)` in every block (see [`Init`] for the scale).
+    /// Ranks `min(rank, n_k m_k)` in every block, clipped to what a Tucker block of the
+    /// paired shape can use ([`TuckerTensor::admissible_ranks`]; the ranks `from_dense`
+    /// gives for the same rank cap). See [`Init`] for the scale.
     fn random(
         shape: &MatrixShape,
         n_blocks: &usize,
@@ -249,7 +253,9 @@ impl<T: Scalar> MatrixFormat<T> for BtMatrix<T> {
         if rank == 0 {
             return Err(Error::param("rank", "must be at least 1"));
         }
-        let ranks: Vec<usize> = shape.paired_modes().iter().map(|&p| p.min(rank)).collect();
+        // The ranks a fit of the same rule would have (a Tucker block cannot use more).
+        let ranks =
+            TuckerTensor::<T>::admissible_ranks(&shape.paired_modes(), &vec![rank; shape.order()])?;
         Self::random_with_ranks(shape, *n_blocks, &ranks, init, seed)
     }
 }

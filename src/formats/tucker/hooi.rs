@@ -96,10 +96,7 @@ fn refine<T: Scalar>(
     let norm_x = dense::norm(x.view());
     let mut best = init;
     let mut report = AlsReport::start(relative_error(x.view(), norm_x, best.to_dense().view()));
-    while report.iterations < opts.max_iter
-        && !report.converged
-        && report.final_error().as_f64() > opts.target
-    {
+    while !report.meets_target(opts.target) && report.iterations < opts.max_iter {
         let ranks = best.ranks();
         let mut factors: Vec<Array2<T>> = best.factors().to_vec();
         let mut core = None;

@@ -109,7 +109,7 @@ impl Image {
     }
 
     /// Grey: Rec. 709 luma `0.2126 R + 0.7152 G + 0.0722 B`, rounded down (as the `image`
-    /// crate, which decoded frames before, so cached data sets are unchanged).
+    /// crate, which decoded frames before, did).
     pub fn to_grey(self) -> Image {
         if self.channels == 1 {
             return self;

@@ -244,11 +244,26 @@ pub fn decompose_tensorized<T: Scalar, F: TensorizedFormat<T>>(
     structure: &F::Structure,
     rule: &impl AsRule,
 ) -> Result<(F, TruncationInfo<T>)> {
-    let rule = rule.as_rule()?;
     let s = F::tensor_structure(shape, structure)?;
+    decompose_tensorized_with(w, shape, structure, &s, rule)
+}
+
+/// [`decompose_tensorized`] with the tensor format's structure given (e.g. other fit
+/// options than [`TensorizedFormat::tensor_structure`]'s).
+///
+/// # Errors
+/// As [`decompose_tensorized`].
+pub fn decompose_tensorized_with<T: Scalar, F: TensorizedFormat<T>>(
+    w: ArrayView2<'_, T>,
+    shape: &MatrixShape,
+    structure: &F::Structure,
+    tensor_structure: &<F::Tensor as Decompose<T>>::Structure,
+    rule: &impl AsRule,
+) -> Result<(F, TruncationInfo<T>)> {
+    let rule = rule.as_rule()?;
     check_dense("from_dense (W must be M x N and finite)", &w, shape)?;
     let x = F::tensorize(w, shape, structure)?;
-    let (t, info) = F::Tensor::decompose(x.view(), &s, &rule)?;
+    let (t, info) = F::Tensor::decompose(x.view(), tensor_structure, &rule)?;
     Ok((F::from_tensor(t, shape, structure)?, info))
 }
 

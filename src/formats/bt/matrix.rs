@@ -6,10 +6,11 @@ use super::{BtOptions, BtTensor};
 use crate::formats::AlsOptions;
 use crate::matrices::engine::{Engine, NetSpec, delegate_to_engine};
 use crate::matrices::{
-    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, check_dense,
-    core_sigma, decompose_tensorized, normal_cores, normalize_variance, paired_tensor,
+    FormatDescription, Init, MatrixFormat, MatrixShape, TensorizedFormat, check_core, core_sigma,
+    decompose_tensorized, decompose_tensorized_with, normal_cores, normalize_variance,
+    paired_tensor,
 };
-use crate::{AsRule, Decompose, Error, Result, Scalar, TruncationInfo, TuckerTensor};
+use crate::{AsRule, Error, Result, Scalar, TruncationInfo, TuckerTensor};
 
 /// Sweeps per BT-ALS run in [`BtMatrix::from_dense`](MatrixFormat::from_dense).
 const BT_MAX_SWEEPS: usize = 1000;
@@ -141,7 +142,7 @@ impl<T: Scalar> BtMatrix<T> {
 
     /// Fits `n_blocks` blocks to a dense `W` with at most `max_sweeps` sweeps per BT-ALS
     /// run ([`from_dense`](MatrixFormat::from_dense) uses 1000): the paired tensor of `W`
-    /// (mode `k` = `(j_k, i_k)`) decomposed by [`BtTensor`]'s [`Decompose`] (block rank
+    /// (mode `k` = `(j_k, i_k)`) decomposed by [`BtTensor`]'s [`Decompose`](crate::Decompose) (block rank
     /// from the rule as described in [`BtOptions`]), the factors reshaped.
     ///
     /// Cost: that of [`bt_als`](super::bt_als) per run (one sweep about
@@ -157,10 +158,8 @@ impl<T: Scalar> BtMatrix<T> {
         rule: &impl AsRule,
         max_sweeps: usize,
     ) -> Result<(Self, TruncationInfo<T>)> {
-        check_dense("BtMatrix::fit", &w, shape)?;
-        let x = Self::tensorize(w, shape, &n_blocks)?;
-        let (t, info) = BtTensor::decompose(x.view(), &options(n_blocks, max_sweeps), rule)?;
-        Ok((Self::from_tensor(t, shape, &n_blocks)?, info))
+        let opts = options(n_blocks, max_sweeps);
+        decompose_tensorized_with(w, shape, &n_blocks, &opts, rule)
     }
 
     /// The number of blocks `N_b`.

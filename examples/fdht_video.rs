@@ -124,6 +124,8 @@ struct Setting {
     balance: bool,
     /// Relative step of the tensorized maps' cores (`--core-lr`, `OptimizerConfig::core_lr`).
     core_lr: Option<f64>,
+    /// Steps of linear learning-rate warm-up (`--warmup`, `OptimizerConfig::warmup`).
+    warmup: u64,
     /// Explicit `(output, input)` modes of the baselines' input map and of the FDHT map
     /// (`None`: the zoo's automatic factorization).
     modes: Option<Modes>,
@@ -168,6 +170,7 @@ impl Setting {
                 ht_layout: HtLayout::Split,
                 balance: false,
                 core_lr: None,
+                warmup: 0,
                 patience: 8,
                 decay: None,
                 weight_decay: 0.0,
@@ -205,6 +208,7 @@ impl Setting {
             ht_layout: HtLayout::Split,
             balance: false,
             core_lr: None,
+            warmup: 0,
             patience: 8,
             decay: None,
             weight_decay: 0.0,
@@ -289,6 +293,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     if let Some(eta) = args.core_lr {
         setting.core_lr = eta;
+    }
+    if let Some(w) = args.warmup {
+        setting.warmup = w;
     }
     if let Some(d) = args.decay {
         setting.decay = d;
@@ -395,6 +402,7 @@ fn train_one(
     let train = TrainConfig::new(setting.epochs, setting.batch, seed)
         .with_optimizer(OptimizerConfig {
             core_lr: setting.core_lr,
+            warmup: setting.warmup,
             ..OptimizerConfig::adam(setting.lr)
                 .with_weight_decay(setting.weight_decay)
                 .with_balance_cores(setting.balance)
@@ -977,6 +985,7 @@ struct Args {
     fdht_modes: Option<Vec<usize>>,
     lr: Option<f64>,
     core_lr: Option<Option<f64>>,
+    warmup: Option<u64>,
     decay: Option<Option<PlateauDecay>>,
     weight_decay: Option<f64>,
     patience: Option<usize>,
@@ -1004,6 +1013,7 @@ impl Args {
             fdht_modes: None,
             lr: None,
             core_lr: None,
+            warmup: None,
             decay: None,
             weight_decay: None,
             patience: None,
@@ -1054,6 +1064,7 @@ impl Args {
                     })?);
                 }
                 "--lr" => a.lr = Some(value()?.parse()?),
+                "--warmup" => a.warmup = Some(value()?.parse()?),
                 "--core-lr" => {
                     a.core_lr = Some(match value()?.as_str() {
                         "off" => None,

@@ -355,7 +355,19 @@ pub(crate) fn sum_of_squares<T: Scalar>(t: ArrayViewD<'_, T>) -> f64 {
 
 /// Frobenius norm `‖X‖_F`, computed with scaling so that it neither overflows nor
 /// underflows for representable inputs.
+///
+/// One pass in the common case: `Σ x²` accumulated in `f64` over fixed blocks (in
+/// parallel, in a fixed order: the result does not depend on the thread count), which
+/// cannot overflow for `f32` entries; only when that sum overflows or falls below
+/// `1e-270` (entries near the ends of the `f64` range) is the norm recomputed with
+/// scaling by the largest magnitude (two passes).
 pub fn norm<T: Scalar>(x: ArrayViewD<'_, T>) -> T {
+    /// Sums of squares below this may have lost entries to underflow.
+    const TINY: f64 = 1.0e-270;
+    let ss = sum_of_squares(x.view());
+    if ss.is_finite() && ss > TINY {
+        return T::cast(ss.sqrt());
+    }
     let scale = x.iter().fold(T::zero(), |m, v| m.max(v.abs()));
     if scale == T::zero() || !scale.is_finite() {
         return scale;
@@ -370,17 +382,86 @@ pub fn norm<T: Scalar>(x: ArrayViewD<'_, T>) -> T {
 /// # Errors
 /// [`Error::ShapeMismatch`] if the shapes differ.
 pub fn rel_error<T: Scalar>(x: ArrayViewD<'_, T>, y: ArrayViewD<'_, T>) -> Result<T> {
+    let nd = distance(x.view(), y)?;
+    let nx = norm(x);
+    Ok(if nx == T::zero() { nd } else { nd / nx })
+}
+
+/// `‖X − Y‖_F` of two dense tensors of one shape, without forming the difference (two
+/// passes over both, scaled: no overflow or underflow for finite entries).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the shapes differ.
+///
+/// # Example
+/// ```
+/// let x = ndarray::arr1(&[3.0e200_f64, 0.0]).into_dyn();
+/// let y = ndarray::arr1(&[0.0_f64, 4.0e200]).into_dyn();
+/// let d = tnet::dense::distance(x.view(), y.view()).unwrap();
+/// assert!((d / 5.0e200 - 1.0).abs() < 1e-15);
+/// ```
+pub fn distance<T: Scalar>(x: ArrayViewD<'_, T>, y: ArrayViewD<'_, T>) -> Result<T> {
     if x.shape() != y.shape() {
         return Err(Error::ShapeMismatch {
-            context: "rel_error",
+            context: "distance",
             expected: x.shape().to_vec(),
             got: y.shape().to_vec(),
         });
     }
-    let diff = &x - &y;
-    let nx = norm(x);
-    let nd = norm(diff.view());
-    Ok(if nx == T::zero() { nd } else { nd / nx })
+    Ok(ScaledSumSq::of_difference(x, y).norm())
+}
+
+/// A sum of squares kept as `scale² · ssq` (LAPACK's `dnrm2`/`dlassq` representation), so
+/// that partial sums over blocks of a tensor combine without overflow or underflow for
+/// any finite entries. Used for norms of differences computed block by block, never
+/// forming the difference.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ScaledSumSq {
+    scale: f64,
+    ssq: f64,
+}
+
+impl ScaledSumSq {
+    /// `Σ (x_i − y_i)²` over two arrays of one shape (checked by the caller), in two
+    /// passes over them and no allocation. NaN entries make the result NaN.
+    pub(crate) fn of_difference<T: Scalar>(x: ArrayViewD<'_, T>, y: ArrayViewD<'_, T>) -> Self {
+        debug_assert_eq!(x.shape(), y.shape());
+        let zip = || ndarray::Zip::from(&x).and(&y);
+        let scale = zip().fold(0.0f64, |m, &a, &b| {
+            let d = (a.as_f64() - b.as_f64()).abs();
+            if d > m || d.is_nan() { d } else { m }
+        });
+        if scale == 0.0 || !scale.is_finite() {
+            return Self { scale, ssq: 1.0 };
+        }
+        let ssq = zip().fold(0.0f64, |s, &a, &b| {
+            let d = (a.as_f64() - b.as_f64()) / scale;
+            s + d * d
+        });
+        Self { scale, ssq }
+    }
+
+    /// The combined sum of two partial sums.
+    pub(crate) fn add(self, other: Self) -> Self {
+        let (big, small) = if self.scale >= other.scale || other.scale.is_nan() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        if small.scale == 0.0 || !big.scale.is_finite() {
+            return big;
+        }
+        let ratio = small.scale / big.scale;
+        Self {
+            scale: big.scale,
+            ssq: big.ssq + small.ssq * ratio * ratio,
+        }
+    }
+
+    /// `sqrt(Σ)` in the working precision (saturating to infinity when it overflows `T`).
+    pub(crate) fn norm<T: Scalar>(self) -> T {
+        T::cast(self.scale * self.ssq.sqrt())
+    }
 }
 
 /// Inner product `<X, Y> = sum_i X_i Y_i` of two dense tensors of the same shape.

@@ -128,15 +128,58 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
     }
 }
 
-/// The bytes of the file at `path`.
+/// The bytes of a file, memory-mapped where the system allows it and read otherwise.
+///
+/// Mapping a regular file costs no copy: its pages are the kernel's page cache, faulted in
+/// as they are first touched (several pages at a time) and shared with every other
+/// process reading the file, where `std::fs::read` copies the whole file into fresh memory.
+/// Empty files and files that cannot be mapped (pipes, some network file systems) are
+/// read instead.
+pub(crate) enum FileBytes {
+    /// A read-only private mapping of the whole file.
+    Mapped(memmap2::Mmap),
+    /// The file's bytes, read.
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Read(v) => v,
+        }
+    }
+}
+
+/// Maps the file at `path` read-only (see [`FileBytes`]).
 ///
 /// # Errors
-/// [`Error::Io`] naming `path` if it cannot be read.
-pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
+/// [`Error::Io`] naming `path` if it cannot be opened or read.
+pub(crate) fn map(path: &Path) -> Result<FileBytes> {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: the mapping is read-only and private. Its contents are only defined
+        // while no other process truncates or rewrites the file; tnet itself never writes
+        // a file in place (every write goes to a temporary file that is then renamed, see
+        // `write_atomic`), and a file changed under a running reader is outside what any
+        // reader of a file can promise (NumPy's `mmap_mode` and safetensors' loaders
+        // share this contract). Every byte read is validated as if it came from `read`.
+        if let Ok(m) = unsafe { memmap2::MmapOptions::new().map(&file) } {
+            #[cfg(unix)]
+            let _ = m.advise(memmap2::Advice::Sequential);
+            return Ok(FileBytes::Mapped(m));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+    Ok(FileBytes::Read(bytes))
 }
 
 /// Attaches a path to a path-less [`Error::Corrupt`].

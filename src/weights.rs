@@ -32,7 +32,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 
 use crate::{Error, Result, Scalar};
 
@@ -351,13 +351,116 @@ const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// string, a malformed header, an unsupported dtype (with the dtype named), or data of the
 /// wrong length.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Weight> {
-    let path = path.as_ref();
-    let bytes = crate::io::read(path)?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    npy_from_bytes(name, &bytes).map_err(|e| with_path(e, path))
+    NpyFile::open(path)?.to_weight()
+}
+
+/// A `.npy` file opened without reading it: the header is parsed and checked, the data is
+/// memory-mapped (see [`NpyFile::open`]).
+///
+/// [`view`](Self::view) borrows the data **without a copy** when it is stored as the
+/// asked precision in native byte order (`<f8` for `f64`, `<f4` for `f32` on little-endian
+/// machines, NumPy's default): a decomposition then reads the file's pages directly and
+/// no memory the size of the tensor is allocated for the input. Any other file is decoded
+/// by [`to_weight`](Self::to_weight), as [`read_npy`] does.
+///
+/// # Example
+/// ```
+/// use tnet::weights::{self, DenseArray, Dtype, NpyFile, Weight};
+/// let x = ndarray::ArrayD::from_shape_fn(vec![3, 4], |i| (i[0] * 4 + i[1]) as f64);
+/// let path = std::env::temp_dir().join("tnet_doc_npyfile.npy");
+/// weights::write_npy(&path, &Weight::new("x", Dtype::F64, DenseArray::F64(x.clone()))).unwrap();
+/// let file = NpyFile::open(&path).unwrap();
+/// assert_eq!((file.dtype(), file.shape()), (Dtype::F64, &[3usize, 4][..]));
+/// assert_eq!(file.view::<f64>().unwrap(), x.view()); // borrowed from the mapping
+/// assert!(file.view::<f32>().is_none()); // another precision: decode instead
+/// assert_eq!(file.to_weight().unwrap().data.into_array::<f64>(), x);
+/// ```
+pub struct NpyFile {
+    name: String,
+    path: std::path::PathBuf,
+    bytes: crate::io::FileBytes,
+    header: NpyHeader,
+}
+
+impl NpyFile {
+    /// Opens a `.npy` file: maps it (reads it if it cannot be mapped), parses and checks
+    /// the header and the data length. The weight's name is the file stem.
+    ///
+    /// # Errors
+    /// As [`read_npy`], except that the data itself is not decoded yet.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = crate::io::map(path)?;
+        let header = parse_npy_header(&bytes).map_err(|e| with_path(Error::corrupt(e), path))?;
+        Ok(Self {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            path: path.to_path_buf(),
+            bytes,
+            header,
+        })
+    }
+
+    /// The weight's name (the file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The dtype stored in the file.
+    pub fn dtype(&self) -> Dtype {
+        self.header.dtype
+    }
+
+    /// The array's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.header.shape
+    }
+
+    /// The data as an array view of `T`, borrowed from the mapping without a copy, when
+    /// the file stores `T` in native byte order at an aligned offset (NumPy pads headers
+    /// to 64 bytes, so its files are); `None` otherwise (another dtype or byte order: use
+    /// [`to_weight`](Self::to_weight)). A Fortran-order file gives a view with Fortran
+    /// strides.
+    pub fn view<T: Scalar>(&self) -> Option<ArrayViewD<'_, T>> {
+        let h = &self.header;
+        if Dtype::from_name(T::NAME) != Some(h.dtype) || h.big_endian != cfg!(target_endian = "big")
+        {
+            return None;
+        }
+        let data = &self.bytes[h.offset..];
+        let n = data.len() / std::mem::size_of::<T>();
+        if data.as_ptr().align_offset(std::mem::align_of::<T>()) != 0
+            || n * std::mem::size_of::<T>() != data.len()
+        {
+            return None;
+        }
+        // SAFETY: `data` is aligned for `T` and holds exactly `n` values of it (checked
+        // above); `T` is `f32` or `f64` (the sealed `Scalar`), for which every bit pattern
+        // is a valid value; the slice borrows `self.bytes`, which outlives it.
+        let values: &[T] = unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<T>(), n) };
+        let dim = IxDyn(&h.shape);
+        let view = if h.fortran {
+            ArrayViewD::from_shape(dim.f(), values)
+        } else {
+            ArrayViewD::from_shape(dim, values)
+        };
+        view.ok()
+    }
+
+    /// Decodes the data into an owned weight (widening `f16` to `f32`, swapping bytes,
+    /// reordering a Fortran-order array to row-major).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file (not expected after a successful `open`).
+    pub fn to_weight(&self) -> Result<Weight> {
+        let h = &self.header;
+        let data = decode(&self.bytes[h.offset..], h.dtype, h.big_endian, &h.shape)
+            .and_then(|d| into_standard(d, &h.shape, h.fortran))
+            .map_err(|e| with_path(Error::corrupt(e), &self.path))?;
+        Ok(Weight::new(self.name.clone(), h.dtype, data))
+    }
 }
 
 /// Parses the bytes of a `.npy` file into a weight named `name` (see [`read_npy`]).
@@ -384,8 +487,18 @@ pub fn npy_from_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Weight> {
     Ok(Weight::new(name, dtype, data))
 }
 
-/// Parses the bytes of a `.npy` file.
-fn parse_npy(bytes: &[u8]) -> std::result::Result<(Dtype, DenseArray), String> {
+/// What a `.npy` header declares, checked against the file's length.
+struct NpyHeader {
+    dtype: Dtype,
+    big_endian: bool,
+    fortran: bool,
+    shape: Vec<usize>,
+    /// Where the data starts.
+    offset: usize,
+}
+
+/// Parses and checks the header of a `.npy` file (the data's length included).
+fn parse_npy_header(bytes: &[u8]) -> std::result::Result<NpyHeader, String> {
     if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
         return Err("not a .npy file (bad magic string)".into());
     }
@@ -422,14 +535,28 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<(Dtype, DenseArray), String> {
         _ => return Err("the .npy header has no 'shape' tuple".into()),
     };
     let (dtype, big_endian) = parse_descr(&descr)?;
-    let data = &bytes[start + header_len..];
-    let data = decode(data, dtype, big_endian, &shape)?;
-    let data = if fortran {
-        into_standard(data, &shape, true)
-    } else {
-        into_standard(data, &shape, false)
-    }?;
-    Ok((dtype, data))
+    let offset = start + header_len;
+    let (_, nbytes) = checked_len(&shape, dtype.size())?;
+    let found = bytes.len() - offset;
+    if found != nbytes {
+        return Err(format!(
+            "shape {shape:?} of {dtype} needs {nbytes} bytes of data, found {found} (truncated or mismatched file)"
+        ));
+    }
+    Ok(NpyHeader {
+        dtype,
+        big_endian,
+        fortran,
+        shape,
+        offset,
+    })
+}
+
+/// Parses the bytes of a `.npy` file.
+fn parse_npy(bytes: &[u8]) -> std::result::Result<(Dtype, DenseArray), String> {
+    let h = parse_npy_header(bytes)?;
+    let data = decode(&bytes[h.offset..], h.dtype, h.big_endian, &h.shape)?;
+    Ok((h.dtype, into_standard(data, &h.shape, h.fortran)?))
 }
 
 fn parse_descr(descr: &str) -> std::result::Result<(Dtype, bool), String> {
@@ -759,7 +886,7 @@ pub fn write_npy(path: impl AsRef<Path>, w: &Weight) -> Result<()> {
 /// `.npy`.
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<Weight>> {
     let path = path.as_ref();
-    let bytes = crate::io::read(path)?;
+    let bytes = crate::io::map(path)?;
     npz_from_bytes(&bytes).map_err(|e| with_path(e, path))
 }
 
@@ -821,7 +948,7 @@ pub fn npz_from_bytes(bytes: &[u8]) -> Result<Vec<Weight>> {
 /// overlapping or out-of-range offsets, or a truncated file.
 pub fn read_safetensors(path: impl AsRef<Path>) -> Result<SafetensorsFile> {
     let path = path.as_ref();
-    let bytes = crate::io::read(path)?;
+    let bytes = crate::io::map(path)?;
     parse_safetensors(&bytes).map_err(|reason| corrupt(path, reason))
 }
 

@@ -164,3 +164,89 @@ proptest! {
         assert_within(dense_err(&x, &tr.to_tt()), tol, "TR -> TT");
     }
 }
+
+/// Every format's `distance` (slab by slab, never dense) equals `‖X − Y‖` measured on the
+/// dense tensors, and each slab of `fix_leading` is the slice of the dense tensor.
+fn distance_matches_dense<T: Scalar>(x: &ArrayD<T>, y: &(impl Factorized<T> + Sync), tol: f64) {
+    let dense = y.to_dense();
+    let expect = dense_err(x, y);
+    let got = y.distance(x.view()).unwrap().as_f64();
+    assert!(
+        (got - expect).abs() <= tol * expect.max(norm(x.view()).as_f64()),
+        "distance {got} against dense {expect}"
+    );
+    let index: Vec<usize> = x.shape()[..x.ndim() - 1].iter().map(|&n| n - 1).collect();
+    let slab = y.fix_leading(&index).unwrap().to_dense();
+    let mut want = dense.view();
+    for &i in &index {
+        want.index_axis_inplace(ndarray::Axis(0), i);
+    }
+    assert_eq!(slab.len(), want.len());
+    for (a, b) in slab.iter().zip(want.iter()) {
+        assert!((a.as_f64() - b.as_f64()).abs() <= tol * (1.0 + b.as_f64().abs()));
+    }
+}
+
+/// Every format's decomposition of `x` at rank 3 (BT: 2 blocks of rank 2).
+fn check_distance_every_format<T: Scalar>(x: &ArrayD<T>, tol: f64) {
+    let rule = Truncation::rank(3);
+    let tree = DimTree::balanced(x.ndim()).unwrap();
+    distance_matches_dense(
+        x,
+        &HtTensor::from_dense(x.view(), &tree, &rule).unwrap().0,
+        tol,
+    );
+    distance_matches_dense(x, &TtTensor::from_dense(x.view(), &rule).unwrap().0, tol);
+    distance_matches_dense(x, &TrTensor::from_dense(x.view(), &rule).unwrap().0, tol);
+    let tucker = TuckerTensor::from_dense(x.view(), &rule).unwrap().0;
+    distance_matches_dense(x, &tucker, tol);
+    let bt = BtTensor::<T>::random(x.shape(), &vec![2; x.ndim()], 2, 7).unwrap();
+    distance_matches_dense(x, &bt, tol);
+}
+
+/// A tensor of 151,200 entries is measured in ten slabs (mode 0 fixed); the result is the
+/// dense difference's norm, in both precisions.
+#[test]
+fn distance_over_many_slabs_matches_dense() {
+    let x = random_normal::<f64>(&[10, 9, 8, 7, 6, 5], 3);
+    check_distance_every_format(&x, 1e-12);
+    let x = random_normal::<f32>(&[10, 9, 8, 7, 6, 5], 4);
+    check_distance_every_format(&x, 1e-5);
+}
+
+/// At the ends of the `f64` range the distance neither overflows nor underflows.
+#[test]
+fn distance_at_extreme_scales() {
+    for s in [1e300, 1e-300] {
+        let x = random_normal::<f64>(&[6, 5, 4, 3], 5).mapv(|v| v * s);
+        let (y, _) = TtTensor::from_dense(x.view(), &Truncation::rank(2)).unwrap();
+        let (e, _) = scaled_errors(&x, &y, s);
+        let d = y.distance(x.view()).unwrap() / s;
+        assert!(
+            d.is_finite() && (d - e).abs() <= 1e-10 * e,
+            "scale {s}: {d} against {e}"
+        );
+    }
+}
+
+#[test]
+fn fix_leading_rejects_bad_indices() {
+    let y = TtTensor::<f64>::random(&[3, 4, 5], 2, 1).unwrap();
+    assert!(y.fix_leading(&[3]).is_err());
+    assert!(y.fix_leading(&[0, 0, 0, 0]).is_err());
+    assert_eq!(y.fix_leading(&[]).unwrap(), y);
+    let x = random_normal::<f64>(&[3, 4], 1);
+    assert!(y.distance(x.view()).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// `distance` and `fix_leading` agree with the dense tensors for every format on
+    /// small random tensors.
+    #[test]
+    fn distance_matches_dense_on_small_tensors(shape in small_shape(), seed in any::<u64>()) {
+        let x = random_normal::<f64>(&shape, seed);
+        check_distance_every_format(&x, 1e-12);
+    }
+}

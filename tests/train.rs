@@ -664,6 +664,32 @@ fn schedules() {
     );
 }
 
+/// Warm-up raises the rate linearly over its steps, then the schedule alone rules; SGD
+/// without momentum takes exactly those steps.
+#[test]
+fn warmup_ramps_the_rate() {
+    let specs = [spec("w", Part::FusedMap, &[1])];
+    let cfg = OptimizerConfig::sgd(0.8, 0.0).with_warmup(4);
+    let mut opt = Optimizer::<f64>::new(&cfg, &specs).unwrap();
+    let mut p = [ArrayD::zeros(IxDyn(&[1]))];
+    let mut rates = Vec::new();
+    for _ in 0..6 {
+        rates.push(opt.next_lr(100));
+        let mut g = Gradients {
+            tensors: vec![ArrayD::from_elem(IxDyn(&[1]), 1.0)],
+        };
+        opt.step(p.iter_mut().map(|a| a.view_mut()).collect(), &mut g, 100)
+            .unwrap();
+    }
+    assert_eq!(rates, vec![0.2, 0.4, 0.6000000000000001, 0.8, 0.8, 0.8]);
+    assert!((p[0][[0]] + rates.iter().sum::<f64>()).abs() < 1e-12);
+    // A configuration saved before the field existed reads as no warm-up.
+    let json = serde_json::to_string(&OptimizerConfig::adam(0.1)).unwrap();
+    assert!(json.contains(",\"warmup\":0"), "{json}");
+    let old: OptimizerConfig = serde_json::from_str(&json.replace(",\"warmup\":0", "")).unwrap();
+    assert_eq!(old.warmup, 0);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use tnet::Error;
-use tnet::weights::{self, DenseArray, Dtype, Entry, SafetensorsFile, Weight};
+use tnet::weights::{self, DenseArray, Dtype, Entry, NpyFile, SafetensorsFile, Weight};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -192,6 +192,79 @@ fn numpy_golden_files() {
         DenseArray::F64(ArrayD::from_elem(IxDyn(&[1]), 7.0))
     );
     assert_eq!(weights::read_weights(&p).unwrap(), ws);
+}
+
+/// `NpyFile` borrows native `<f8`/`<f4` data from the mapping, in C and Fortran order,
+/// and decodes what it cannot borrow (big-endian, `f16`) exactly as `read_npy` does; a
+/// truncated file is refused when it is opened.
+#[test]
+fn mapped_npy_views_and_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = ArrayD::from_shape_fn(IxDyn(&[3, 4, 5]), |i| (i[0] * 20 + i[1] * 5 + i[2]) as f64);
+    let p = dir.path().join("x.npy");
+    weights::write_npy(
+        &p,
+        &Weight::new("x", Dtype::F64, DenseArray::F64(x.clone())),
+    )
+    .unwrap();
+    let f = NpyFile::open(&p).unwrap();
+    assert_eq!(
+        (f.name(), f.dtype(), f.shape()),
+        ("x", Dtype::F64, &[3usize, 4, 5][..])
+    );
+    assert_eq!(f.view::<f64>().unwrap(), x.view());
+    assert!(f.view::<f32>().is_none());
+    assert_eq!(f.to_weight().unwrap(), weights::read_npy(&p).unwrap());
+
+    let xf = x.mapv(|v| v as f32);
+    let p32 = dir.path().join("y.npy");
+    weights::write_npy(
+        &p32,
+        &Weight::new("y", Dtype::F32, DenseArray::F32(xf.clone())),
+    )
+    .unwrap();
+    assert_eq!(
+        NpyFile::open(&p32).unwrap().view::<f32>().unwrap(),
+        xf.view()
+    );
+
+    // Big-endian Fortran order (NumPy's golden bytes): decoded, never borrowed.
+    let be = write(dir.path(), "be.npy", &hex(NPY_BE_FORTRAN));
+    let f = NpyFile::open(&be).unwrap();
+    assert!(f.view::<f64>().is_none());
+    assert_eq!(f.to_weight().unwrap(), weights::read_npy(&be).unwrap());
+    // f16 is widened by decoding.
+    let h = write(dir.path(), "h.npy", &hex(NPY_F16));
+    let f = NpyFile::open(&h).unwrap();
+    assert!(f.view::<f32>().is_none());
+    assert_eq!(f.to_weight().unwrap().dtype, Dtype::F16);
+
+    // Native Fortran order: a view with Fortran strides over the same values.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let fortran: Vec<u8> = x
+        .t()
+        .as_standard_layout()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let (from, to) = (b"'fortran_order': False", b"'fortran_order': True ");
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    bytes[at..at + to.len()].copy_from_slice(to);
+    bytes.truncate(header_end);
+    bytes.extend_from_slice(&fortran);
+    let pf = write(dir.path(), "f.npy", &bytes);
+    let f = NpyFile::open(&pf).unwrap();
+    assert_eq!(f.view::<f64>().unwrap(), x.view());
+    assert_eq!(f.to_weight().unwrap().data, DenseArray::F64(x.clone()));
+
+    let full = std::fs::read(&p).unwrap();
+    let cut = write(dir.path(), "cut.npy", &full[..full.len() - 8]);
+    let e = NpyFile::open(&cut).err().unwrap();
+    assert!(matches!(e, Error::Corrupt { path: Some(_), .. }), "{e}");
+    assert!(e.to_string().contains("truncated"), "{e}");
+    let empty = write(dir.path(), "empty.npy", b"");
+    assert!(matches!(NpyFile::open(&empty), Err(Error::Corrupt { .. })));
 }
 
 const NPY_BE_FORTRAN: &str = "934e554d5059010076007b276465736372273a20273e6638272c2027666f727472616e5f6f72646572273a20547275652c20277368617065273a2028322c2033292c207d20202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020200a3ff80000000000004010000000000000c0000000000000004016000000000000400a000000000000c01b000000000000";

@@ -395,6 +395,35 @@ fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
+/// The array `tnet decompose` works on: borrowed from a mapped file or a decoded weight.
+enum Input<'a> {
+    F32(ndarray::ArrayViewD<'a, f32>),
+    F64(ndarray::ArrayViewD<'a, f64>),
+}
+
+impl<'a> Input<'a> {
+    /// The data of a mapped `.npy` file, if it can be borrowed (f32/f64, native order).
+    fn mapped(f: &'a weights::NpyFile) -> Option<Self> {
+        f.view::<f64>()
+            .map(Input::F64)
+            .or_else(|| f.view::<f32>().map(Input::F32))
+    }
+
+    fn decoded(data: &'a DenseArray) -> Self {
+        match data {
+            DenseArray::F32(x) => Input::F32(x.view()),
+            DenseArray::F64(x) => Input::F64(x.view()),
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Input::F32(x) => x.shape(),
+            Input::F64(x) => x.shape(),
+        }
+    }
+}
+
 fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
     let format = a.format;
     let rule = a.rule.rule()?;
@@ -406,12 +435,32 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
     }
     check_compressed_output(&a.output)?;
     check_distinct(&a.input, &a.output)?;
-    let w = pick(
-        weights::read_weights(&a.input)?,
-        a.name.as_deref(),
-        &a.input,
-    )?;
-    let shape = w.data.shape().to_vec();
+    // A .npy file is memory-mapped and, when it holds f32/f64 in native byte order,
+    // decomposed where it lies (no copy of the tensor); anything else is decoded.
+    let npy = match FileKind::of(&a.input) {
+        Ok(FileKind::Npy) => Some(weights::NpyFile::open(&a.input)?),
+        _ => None,
+    };
+    let npy = npy.filter(|f| a.name.as_deref().is_none_or(|n| n == f.name()));
+    let decoded = match &npy {
+        Some(f) if Input::mapped(f).is_some() => None,
+        Some(f) => Some(f.to_weight()?),
+        None => Some(pick(
+            weights::read_weights(&a.input)?,
+            a.name.as_deref(),
+            &a.input,
+        )?),
+    };
+    let (name, dtype, x) = match (&decoded, &npy) {
+        (Some(w), _) => (w.name.clone(), w.dtype, Input::decoded(&w.data)),
+        (None, Some(f)) => (
+            f.name().to_string(),
+            f.dtype(),
+            Input::mapped(f).expect("checked above"),
+        ),
+        (None, None) => unreachable!("a weight is decoded unless a .npy file is mapped"),
+    };
+    let shape = x.shape().to_vec();
     let matrix = match (&a.out_modes, &a.in_modes, a.order) {
         (Some(o), Some(i), _) => Some((parse_modes(o, "out-modes")?, parse_modes(i, "in-modes")?)),
         (_, _, Some(d)) => {
@@ -452,23 +501,21 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         matrix,
         bt,
     };
-    let (c, mut report): (AnyCompressed, TensorReport) = match w.data {
-        DenseArray::F32(x) => {
-            let (c, r) = compress::decompose(x.view(), &opts)?;
-            let mut c = c;
-            c.dtype = w.dtype;
+    let (c, mut report): (AnyCompressed, TensorReport) = match x {
+        Input::F32(x) => {
+            let (mut c, r) = compress::decompose(x, &opts)?;
+            c.dtype = dtype;
             (c.into(), r)
         }
-        DenseArray::F64(x) => {
-            let (c, r) = compress::decompose(x.view(), &opts)?;
-            let mut c = c;
-            c.dtype = w.dtype;
+        Input::F64(x) => {
+            let (mut c, r) = compress::decompose(x, &opts)?;
+            c.dtype = dtype;
             (c.into(), r)
         }
     };
-    report.name = w.name.clone();
+    report.name = name.clone();
     let file = CompressedFile {
-        tensors: vec![(w.name.clone(), c)],
+        tensors: vec![(name, c)],
         ..CompressedFile::default()
     };
     write_output(&a.output, &file.to_safetensors()?, a.force)?;

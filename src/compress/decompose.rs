@@ -287,10 +287,12 @@ pub(super) fn decompose_named<T: Scalar>(
         ));
     }
     crate::dense::check_tensor("decompose", &x)?;
-    let tensor = match &opts.matrix {
-        Some(m) => m.tensorize(x.view())?,
-        None => x.to_owned(),
+    // A plain tensor is decomposed where it lies (no copy); a weight is tensorized.
+    let tensorized = match &opts.matrix {
+        Some(m) => Some(m.tensorize(x.view())?),
+        None => None,
     };
+    let tensor = tensorized.as_ref().map_or(x.view(), |t| t.view());
     let (decomposition, info) = Decomposition::decompose(
         opts.format,
         tensor.view(),
@@ -299,15 +301,25 @@ pub(super) fn decompose_named<T: Scalar>(
         &opts.bt,
     )?;
     let bound = info.error_bound;
-    drop(tensor);
+    drop(tensorized);
     let c = CompressedTensor {
         shape: x.shape().to_vec(),
         dtype,
         matrix: opts.matrix.clone(),
         decomposition,
     };
-    let rel_error = crate::dense::rel_error(x.view(), c.to_dense()?.view())?.as_f64();
-    let norm = crate::dense::norm(x.view()).as_f64();
+    // The true error: slab by slab for a plain tensor (the reconstruction is never held
+    // whole); a tensorized weight is reconstructed through its layout.
+    let distance = match &c.matrix {
+        None => c.decomposition.distance(x.view())?,
+        Some(_) => crate::dense::distance(x.view(), c.to_dense()?.view())?,
+    };
+    let norm = info.input_norm.as_f64();
+    let rel_error = if norm > 0.0 {
+        distance.as_f64() / norm
+    } else {
+        distance.as_f64()
+    };
     let padding = match &c.matrix {
         Some(m) => {
             let (mp, np) = m.padded();

@@ -49,6 +49,20 @@ pub(crate) fn check_index(index: &[usize], shape: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// `index` fixes leading modes of `shape`: at most `shape.len()` entries, each in range.
+///
+/// # Errors
+/// [`Error::IndexOutOfBounds`] otherwise.
+pub(crate) fn check_leading_index(index: &[usize], shape: &[usize]) -> Result<()> {
+    if index.len() > shape.len() || index.iter().zip(shape).any(|(&i, &n)| i >= n) {
+        return Err(Error::IndexOutOfBounds {
+            index: index.to_vec(),
+            shape: shape.to_vec(),
+        });
+    }
+    Ok(())
+}
+
 /// The entries at the rows of `indices` (one column per mode of `shape`), each by `entry`.
 ///
 /// # Errors

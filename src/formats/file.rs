@@ -94,7 +94,7 @@ pub(crate) fn load_json<F: DeserializeOwned, X>(
     path: &Path,
     build: impl FnOnce(F) -> Result<X>,
 ) -> Result<X> {
-    let bytes = crate::io::read(path)?;
+    let bytes = crate::io::map(path)?;
     let f: F = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
         path: Some(path.to_path_buf()),
         reason: e.to_string(),

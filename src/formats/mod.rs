@@ -228,6 +228,20 @@ impl<T: Scalar> Decomposition<T> {
         }
     }
 
+    /// `‖X − self‖_F` without forming `self` densely (see [`Factorized::distance`]).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the shapes differ.
+    pub fn distance(&self, x: ArrayViewD<'_, T>) -> Result<T> {
+        match self {
+            Decomposition::Ht(y) => y.distance(x),
+            Decomposition::Tt(y) => y.distance(x),
+            Decomposition::Tr(y) => y.distance(x),
+            Decomposition::Tucker(y) => y.distance(x),
+            Decomposition::Bt(y) => y.distance(x),
+        }
+    }
+
     /// The tree spec, for formats that have one (HT).
     pub fn tree(&self) -> Option<String> {
         match self {

@@ -211,7 +211,7 @@ pub(crate) fn read_container<T: Scalar>(
     path: &Path,
     kind: &str,
 ) -> Result<(serde_json::Value, Vec<ArrayD<T>>)> {
-    let bytes = crate::io::read(path)?;
+    let bytes = crate::io::map(path)?;
     parse_container(&bytes, kind).map_err(|e| crate::io::with_path(e, path))
 }
 

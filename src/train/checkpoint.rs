@@ -303,7 +303,7 @@ fn read_history(path: &Path, cursor: HistoryCursor) -> Result<Vec<EpochMetrics>>
         path: Some(path.to_path_buf()),
         reason,
     };
-    let bytes = crate::io::read(path)?;
+    let bytes = crate::io::map(path)?;
     let owned = usize::try_from(cursor.bytes)
         .ok()
         .and_then(|n| bytes.get(..n))

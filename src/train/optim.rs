@@ -137,6 +137,10 @@ pub struct OptimizerConfig {
     /// as `None`. Measured in `docs/lstm.md` (it rescues TR-LSTM at rank 12, not at 16).
     #[serde(default)]
     pub core_lr: Option<f64>,
+    /// Linear warm-up: the rate is multiplied by `min(1, (t + 1) / warmup)` at step `t`
+    /// (0: none). Configurations saved before the field existed read as 0.
+    #[serde(default)]
+    pub warmup: u64,
 }
 
 impl OptimizerConfig {
@@ -156,6 +160,7 @@ impl OptimizerConfig {
             schedule: LrSchedule::Constant,
             balance_cores: false,
             core_lr: None,
+            warmup: 0,
         }
     }
 
@@ -193,6 +198,13 @@ impl OptimizerConfig {
     /// [`core_lr`](Self::core_lr)).
     pub fn with_core_lr(mut self, eta: f64) -> Self {
         self.core_lr = Some(eta);
+        self
+    }
+
+    /// Raises the rate linearly from `lr / warmup` to `lr` over the first `warmup` steps
+    /// (see [`warmup`](Self::warmup)).
+    pub fn with_warmup(mut self, warmup: u64) -> Self {
+        self.warmup = warmup;
         self
     }
 
@@ -343,7 +355,14 @@ impl<T: Scalar> Optimizer<T> {
     /// The learning rate of the next step, in a run of `total_steps`:
     /// `lr * schedule(t) * scale`.
     pub fn next_lr(&self, total_steps: u64) -> f64 {
-        self.config.lr * self.config.schedule.factor(self.step, total_steps) * self.lr_scale
+        let warmup = match self.config.warmup {
+            0 => 1.0,
+            w => ((self.step + 1) as f64 / w as f64).min(1.0),
+        };
+        self.config.lr
+            * self.config.schedule.factor(self.step, total_steps)
+            * self.lr_scale
+            * warmup
     }
 
     /// Sets the factor on the scheduled rate (1 for a fresh optimiser; a

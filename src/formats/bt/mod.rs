@@ -214,6 +214,17 @@ impl<T: Scalar> Factorized<T> for BtTensor<T> {
         &self.shape
     }
 
+    /// Fixes the modes in every block.
+    fn fix_leading(&self, index: &[usize]) -> Result<Self> {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| b.fix_leading(index))
+            .collect::<Result<Vec<_>>>()?;
+        let shape = blocks[0].shape().to_vec();
+        Ok(Self { shape, blocks })
+    }
+
     /// `Σ_b (Σ_k n_k R_{b,k} + Π_k R_{b,k})`, i.e. `N_b (Σ_k n_k R_k + Π_k R_k)` for
     /// uniform ranks.
     fn n_params(&self) -> usize {

@@ -556,6 +556,20 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
         &self.shape
     }
 
+    /// Slices the leaf bases of the fixed modes.
+    fn fix_leading(&self, index: &[usize]) -> Result<Self> {
+        crate::formats::checks::check_leading_index(index, &self.shape)?;
+        let mut nodes = self.nodes.clone();
+        let mut shape = self.shape.clone();
+        for (mode, &i) in index.iter().enumerate() {
+            if let HtNode::Leaf(u) = &mut nodes[self.tree.leaf_of(mode)] {
+                *u = u.slice(ndarray::s![i..=i, ..]).to_owned();
+            }
+            shape[mode] = 1;
+        }
+        Ok(Self::from_parts(self.tree.clone(), shape, nodes))
+    }
+
     /// `sum_leaves n_t k_t + sum_interior k_l k_r k_t`.
     fn n_params(&self) -> usize {
         self.nodes.iter().map(HtNode::len).sum()

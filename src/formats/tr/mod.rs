@@ -263,6 +263,19 @@ impl<T: Scalar> Factorized<T> for TrTensor<T> {
         &self.shape
     }
 
+    /// Slices the cores of the fixed modes.
+    fn fix_leading(&self, index: &[usize]) -> Result<Self> {
+        checks::check_leading_index(index, &self.shape)?;
+        let mut cores = self.cores.clone();
+        for (g, &i) in cores.iter_mut().zip(index) {
+            *g = g
+                .slice(ndarray::s![.., i..=i, ..])
+                .as_standard_layout()
+                .into_owned();
+        }
+        Ok(Self::from_cores(cores))
+    }
+
     /// `Σ_k r_k n_k r_{k+1}`.
     fn n_params(&self) -> usize {
         self.cores.iter().map(|g| g.len()).sum()

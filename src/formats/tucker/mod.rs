@@ -485,6 +485,20 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
         &self.shape
     }
 
+    /// Contracts the core with the fixed rows of the factors: mode `k` of the result has
+    /// size 1, rank 1 and factor `[[1]]`, its core `G ×_k U_k[i_k, :]` (cost `O(|G|)`,
+    /// and the core shrinks by `R_k` per fixed mode).
+    fn fix_leading(&self, index: &[usize]) -> Result<Self> {
+        crate::formats::checks::check_leading_index(index, &self.shape)?;
+        let mut core = self.core.clone();
+        let mut factors = self.factors.clone();
+        for (k, (u, &i)) in factors.iter_mut().zip(index).enumerate() {
+            core = dense::mode_product(core.view(), u.slice(ndarray::s![i..=i, ..]), k)?;
+            *u = Array2::ones((1, 1));
+        }
+        Ok(Self::from_parts(core, factors))
+    }
+
     /// `Σ_k n_k R_k + Π_k R_k`.
     fn n_params(&self) -> usize {
         self.core.len() + self.factors.iter().map(Array2::len).sum::<usize>()

@@ -1,0 +1,177 @@
+//! Cold calls: one decomposition in a fresh process, as `tnet decompose` (or a script)
+//! runs it, with the page faults and the peak memory beside the time.
+//!
+//! Every measurement is a new process (this bench re-executes itself as a child): it
+//! opens an `.npy` file of an 8^8 `f64` tensor (134 MB; 8^7 with `--quick`), decomposes
+//! it with [`compress::decompose`] as the command-line tool does (the true error measured
+//! included) and reports its wall time, minor page faults and peak resident memory
+//! (Linux: `/proc/self/stat`, `/proc/self/status`). The baseline, measured in the same run
+//! and alternated with the cases, is the work no decomposition can avoid: one pass over
+//! the tensor (the file mapped and summed). Ratios to it are printed; medians of
+//! `--rounds` (5; 2 with `--quick`) rounds.
+//!
+//! The tensor is a decaying sum of low-rank trains plus 1e-3 relative noise (as in the
+//! `tt_tr` bench), written once to the system's temporary directory.
+//!
+//! Run: `cargo bench --bench cold` (`-- --quick` for a small tensor).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use tnet::compress::{self, DecomposeOptions};
+use tnet::formats::FormatKind;
+use tnet::weights::{self, DenseArray, Dtype, NpyFile, Weight};
+use tnet::{Factorized, Truncation, TtTensor};
+
+/// The cases: name, format, rule.
+fn cases() -> Vec<(&'static str, FormatKind, Truncation)> {
+    vec![
+        ("tt rank 8", FormatKind::Tt, Truncation::rank(8)),
+        ("tt rel 1e-2", FormatKind::Tt, Truncation::rel(1e-2)),
+        ("ht rel 1e-2", FormatKind::Ht, Truncation::rel(1e-2)),
+        ("tucker rel 1e-2", FormatKind::Tucker, Truncation::rel(1e-2)),
+        ("tr rel 1e-2", FormatKind::Tr, Truncation::rel(1e-2)),
+    ]
+}
+
+/// What a child reports.
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    seconds: f64,
+    minor_faults: u64,
+    peak_kb: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(&args[i + 1], &args[i + 2]);
+        return;
+    }
+    // `cargo bench` passes `--bench`; filters are not supported.
+    let quick = args.iter().any(|a| a == "--quick");
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 2 } else { 5 });
+    let d = if quick { 7 } else { 8 };
+    let path = std::env::temp_dir().join(format!("tnet_cold_8^{d}.npy"));
+    write_tensor(&path, d);
+    let me = std::env::current_exe().expect("the bench's own path");
+    let mut names = vec!["baseline: one pass over the mapped file"];
+    names.extend(cases().iter().map(|c| c.0));
+    let mut samples = vec![Vec::new(); names.len()];
+    for _ in 0..rounds {
+        for (k, s) in samples.iter_mut().enumerate() {
+            s.push(spawn(&me, &path, k));
+        }
+    }
+    let median = |v: &[Sample], f: fn(&Sample) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    println!("\ncold calls on 8^{d} f64 ({size:.0} MB .npy), {rounds} rounds, medians");
+    println!(
+        "| case | wall s | vs baseline | minor faults | peak RSS MB | peak / file |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let base = median(&samples[0], |s| s.seconds);
+    for (name, s) in names.iter().zip(&samples) {
+        let t = median(s, |s| s.seconds);
+        let peak = median(s, |s| s.peak_kb as f64) / 1e3;
+        println!(
+            "| {name} | {t:.3} | {:.1}x | {:.0} | {peak:.0} | {:.2} |",
+            t / base,
+            median(s, |s| s.minor_faults as f64),
+            peak / size
+        );
+    }
+}
+
+/// Runs case `k` (0: the baseline) in a new process; its wall time includes the process's
+/// start.
+fn spawn(me: &Path, path: &Path, k: usize) -> Sample {
+    let start = Instant::now();
+    let out = Command::new(me)
+        .args(["--child", &k.to_string()])
+        .arg(path)
+        .output()
+        .expect("the bench runs itself");
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "case {k} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0));
+    Sample {
+        seconds,
+        minor_faults: it.next().unwrap_or(0),
+        peak_kb: it.next().unwrap_or(0),
+    }
+}
+
+/// The child: one case, then its page faults and peak memory on stdout.
+fn child(case: &str, path: &str) {
+    let k: usize = case.parse().expect("case number");
+    let file = NpyFile::open(path).expect("the bench's tensor");
+    let x = file.view::<f64>().expect("native f64");
+    if k == 0 {
+        let s: f64 = x.iter().sum();
+        assert!(s.is_finite());
+    } else {
+        let (_, format, rule) = cases().swap_remove(k - 1);
+        let opts = DecomposeOptions::new(format, rule);
+        let (_, report) = compress::decompose(x, &opts).expect("decomposes");
+        assert!(report.rel_error <= report.rel_error_bound * (1.0 + 1e-6) + 1e-12);
+    }
+    println!("{} {}", minor_faults(), peak_kb());
+}
+
+/// Minor page faults of this process so far (field 10 of `/proc/self/stat`; 0 elsewhere).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Peak resident memory in KiB (`VmHWM` of `/proc/self/status`; 0 elsewhere).
+fn peak_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes the test tensor of order `d` (mode size 8) unless it is already there.
+fn write_tensor(path: &PathBuf, d: usize) {
+    if NpyFile::open(path).is_ok_and(|f| f.shape() == vec![8; d].as_slice()) {
+        return;
+    }
+    let shape = vec![8usize; d];
+    let a = TtTensor::<f64>::random(&shape, 3, 1).unwrap();
+    let b = TtTensor::<f64>::random(&shape, 3, 2).unwrap();
+    let c = TtTensor::<f64>::random(&shape, 2, 3).unwrap();
+    let s = a
+        .scale(1.0 / a.norm())
+        .add(&b.scale(0.3 / b.norm()))
+        .unwrap()
+        .add(&c.scale(0.1 / c.norm()))
+        .unwrap();
+    let mut x = s.to_dense();
+    let noise = tnet::dense::random_normal::<f64>(&shape, 4);
+    let scale = 1e-3 * tnet::dense::norm(x.view()) / tnet::dense::norm(noise.view());
+    x.scaled_add(scale, &noise);
+    let w = Weight::new("x", Dtype::F64, DenseArray::F64(x));
+    weights::write_npy(path, &w).expect("temporary directory writable");
+}

@@ -671,3 +671,44 @@ fn project_and_factor_matches_reference() {
         );
     }
 }
+
+/// Steps that keep their full rank are folded into the next core instead of being
+/// applied (`sequential_svd`): with a cap of 12 on a 3x4x5x6 tensor the first two steps
+/// keep everything (ranks 3 and 12) and the third truncates. The singular values of every
+/// step are those of the dense sequential unfoldings, the tensor is recovered exactly, and
+/// the cores are left-orthogonal as in the plain sweep.
+#[test]
+fn full_rank_steps_are_folded_not_applied() {
+    let shape = [3usize, 4, 5, 6];
+    let x = random_normal::<f64>(&shape, 11);
+    let (y, info) = tt_svd(x.view(), &Truncation::rank(12)).unwrap();
+    assert_eq!(y.ranks(), vec![1, 3, 12, 6, 1]);
+    assert!(rel_error(x.view(), y.to_dense().view()).unwrap() < 1e-13);
+    let data = x.as_slice().unwrap();
+    for (k, sv) in info.singular_values.iter().enumerate() {
+        let rows: usize = shape[..=k].iter().product();
+        let a = ndarray::ArrayView2::from_shape((rows, data.len() / rows), data).unwrap();
+        let want = svd(a, MatrixTruncation::exact(), false)
+            .unwrap()
+            .singular_values;
+        assert_eq!(sv.len(), want.len(), "step {k}");
+        for (s, w) in sv.iter().zip(&want) {
+            assert!(
+                (s - w).abs() <= 1e-12 * want[0],
+                "step {k}: {s} against {w}"
+            );
+        }
+    }
+    for g in &y.cores()[..3] {
+        let (r, n, q) = g.dim();
+        let m = g.view().into_shape_with_order((r * n, q)).unwrap();
+        let gram = m.t().dot(&m);
+        for ((i, j), v) in gram.indexed_iter() {
+            let id = if i == j { 1.0 } else { 0.0 };
+            assert!(
+                (v - id).abs() < 1e-12,
+                "core not left-orthogonal: {v} at ({i}, {j})"
+            );
+        }
+    }
+}

@@ -342,6 +342,13 @@ pub(crate) struct Sequential<T> {
 /// Step 0 factorises `c0` in place ([`left_svd_streaming`]); each later step forms
 /// `C_k = U_{k-1}^T C_{k-1}` and factorises its unfolding in the same pass
 /// ([`project_and_factor`]); the last core is one GEMM.
+///
+/// A step that keeps its full rank (`U_k` square: nothing can be truncated, as at the
+/// first mode whenever `n_1` is at most the rank) is not applied: `U_k^T C_k` is a
+/// rotation of the rows of `C_k`, so the next unfolding is factorised on `C_k` itself,
+/// reshaped in place, and the rotation is folded into the next core instead
+/// (`U_true = (U_k^T ⊗ I) U`, a small GEMM). That saves a GEMM pass and an array as large
+/// as the tensor at such steps; singular values and cores are those of the plain sweep.
 pub(crate) fn sequential_svd<T: Scalar>(
     c0: ArrayView2<'_, T>,
     r_start: usize,
@@ -366,33 +373,69 @@ pub(crate) fn sequential_svd<T: Scalar>(
         None => left_svd_streaming(c0, rule(0))?,
     };
     let mut owned: Option<Array2<T>> = None;
+    // The rotation not yet applied to the stored matrix (see above): the true `C_k` is
+    // `W^T` applied to the left-rank index of the stored one.
+    let mut pending: Option<Array2<T>> = None;
     let mut r = r_start;
     for k in 0..m - 1 {
-        let cur: ArrayView2<'_, T> = match &owned {
+        let mut cur: ArrayView2<'_, T> = match &owned {
             None => c0.view(),
             Some(c) => c.view(),
         };
+        if cur.nrows() != svd.u.nrows() {
+            // After a deferred step the stored matrix is seen with one more mode in rows.
+            let rows = svd.u.nrows();
+            cur = cur
+                .into_shape_with_order((rows, cur.len() / rows))
+                .expect("deferred only on contiguous data");
+        }
         let q = svd.rank;
         let u = std::mem::replace(&mut svd.u, Array2::zeros((0, 0)));
-        let next = if k + 2 < m {
+        // The core's left vectors in the true basis.
+        let core_u = match pending.take() {
+            None => u.clone(),
+            Some(w) => {
+                let n = sizes[k];
+                let shaped = u.view().into_shape_with_order((r, n * q)).expect("r n x q");
+                matmul_rm(w.t(), shaped)
+                    .into_shape_with_order((r * n, q))
+                    .expect("r x n q")
+            }
+        };
+        let square = q == u.nrows();
+        let next = if k + 2 < m && square && cur.is_standard_layout() {
+            // Full rank kept: factorise the same data with one more mode in the rows.
+            let n = sizes[k + 1];
+            let wide = cur
+                .into_shape_with_order((q * n, cur.len() / (q * n)))
+                .expect("contiguous, sizes agree");
+            let nsvd = left_svd_streaming(wide, rule(k + 1))?;
+            let done = std::mem::replace(&mut svd, nsvd);
+            out.singular_values.push(done.singular_values);
+            out.discarded.push(done.discarded);
+            pending = Some(u);
+            None
+        } else if k + 2 < m {
             let (next, nsvd) = project_and_factor(u.view(), cur, q, sizes[k + 1], 1, rule(k + 1))?;
             let done = std::mem::replace(&mut svd, nsvd);
             out.singular_values.push(done.singular_values);
             out.discarded.push(done.discarded);
-            next
+            Some(next)
         } else {
             let mut next = Array2::<T>::zeros((q, cur.ncols()));
             matmul_to(next.view_mut(), u.t(), cur);
             out.singular_values
                 .push(std::mem::take(&mut svd.singular_values));
             out.discarded.push(svd.discarded);
-            next
+            Some(next)
         };
-        out.cores.push(core_from(u, r, sizes[k], q));
-        owned = Some(next);
+        out.cores.push(core_from(core_u, r, sizes[k], q));
+        if let Some(next) = next {
+            owned = Some(next);
+        }
         r = q;
     }
-    let last = owned.expect("m >= 2");
+    let last = owned.expect("m >= 2: the last step forms its matrix");
     out.cores.push(core_from(last, r, sizes[m - 1], r_end));
     Ok(out)
 }

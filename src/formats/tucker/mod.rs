@@ -490,12 +490,14 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
     /// and the core shrinks by `R_k` per fixed mode).
     fn fix_leading(&self, index: &[usize]) -> Result<Self> {
         crate::formats::checks::check_leading_index(index, &self.shape)?;
-        let mut core = self.core.clone();
+        let mut core: Option<ArrayD<T>> = None;
         let mut factors = self.factors.clone();
         for (k, (u, &i)) in factors.iter_mut().zip(index).enumerate() {
-            core = dense::mode_product(core.view(), u.slice(ndarray::s![i..=i, ..]), k)?;
+            let g = core.as_ref().map_or(self.core.view(), ArrayD::view);
+            core = Some(dense::mode_product(g, u.slice(ndarray::s![i..=i, ..]), k)?);
             *u = Array2::ones((1, 1));
         }
+        let core = core.unwrap_or_else(|| self.core.clone());
         Ok(Self::from_parts(core, factors))
     }
 

@@ -348,7 +348,9 @@ pub(crate) struct Sequential<T> {
 /// rotation of the rows of `C_k`, so the next unfolding is factorised on `C_k` itself,
 /// reshaped in place, and the rotation is folded into the next core instead
 /// (`U_true = (U_k^T ⊗ I) U`, a small GEMM). That saves a GEMM pass and an array as large
-/// as the tensor at such steps; singular values and cores are those of the plain sweep.
+/// as the tensor at such steps. The singular values and the tensor are those of the plain
+/// sweep; the cores too, up to the signs (and rotations within repeated singular values)
+/// that any SVD leaves free.
 pub(crate) fn sequential_svd<T: Scalar>(
     c0: ArrayView2<'_, T>,
     r_start: usize,

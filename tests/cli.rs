@@ -113,6 +113,68 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A native `.npy` is decomposed from its mapping; a big-endian or `f16` one (which cannot
+/// be borrowed) is decoded first: every path gives the same report for the same values,
+/// and `--name` other than the file's stem is refused as before.
+#[test]
+fn decompose_mapped_and_decoded_npy_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let x = smooth(6).mapv(|v| half::f16::from_f64(v).to_f64());
+    let native = save_npy(d, "x", Dtype::F64, DenseArray::F64(x.clone()));
+    let bytes = std::fs::read(&native).unwrap();
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut be = bytes[..header_end].to_vec();
+    let at = be.windows(3).position(|w| w == b"<f8").unwrap();
+    be[at] = b'>';
+    for v in x.iter() {
+        be.extend_from_slice(&v.to_be_bytes());
+    }
+    let big = d.join("big.npy");
+    std::fs::write(&big, &be).unwrap();
+    let half = save_npy(d, "half", Dtype::F16, DenseArray::F64(x.clone()));
+    let run = |input: &Path| {
+        let out = d.join("o.tnet.safetensors");
+        json(&ok(tnet(&[
+            &"decompose",
+            &input,
+            &"--format",
+            &"tt",
+            &"--rank",
+            &"3",
+            &"-o",
+            &out,
+            &"--force",
+            &"--json",
+        ])))
+    };
+    let (a, b, c) = (run(&native), run(&big), run(&half));
+    assert_eq!(a["ranks"], b["ranks"]);
+    assert_eq!(a["rel_error"], b["rel_error"], "{a}\n{b}");
+    assert_eq!(a["ranks"], c["ranks"]);
+    let (ea, ec) = (
+        a["rel_error"].as_f64().unwrap(),
+        c["rel_error"].as_f64().unwrap(),
+    );
+    assert!(
+        (ea - ec).abs() <= 1e-5 * (1.0 + ea),
+        "f64 {ea} against f16 (as f32) {ec}"
+    );
+    let out = d.join("o.tnet.safetensors");
+    let e = tnet(&[
+        &"decompose",
+        &native,
+        &"--name",
+        &"y",
+        &"--rank",
+        &"3",
+        &"-o",
+        &out,
+    ]);
+    assert!(!e.status.success());
+    assert!(stderr(&e).contains("no array named 'y'"), "{}", stderr(&e));
+}
+
 /// decompose -> reconstruct of a plain tensor meets --rel-eps in both precisions, and the
 /// printed figures agree with the files.
 #[test]

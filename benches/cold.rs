@@ -17,14 +17,16 @@
 //!
 //! Run: `cargo bench --bench cold` (`-- --quick` for a small tensor).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use tnet::Truncation;
 use tnet::compress::{self, DecomposeOptions};
 use tnet::formats::FormatKind;
 use tnet::weights::{self, DenseArray, Dtype, NpyFile, Weight};
-use tnet::{Factorized, Truncation, TtTensor};
 
 /// The cases: name, format, rule.
 fn cases() -> Vec<(&'static str, FormatKind, Truncation)> {
@@ -182,20 +184,7 @@ fn write_tensor(path: &PathBuf, d: usize) {
     if NpyFile::open(path).is_ok_and(|f| f.shape() == vec![8; d].as_slice()) {
         return;
     }
-    let shape = vec![8usize; d];
-    let a = TtTensor::<f64>::random(&shape, 3, 1).unwrap();
-    let b = TtTensor::<f64>::random(&shape, 3, 2).unwrap();
-    let c = TtTensor::<f64>::random(&shape, 2, 3).unwrap();
-    let s = a
-        .scale(1.0 / a.norm())
-        .add(&b.scale(0.3 / b.norm()))
-        .unwrap()
-        .add(&c.scale(0.1 / c.norm()))
-        .unwrap();
-    let mut x = s.to_dense();
-    let noise = tnet::dense::random_normal::<f64>(&shape, 4);
-    let scale = 1e-3 * tnet::dense::norm(x.view()) / tnet::dense::norm(noise.view());
-    x.scaled_add(scale, &noise);
+    let x = common::low_rank_trains_plus_noise(&vec![8; d]);
     let w = Weight::new("x", Dtype::F64, DenseArray::F64(x));
     weights::write_npy(path, &w).expect("temporary directory writable");
 }

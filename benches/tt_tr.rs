@@ -12,6 +12,8 @@
 //!
 //! Run: `cargo bench --bench tt_tr -- --warm-up-time 1 --measurement-time 3`.
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::{Array2, ArrayD};
 use tnet::formats::tr::tr_svd;
@@ -23,21 +25,7 @@ const EPS: f64 = 1e-2;
 
 /// The 8^8 test tensor: decaying sum of low-rank trains plus small noise.
 fn test_tensor() -> ArrayD<f64> {
-    let shape = [8usize; 8];
-    let a = TtTensor::<f64>::random(&shape, 3, 1).unwrap();
-    let b = TtTensor::<f64>::random(&shape, 3, 2).unwrap();
-    let c = TtTensor::<f64>::random(&shape, 2, 3).unwrap();
-    let s = a
-        .scale(1.0 / a.norm())
-        .add(&b.scale(0.3 / b.norm()))
-        .unwrap()
-        .add(&c.scale(0.1 / c.norm()))
-        .unwrap();
-    let mut x = s.to_dense();
-    let noise = tnet::dense::random_normal::<f64>(&shape, 4);
-    let scale = 1e-3 * tnet::dense::norm(x.view()) / tnet::dense::norm(noise.view());
-    x.scaled_add(scale, &noise);
-    x
+    common::low_rank_trains_plus_noise(&[8; 8])
 }
 
 /// `U^T C` as a row-major matrix.

@@ -1,6 +1,29 @@
-//! Measurement helpers shared by the benches' summary tables.
+//! Measurement helpers and test data shared by the benches (each bench uses a part).
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
+
+use ndarray::ArrayD;
+use tnet::{Factorized, TtTensor};
+
+/// A tensor of the given shape that TT-SVD compresses well but not exactly: a decaying sum
+/// of three random trains (ranks 3, 3, 2; weights 1, 0.3, 0.1) plus 1e-3 relative noise.
+pub fn low_rank_trains_plus_noise(shape: &[usize]) -> ArrayD<f64> {
+    let a = TtTensor::<f64>::random(shape, 3, 1).unwrap();
+    let b = TtTensor::<f64>::random(shape, 3, 2).unwrap();
+    let c = TtTensor::<f64>::random(shape, 2, 3).unwrap();
+    let s = a
+        .scale(1.0 / a.norm())
+        .add(&b.scale(0.3 / b.norm()))
+        .unwrap()
+        .add(&c.scale(0.1 / c.norm()))
+        .unwrap();
+    let mut x = s.to_dense();
+    let noise = tnet::dense::random_normal::<f64>(shape, 4);
+    let scale = 1e-3 * tnet::dense::norm(x.view()) / tnet::dense::norm(noise.view());
+    x.scaled_add(scale, &noise);
+    x
+}
 
 /// CPU time of this process (all threads), from `/proc/self/stat` (Linux; `None`
 /// elsewhere).

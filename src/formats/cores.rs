@@ -442,6 +442,19 @@ pub(crate) fn sequential_svd<T: Scalar>(
     Ok(out)
 }
 
+/// The cores of a chain (train or ring) with its leading modes fixed: core `k < index.len()`
+/// keeps only the slice `i_k` of its mode (see `Factorized::fix_leading`).
+pub(crate) fn fix_leading_cores<T: Scalar>(cores: &[Array3<T>], index: &[usize]) -> Vec<Array3<T>> {
+    let mut out = cores.to_vec();
+    for (g, &i) in out.iter_mut().zip(index) {
+        *g = g
+            .slice(ndarray::s![.., i..=i, ..])
+            .as_standard_layout()
+            .into_owned();
+    }
+    out
+}
+
 /// Block-diagonal sum of two chains. For a train (`ring == false`) the first core is
 /// concatenated along its right rank and the last along its left rank; for a ring every
 /// core (including the boundary ranks) is block-diagonal.

@@ -266,14 +266,10 @@ impl<T: Scalar> Factorized<T> for TrTensor<T> {
     /// Slices the cores of the fixed modes.
     fn fix_leading(&self, index: &[usize]) -> Result<Self> {
         checks::check_leading_index(index, &self.shape)?;
-        let mut cores = self.cores.clone();
-        for (g, &i) in cores.iter_mut().zip(index) {
-            *g = g
-                .slice(ndarray::s![.., i..=i, ..])
-                .as_standard_layout()
-                .into_owned();
-        }
-        Ok(Self::from_cores(cores))
+        Ok(Self::from_cores(cores::fix_leading_cores(
+            &self.cores,
+            index,
+        )))
     }
 
     /// `Σ_k r_k n_k r_{k+1}`.

@@ -388,7 +388,8 @@ pub fn rel_error<T: Scalar>(x: ArrayViewD<'_, T>, y: ArrayViewD<'_, T>) -> Resul
 }
 
 /// `‖X − Y‖_F` of two dense tensors of one shape, without forming the difference (two
-/// passes over both, scaled: no overflow or underflow for finite entries).
+/// passes over both; differences taken in `f64` and scaled by the largest, so the sum
+/// neither overflows nor underflows unless a difference itself exceeds the `f64` range).
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] if the shapes differ.

@@ -104,7 +104,7 @@ pub trait Factorized<T: Scalar> {
     /// forming `self` densely**: the leading modes are fixed
     /// ([`fix_leading`](Self::fix_leading)) until a slab holds at most 2^16 entries, each
     /// slab is reconstructed and compared with its part of `X`, and the squared
-    /// differences are summed with scaling (no overflow or underflow for finite entries),
+    /// differences are summed with scaling (as [`dense::distance`](crate::dense::distance)),
     /// slabs in parallel (rayon; the sum is formed in a fixed order, so the result does
     /// not depend on the thread count). Same flops as [`to_dense`](Self::to_dense) plus one pass
     /// over `X`; extra memory `O(2^16)` per thread instead of `prod n_k`.

@@ -166,11 +166,13 @@ pub(crate) fn map(path: &Path) -> Result<FileBytes> {
     let meta = file.metadata().map_err(io)?;
     if meta.is_file() && meta.len() > 0 {
         // SAFETY: the mapping is read-only and private. Its contents are only defined
-        // while no other process truncates or rewrites the file; tnet itself never writes
-        // a file in place (every write goes to a temporary file that is then renamed, see
-        // `write_atomic`), and a file changed under a running reader is outside what any
-        // reader of a file can promise (NumPy's `mmap_mode` and safetensors' loaders
-        // share this contract). Every byte read is validated as if it came from `read`.
+        // while no other process truncates or rewrites the file (a truncation under a
+        // running reader ends it with SIGBUS); tnet itself never writes a file in place
+        // (every write goes to a temporary file that is then renamed, see
+        // `write_atomic`, so a reader keeps the old inode), and a file changed under a
+        // running reader is outside what any reader of a file can promise (NumPy's
+        // `mmap_mode` and safetensors' loaders share this contract). Every byte is
+        // validated by the parsers exactly as bytes that were read.
         if let Ok(m) = unsafe { memmap2::MmapOptions::new().map(&file) } {
             #[cfg(unix)]
             let _ = m.advise(memmap2::Advice::Sequential);

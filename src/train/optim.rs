@@ -1,7 +1,8 @@
 //! Optimisers: Adam (with decoupled weight decay) and SGD with momentum; gradient
 //! clipping by global norm; learning-rate schedules.
 //!
-//! One step at step count `t` (starting at 0), with `lr_t = lr * schedule(t)`:
+//! One step at step count `t` (starting at 0), with `lr_t = lr * schedule(t)` (times
+//! `min(1, (t + 1) / warmup)` under a linear [warm-up](OptimizerConfig::warmup)):
 //!
 //! ```text
 //! clip:  g <- g * min(1, c / ||g||)          (||g|| over all parameter tensors)
@@ -138,7 +139,8 @@ pub struct OptimizerConfig {
     #[serde(default)]
     pub core_lr: Option<f64>,
     /// Linear warm-up: the rate is multiplied by `min(1, (t + 1) / warmup)` at step `t`
-    /// (0: none). Configurations saved before the field existed read as 0.
+    /// (0: none). Configurations saved before the field existed read as 0. Measured in
+    /// `docs/lstm.md` (it does not rescue TR-LSTM at rank 16).
     #[serde(default)]
     pub warmup: u64,
 }
@@ -353,7 +355,7 @@ impl<T: Scalar> Optimizer<T> {
     }
 
     /// The learning rate of the next step, in a run of `total_steps`:
-    /// `lr * schedule(t) * scale`.
+    /// `lr * schedule(t) * scale * min(1, (t + 1) / warmup)`.
     pub fn next_lr(&self, total_steps: u64) -> f64 {
         let warmup = match self.config.warmup {
             0 => 1.0,

@@ -12,8 +12,9 @@
 //! the tensor (the file mapped and summed). Ratios to it are printed; medians of
 //! `--rounds` (5; 2 with `--quick`) rounds.
 //!
-//! The tensor is a decaying sum of low-rank trains plus 1e-3 relative noise (as in the
-//! `tt_tr` bench), written once to the system's temporary directory.
+//! The tensors are those of the `tt_tr` bench (a decaying sum of low-rank trains plus
+//! 1e-3 relative noise; every case) and of the `ht` bench (HT rank 8 plus 1e-3 noise; the
+//! HT cases marked "HT tensor"), written once to the system's temporary directory.
 //!
 //! Run: `cargo bench --bench cold` (`-- --quick` for a small tensor).
 
@@ -28,14 +29,58 @@ use tnet::compress::{self, DecomposeOptions};
 use tnet::formats::FormatKind;
 use tnet::weights::{self, DenseArray, Dtype, NpyFile, Weight};
 
-/// The cases: name, format, rule.
-fn cases() -> Vec<(&'static str, FormatKind, Truncation)> {
+/// The tensors: those of the `tt_tr` and `ht` benches, written once as `.npy` files.
+#[derive(Clone, Copy)]
+enum Data {
+    /// `tt_tr`'s decaying sum of low-rank trains plus noise.
+    Trains,
+    /// `ht`'s HT rank-8 tensor plus noise.
+    Ht,
+}
+
+impl Data {
+    fn path(self, d: usize) -> PathBuf {
+        let name = match self {
+            Data::Trains => "trains",
+            Data::Ht => "ht",
+        };
+        std::env::temp_dir().join(format!("tnet_cold_{name}_8^{d}.npy"))
+    }
+
+    fn tensor(self, d: usize) -> ndarray::ArrayD<f64> {
+        match self {
+            Data::Trains => common::low_rank_trains_plus_noise(&vec![8; d]),
+            Data::Ht => common::ht_rank8_plus_noise(8, d),
+        }
+    }
+}
+
+/// The cases: name, tensor, format, rule.
+fn cases() -> Vec<(&'static str, Data, FormatKind, Truncation)> {
+    use Data::{Ht, Trains};
     vec![
-        ("tt rank 8", FormatKind::Tt, Truncation::rank(8)),
-        ("tt rel 1e-2", FormatKind::Tt, Truncation::rel(1e-2)),
-        ("ht rel 1e-2", FormatKind::Ht, Truncation::rel(1e-2)),
-        ("tucker rel 1e-2", FormatKind::Tucker, Truncation::rel(1e-2)),
-        ("tr rel 1e-2", FormatKind::Tr, Truncation::rel(1e-2)),
+        ("tt rank 8", Trains, FormatKind::Tt, Truncation::rank(8)),
+        ("tt rel 1e-2", Trains, FormatKind::Tt, Truncation::rel(1e-2)),
+        ("ht rel 1e-2", Trains, FormatKind::Ht, Truncation::rel(1e-2)),
+        (
+            "tucker rel 1e-2",
+            Trains,
+            FormatKind::Tucker,
+            Truncation::rel(1e-2),
+        ),
+        ("tr rel 1e-2", Trains, FormatKind::Tr, Truncation::rel(1e-2)),
+        (
+            "ht rel 1e-2, HT tensor",
+            Ht,
+            FormatKind::Ht,
+            Truncation::rel(1e-2),
+        ),
+        (
+            "ht rank 8, HT tensor",
+            Ht,
+            FormatKind::Ht,
+            Truncation::rank(8),
+        ),
     ]
 }
 
@@ -66,15 +111,20 @@ fn main() {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(if quick { 2 } else { 5 });
     let d = if quick { 7 } else { 8 };
-    let path = std::env::temp_dir().join(format!("tnet_cold_8^{d}.npy"));
-    write_tensor(&path, d);
+    for data in [Data::Trains, Data::Ht] {
+        write_tensor(&data.path(d), &vec![8; d], || data.tensor(d));
+    }
     let me = std::env::current_exe().expect("the bench's own path");
     let mut names = vec!["baseline: one pass over the mapped file"];
-    names.extend(cases().iter().map(|c| c.0));
+    let mut paths = vec![Data::Trains.path(d)];
+    for (name, data, _, _) in cases() {
+        names.push(name);
+        paths.push(data.path(d));
+    }
     let mut samples = vec![Vec::new(); names.len()];
     for _ in 0..rounds {
         for (k, s) in samples.iter_mut().enumerate() {
-            s.push(spawn(&me, &path, k));
+            s.push(spawn(&me, &paths[k], k));
         }
     }
     let median = |v: &[Sample], f: fn(&Sample) -> f64| {
@@ -82,7 +132,7 @@ fn main() {
         x.sort_by(f64::total_cmp);
         x[x.len() / 2]
     };
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    let size = std::fs::metadata(&paths[0]).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
     println!("\ncold calls on 8^{d} f64 ({size:.0} MB .npy), {rounds} rounds, medians");
     println!(
         "| case | fresh process s | vs baseline | first call s | warm call s | first / warm | minor faults | peak RSS MB | peak / file |"
@@ -147,7 +197,7 @@ fn child(case: &str, path: &str) {
             let s: f64 = x.iter().sum();
             assert!(s.is_finite());
         } else {
-            let (_, format, rule) = cases().swap_remove(k - 1);
+            let (_, _, format, rule) = cases().swap_remove(k - 1);
             let opts = DecomposeOptions::new(format, rule);
             let (_, report) = compress::decompose(x, &opts).expect("decomposes");
             assert!(report.rel_error <= report.rel_error_bound * (1.0 + 1e-6) + 1e-12);
@@ -155,36 +205,16 @@ fn child(case: &str, path: &str) {
         start.elapsed().as_secs_f64()
     };
     let first = call();
-    let (faults, peak) = (minor_faults(), peak_kb());
+    let (faults, peak) = (common::minor_faults(), common::peak_rss_kb());
     let warm = call();
     println!("{faults} {peak} {first} {warm}");
 }
 
-/// Minor page faults of this process so far (field 10 of `/proc/self/stat`; 0 elsewhere).
-fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The command name (field 2) is in parentheses and may hold spaces.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Peak resident memory in KiB (`VmHWM` of `/proc/self/status`; 0 elsewhere).
-fn peak_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Writes the test tensor of order `d` (mode size 8) unless it is already there.
-fn write_tensor(path: &PathBuf, d: usize) {
-    if NpyFile::open(path).is_ok_and(|f| f.shape() == vec![8; d].as_slice()) {
+/// Writes the tensor `make` builds to `path` unless a file of that shape is already there.
+fn write_tensor(path: &Path, shape: &[usize], make: impl FnOnce() -> ndarray::ArrayD<f64>) {
+    if NpyFile::open(path).is_ok_and(|f| f.shape() == shape) {
         return;
     }
-    let x = common::low_rank_trains_plus_noise(&vec![8; d]);
-    let w = Weight::new("x", Dtype::F64, DenseArray::F64(x));
+    let w = Weight::new("x", Dtype::F64, DenseArray::F64(make()));
     weights::write_npy(path, &w).expect("temporary directory writable");
 }

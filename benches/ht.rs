@@ -15,6 +15,8 @@
 //! The peak heap use of one HT-SVD call is printed as a multiple of the input size (a
 //! counting allocator wraps the system one).
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,14 +49,7 @@ static GLOBAL: Counting = Counting;
 
 /// HT rank-8 tensor plus 1e-3 relative Gaussian noise.
 fn test_tensor(n: usize, d: usize) -> ArrayD<f64> {
-    let tree = DimTree::balanced(d).unwrap();
-    let shape = vec![n; d];
-    let x = HtTensor::<f64>::random(&tree, &shape, 8, 1).unwrap();
-    let mut dense = tnet::Factorized::to_dense(&x);
-    let scale = 1e-3 * tnet::dense::norm(dense.view()) / (dense.len() as f64).sqrt();
-    let noise = tnet::dense::random_normal::<f64>(&shape, 2);
-    dense.zip_mut_with(&noise, |a, &b| *a += scale * b);
-    dense
+    common::ht_rank8_plus_noise(n, d)
 }
 
 /// `sum_k X_(k) X_(k)^T`: one GEMM pass per leaf unfolding, on views (no copies).

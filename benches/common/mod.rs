@@ -6,6 +6,19 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayD;
 use tnet::{Factorized, TtTensor};
 
+/// The HT benches' tensor: a random HT tensor of rank 8 on the balanced tree of order `d`
+/// (mode size `n`) plus 1e-3 relative Gaussian noise.
+pub fn ht_rank8_plus_noise(n: usize, d: usize) -> ArrayD<f64> {
+    let tree = tnet::DimTree::balanced(d).unwrap();
+    let shape = vec![n; d];
+    let x = tnet::HtTensor::<f64>::random(&tree, &shape, 8, 1).unwrap();
+    let mut dense = x.to_dense();
+    let scale = 1e-3 * tnet::dense::norm(dense.view()) / (dense.len() as f64).sqrt();
+    let noise = tnet::dense::random_normal::<f64>(&shape, 2);
+    dense.zip_mut_with(&noise, |a, &b| *a += scale * b);
+    dense
+}
+
 /// A tensor of the given shape that TT-SVD compresses well but not exactly: a decaying sum
 /// of three random trains (ranks 3, 3, 2; weights 1, 0.3, 0.1) plus 1e-3 relative noise.
 pub fn low_rank_trains_plus_noise(shape: &[usize]) -> ArrayD<f64> {
@@ -32,6 +45,26 @@ pub fn cpu_time() -> Option<Duration> {
     let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10)) // USER_HZ = 100 on Linux
+}
+
+/// Minor page faults of this process so far (field 10 of `/proc/self/stat`; 0 elsewhere).
+pub fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Peak resident memory of this process in KiB (`VmHWM` of `/proc/self/status`; 0
+/// elsewhere).
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Median wall time and mean CPU time of `f`, over at least 5 runs and 1 s of CPU.

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Time tnet against TensorLy on identical tensors, at identical ranks.
 
-Usage (from the repository root, with numpy and tensorly installed):
+Usage (from the repository root; installs tnet's Python package and TensorLy):
 
-    python3 -m venv target/pyenv && target/pyenv/bin/pip install numpy tensorly
+    python3 -m venv target/pyenv && target/pyenv/bin/pip install ./python tensorly
     target/pyenv/bin/python scripts/compare_python.py [--threads 2] [--rounds 3] [--repeat 3]
         [--quick] [--cases tt8,tt16,tucker16,smooth8] [--dtypes f64,f32] [--json-out FILE]
 
@@ -21,11 +21,12 @@ What it does:
      needs larger ranks than the train it approximates, so a rank cap of 8 would not fit).
    - ``smooth8``: 8^8, ``1 / (1 + x_1 + .. + x_8)`` on the grid ``x_k = i_k / 7``, the
      tensor of ``benches/tucker_bt.rs``; HOSVD at relative tolerance 1e-2.
-2. For every (tensor, dtype, method), alternately runs tnet (the example
-   ``examples/time_decompositions.rs``, a separate process that loads the .npy and
-   times the decomposition call alone, best of ``--repeat``) and the TensorLy call
-   (in this process, best of ``--repeat``), ``--rounds`` times; the reported time of
-   each side is its best over all rounds. Both sides are pinned to ``--threads`` threads
+2. For every (tensor, dtype, method), alternately calls tnet (its Python package, in
+   this process, on the same NumPy array: ``tnet.tt_svd(x, ...)``, read in place, and
+   the cores fetched as NumPy arrays, all inside the timed region) and TensorLy (best of
+   ``--repeat`` calls each), ``--rounds`` times; the reported time of
+   each side is its best over all rounds. ``--first`` also reports each side's first
+   call in the process (before any warm-up), the time a user of a one-off call sees. Both sides are pinned to ``--threads`` threads
    (OMP/OPENBLAS/MKL_NUM_THREADS for numpy's BLAS/LAPACK, RAYON_NUM_THREADS for tnet).
 3. Same ranks on both sides: tnet runs first with the rule (a rank cap or a relative
    tolerance); TensorLy, which only takes ranks, gets exactly the ranks tnet chose.
@@ -41,9 +42,11 @@ SVD of every unfolding, truncated afterwards):
   n_iter_max=0)``: the factors from the SVDs of the d unfoldings of the full tensor,
   then the core, and no HOOI sweep (the truncated HOSVD of De Lathauwer et al. 2000).
 
-tnet calls: ``tt_svd``, ``tr_svd``, ``hosvd`` with ``HosvdVariant::Plain`` (the same
-algorithm as TensorLy's) and, as an extra row, ``st_hosvd`` (tnet's default Tucker,
-sequentially truncated), compared with the same TensorLy HOSVD at tnet's ranks.
+tnet calls: ``tnet.tt_svd``, ``tnet.tr_svd``, ``tnet.hosvd(x, sequential=False)`` (the
+same algorithm as TensorLy's) and, as an extra row, ``tnet.hosvd(x)`` (tnet's default
+Tucker, sequentially truncated), compared with the same TensorLy HOSVD at tnet's ranks.
+tnet's own error measurement is switched off in the timed call (``measure_error=False``);
+both errors are computed afterwards, outside the timed region, the same way.
 
 There is no hierarchical-Tucker (HT) comparison: TensorLy has no HT format and the
 ``htucker`` package is not on PyPI.
@@ -54,13 +57,9 @@ import gc
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args():
@@ -71,7 +70,7 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="small tensors (a smoke test)")
     p.add_argument("--cases", default="tt8,tt16,tucker16,smooth8", help="tensors to run")
     p.add_argument("--dtypes", default="f64,f32", help="precisions (smooth8 is f64 only)")
-    p.add_argument("--tnet", type=Path, help="time_decompositions binary (default: build it)")
+    p.add_argument("--first", action="store_true", help="also time each side's first call")
     p.add_argument("--json-out", type=Path, help="also write every measurement here")
     return p.parse_args()
 
@@ -83,6 +82,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON
 
 import numpy as np  # noqa: E402
 import tensorly as tl  # noqa: E402
+import tnet  # noqa: E402
 from tensorly.decomposition import tensor_ring, tensor_train, tucker  # noqa: E402
 
 tl.set_backend("numpy")
@@ -224,23 +224,44 @@ def time_tensorly(method, x, ranks, repeat):
     return {"seconds": best, "rel_error": float(err), "params": int(params)}
 
 
-def time_tnet(binary, path, method, rank, rel_eps, repeat):
-    cmd = [str(binary), "--input", str(path), "--method", method, "--repeat", str(repeat)]
-    if rank is not None:
-        cmd += ["--rank", str(rank)]
-    if rel_eps is not None:
-        cmd += ["--rel-eps", repr(rel_eps)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def tnet_call(method, x, rank, rel_eps):
+    """The tnet call for `method` (the error is measured afterwards, outside the timing)."""
+    rule = {"rank": rank} if rank is not None else {"rel_eps": rel_eps}
+    if method == "tt":
+        return tnet.tt_svd(x, measure_error=False, **rule)
+    if method == "tr":
+        return tnet.tr_svd(x, measure_error=False, **rule)
+    if method == "hosvd":
+        return tnet.hosvd(x, sequential=False, measure_error=False, **rule)
+    if method == "tucker":
+        return tnet.hosvd(x, measure_error=False, **rule)
+    raise ValueError(method)
 
 
-def build_tnet():
-    subprocess.run(
-        ["cargo", "build", "--release", "--example", "time_decompositions"],
-        check=True,
-        cwd=ROOT,
-    )
-    return ROOT / "target" / "release" / "examples" / "time_decompositions"
+def time_tnet(method, x, rank, rel_eps, repeat):
+    best = float("inf")
+    y = None
+    for _ in range(repeat):
+        y = None
+        gc.collect()
+        start = time.perf_counter()
+        y = tnet_call(method, x, rank, rel_eps)
+        cores = y.cores  # the NumPy arrays a user gets, as TensorLy returns them
+        best = min(best, time.perf_counter() - start)
+        del cores
+    x64 = x.astype(np.float64, copy=False)
+    err = np.linalg.norm(x64 - y.to_dense().astype(np.float64, copy=False)) / np.linalg.norm(x64)
+    return {"seconds": best, "rel_error": float(err), "params": y.n_params, "ranks": y.ranks}
+
+
+def first_calls(x):
+    """Each side's first call in this process (no warm-up), on a tensor like `x`."""
+    start = time.perf_counter()
+    tnet.tt_svd(x, rank=4, measure_error=False)
+    t = time.perf_counter() - start
+    start = time.perf_counter()
+    tensor_train(x, rank=[1] + [4] * (x.ndim - 1) + [1])
+    return {"tnet": t, "tensorly": time.perf_counter() - start}
 
 
 def versions():
@@ -251,6 +272,7 @@ def versions():
         "numpy": np.__version__,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '?')}",
         "tensorly": tl.__version__,
+        "tnet": tnet.__version__,
         "threads": ARGS.threads,
         "cpu": platform.processor() or platform.machine(),
     }
@@ -262,7 +284,6 @@ def versions():
 
 
 def main():
-    binary = ARGS.tnet or build_tnet()
     info = versions()
     print(
         f"# tnet vs TensorLy {info['tensorly']} (numpy {info['numpy']}, {info['blas']}), "
@@ -271,48 +292,53 @@ def main():
     )
     rows = []
     rng_seed = 20261129
-    with tempfile.TemporaryDirectory(prefix="tnet_vs_tensorly_") as tmp:
-        for case in ARGS.cases.split(","):
-            gen, full, small, methods, dtypes = CASES[case]
-            n, d = small if ARGS.quick else full
-            x64 = gen(np.random.default_rng(rng_seed), n, d)
-            for dtype in ARGS.dtypes.split(","):
-                if dtype not in dtypes:
-                    continue
-                x = x64 if dtype == "f64" else x64.astype(np.float32)
-                x = np.ascontiguousarray(x)
-                path = Path(tmp) / f"{case}_{dtype}.npy"
-                np.save(path, x)
-                for method, rank, rel_eps in methods:
-                    rust, py = None, None
-                    for _ in range(ARGS.rounds):
-                        r = time_tnet(binary, path, method, rank, rel_eps, ARGS.repeat)
-                        if rust is None or r["seconds"] < rust["seconds"]:
-                            rust = r
-                        # TT: [1, r_1, .., 1]; TR: [r_0, .., r_{d-1}]; Tucker: [R_k].
-                        p = time_tensorly(method, x, r["ranks"], ARGS.repeat)
-                        if py is None or p["seconds"] < py["seconds"]:
-                            py = p
-                    rule = f"rank {rank}" if rank is not None else f"rel {rel_eps:g}"
-                    row = {
-                        "case": f"{case} {n}^{d} {dtype}",
-                        "method": LABEL[method],
-                        "rule": rule,
-                        "ranks": rust["ranks"],
-                        "tnet": rust,
-                        "tensorly": py,
-                    }
-                    rows.append(row)
-                    print(
-                        f"{row['case']} {method} {rule}: tnet {rust['seconds']:.3f}s "
-                        f"TensorLy {py['seconds']:.3f}s",
-                        file=sys.stderr,
-                    )
-                del x
-                path.unlink()
+    first = None
+    for case in ARGS.cases.split(","):
+        gen, full, small, methods, dtypes = CASES[case]
+        n, d = small if ARGS.quick else full
+        x64 = gen(np.random.default_rng(rng_seed), n, d)
+        for dtype in ARGS.dtypes.split(","):
+            if dtype not in dtypes:
+                continue
+            x = x64 if dtype == "f64" else x64.astype(np.float32)
+            x = np.ascontiguousarray(x)
+            if ARGS.first and first is None:
+                first = first_calls(x)
+            for method, rank, rel_eps in methods:
+                rust, py = None, None
+                for _ in range(ARGS.rounds):
+                    r = time_tnet(method, x, rank, rel_eps, ARGS.repeat)
+                    if rust is None or r["seconds"] < rust["seconds"]:
+                        rust = r
+                    # TT: [1, r_1, .., 1]; TR: [r_0, .., r_{d-1}]; Tucker: [R_k].
+                    p = time_tensorly(method, x, r["ranks"], ARGS.repeat)
+                    if py is None or p["seconds"] < py["seconds"]:
+                        py = p
+                rule = f"rank {rank}" if rank is not None else f"rel {rel_eps:g}"
+                row = {
+                    "case": f"{case} {n}^{d} {dtype}",
+                    "method": LABEL[method],
+                    "rule": rule,
+                    "ranks": rust["ranks"],
+                    "tnet": rust,
+                    "tensorly": py,
+                }
+                rows.append(row)
+                print(
+                    f"{row['case']} {method} {rule}: tnet {rust['seconds']:.3f}s "
+                    f"TensorLy {py['seconds']:.3f}s",
+                    file=sys.stderr,
+                )
+            del x
     print_table(rows, info)
+    if first is not None:
+        print(
+            f"\nFirst call in the process (TT-SVD rank 4 of the first tensor): tnet "
+            f"{first['tnet']:.3f} s, TensorLy {first['tensorly']:.3f} s"
+        )
     if ARGS.json_out:
-        ARGS.json_out.write_text(json.dumps({"versions": info, "rows": rows}, indent=1))
+        out = {"versions": info, "rows": rows, "first_calls": first}
+        ARGS.json_out.write_text(json.dumps(out, indent=1))
 
 
 def print_table(rows, info):

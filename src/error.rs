@@ -114,6 +114,22 @@ pub enum Error {
         /// The limit in force.
         limit: u64,
     },
+    /// A decomposition whose measured error exceeds the bound it guarantees: the input is
+    /// at the limits of its dtype (entries near the subnormal range), where the rounding of
+    /// the result itself exceeds the tolerance.
+    #[error(
+        "{context}: the measured relative error {measured:.3e} exceeds the guaranteed \
+         {bound:.3e}; the entries are too close to the limits of their dtype to be held to \
+         this tolerance (scale the tensor by a power of two, which is exact, or use f64)"
+    )]
+    BoundNotMet {
+        /// What was decomposed.
+        context: &'static str,
+        /// The measured `‖X − Y‖ / ‖X‖`.
+        measured: f64,
+        /// The bound the format guarantees, relative.
+        bound: f64,
+    },
     /// An I/O failure, with the path involved.
     #[error("I/O error on {path}: {source}")]
     Io {

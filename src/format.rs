@@ -71,8 +71,20 @@ pub trait Factorized<T: Scalar> {
         self.shape().iter().map(|&n| n as f64).product::<f64>() / self.n_params() as f64
     }
 
-    /// The dense tensor this represents (row-major). Memory `prod n_k`.
+    /// The dense tensor this represents (row-major). Memory `prod n_k`, plus the
+    /// intermediates counted by [`dense_work`](Self::dense_work).
     fn to_dense(&self) -> ArrayD<T>;
+
+    /// The most entries [`to_dense`](Self::to_dense) holds at once: the result and the
+    /// intermediates alive beside it. A partial contraction can be far larger than the
+    /// result (a train of shape `1000 x 1000 x 2` with a bond of rank 1000 before the last
+    /// mode passes through a `10^6 x 1000` matrix on the way to `2 · 10^6` entries), so
+    /// callers holding untrusted cores check this against the
+    /// [memory limit](crate::limits) before calling `to_dense`. Saturates instead of
+    /// overflowing. The default is the result alone.
+    fn dense_work(&self) -> u128 {
+        crate::limits::elements(self.shape())
+    }
 
     /// Frobenius norm, computed in the format (never densifying).
     fn norm(&self) -> T;

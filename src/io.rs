@@ -5,6 +5,26 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
+/// True when `a` and `b` name the same existing file (any spelling, or a link to it).
+///
+/// Writers call it before replacing an output: a command whose output is its own input
+/// would overwrite the data it reads. A path that does not exist is never the same file.
+///
+/// # Example
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let a = dir.path().join("a.npy");
+/// std::fs::write(&a, b"x").unwrap();
+/// assert!(tnet::io::same_file(&a, &dir.path().join(".").join("a.npy")));
+/// assert!(!tnet::io::same_file(&a, &dir.path().join("b.npy")));
+/// ```
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Writes `bytes` to `path` atomically: temporary sibling file, flush + fsync, rename.
 ///
 /// A reader never sees a half-written file: either the old content or the new. The

@@ -300,4 +300,34 @@ impl<T: Scalar> TruncationInfo<T> {
             self.error_bound / self.input_norm
         }
     }
+
+    /// Refuses a measured `‖X − Y‖_F` (`distance`) above the a-priori bound by more than
+    /// round-off (`1000 ε ‖X‖`): near the limits of the dtype the rounding of the result
+    /// can exceed the bound, and a caller that measured the error must not report it as a
+    /// success. Fits (BT-ALS) report the error they reached and pass.
+    ///
+    /// # Errors
+    /// [`Error::BoundNotMet`] naming `context`.
+    ///
+    /// # Example
+    /// ```
+    /// use tnet::{Factorized, TtTensor, Truncation};
+    /// let x = tnet::dense::random_normal::<f64>(&[4, 5, 6], 0);
+    /// let (y, info) = TtTensor::from_dense(x.view(), &Truncation::rel(0.3)).unwrap();
+    /// info.check_measured("tt_svd", y.distance(x.view()).unwrap()).unwrap();
+    /// assert!(info.check_measured("tt_svd", info.input_norm).is_err());
+    /// ```
+    pub fn check_measured(&self, context: &'static str, distance: T) -> crate::Result<()> {
+        let norm = self.input_norm.as_f64();
+        let rel = |v: f64| if norm > 0.0 { v / norm } else { v };
+        let (measured, bound) = (rel(distance.as_f64()), rel(self.error_bound.as_f64()));
+        if self.fit.is_none() && measured > bound + 1e3 * T::epsilon().as_f64() {
+            return Err(crate::Error::BoundNotMet {
+                context,
+                measured,
+                bound,
+            });
+        }
+        Ok(())
+    }
 }

@@ -182,7 +182,8 @@ impl DenseArray {
                 "dtype",
                 format!(
                     "the value {v:e} at flat index {index} is outside the range of {} and would \
-                     be written as infinity; write a wider dtype",
+                     be written as infinity; write a wider dtype (`tnet reconstruct --dtype \
+                     f32`)",
                     dtype.name()
                 ),
             )

@@ -134,16 +134,26 @@ fn train_kill_resume_eval_info() {
         text.contains("tensors") && text.contains("fused[0]"),
         "{text}"
     );
-    // A run directory written before `--recurrent-gain` and the checksum existed (no such
-    // fields in its run.json) evaluates as trained, with gain 1.
+    // A run.json without the fields added later (`recurrent_gain`, `gate_norm`), sealed
+    // with its checksum as tnet writes it, evaluates as trained, with gain 1; the same
+    // file without its checksum is refused.
     let run_json = straight.join("run.json");
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
     assert_eq!(spec["recurrent_gain"], 1.0);
     assert_eq!(spec["gate_norm"], false);
-    spec.as_object_mut().unwrap().remove("recurrent_gain");
-    spec.as_object_mut().unwrap().remove("gate_norm");
-    spec.as_object_mut().unwrap().remove("checksum");
+    let fields = spec.as_object_mut().unwrap();
+    fields.remove("recurrent_gain");
+    fields.remove("gate_norm");
+    fields.remove("checksum");
+    std::fs::write(&run_json, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let unsealed = tnet().args(["eval", &s]).output().expect("tnet runs");
+    assert!(!unsealed.status.success());
+    assert!(String::from_utf8_lossy(&unsealed.stderr).contains("no checksum"));
+    let sum = tnet::io::Checksum::new()
+        .field(spec.to_string().as_bytes())
+        .hex();
+    spec["checksum"] = sum.into();
     std::fs::write(&run_json, serde_json::to_vec(&spec).unwrap()).unwrap();
     let legacy = json(&run(&["eval", &s, "--json"]));
     assert_eq!(legacy["accuracy"], result["accuracy"]);

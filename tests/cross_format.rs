@@ -119,6 +119,61 @@ fn every_format_meets_the_tolerance_at_extreme_scales() {
     }
 }
 
+/// Entries deeper in the subnormal range (f32 near 1e-44, f64 near 1e-320: fewer than
+/// half the significand's bits) cannot be held to any bound; every format refuses them
+/// with the way out, where it reported errors of 0.3-0.5 as a success before.
+#[test]
+fn every_format_refuses_tensors_deep_in_the_subnormal_range() {
+    fn refused<T: Scalar>(x: &ArrayD<T>, what: &str) {
+        let rule = Truncation::rel(1e-2);
+        let tree = DimTree::balanced(x.ndim()).unwrap();
+        let results: [(&str, Result<(), tnet::Error>); 5] = [
+            (
+                "ht",
+                HtTensor::from_dense(x.view(), &tree, &rule).map(|_| ()),
+            ),
+            ("tt", TtTensor::from_dense(x.view(), &rule).map(|_| ())),
+            ("tr", TrTensor::from_dense(x.view(), &rule).map(|_| ())),
+            (
+                "tucker",
+                TuckerTensor::from_dense(x.view(), &rule).map(|_| ()),
+            ),
+            (
+                "bt",
+                tnet::formats::bt::bt_als(x.view(), 2, &[2; 3], 1, &AlsOptions::default())
+                    .map(|_| ()),
+            ),
+        ];
+        for (format, r) in results {
+            match r {
+                Err(tnet::Error::InvalidParameter {
+                    name: "tensor",
+                    reason,
+                }) => {
+                    assert!(
+                        reason.contains("subnormal") && reason.contains("power of two"),
+                        "{reason}"
+                    )
+                }
+                other => panic!("{format} at {what}: {other:?}"),
+            }
+        }
+    }
+    refused(
+        &random_normal::<f32>(&[6, 5, 4], 1).mapv(|v| v * 1e-44),
+        "f32 x 1e-44",
+    );
+    refused(
+        &random_normal::<f64>(&[6, 5, 4], 2).mapv(|v| v * 1e-320),
+        "f64 x 1e-320",
+    );
+    // The same tensors scaled by a power of two (exact) decompose within the tolerance.
+    let x = random_normal::<f32>(&[6, 5, 4], 1).mapv(|v| v * 1e-44 * 2f32.powi(100));
+    let (y, _) = TtTensor::from_dense(x.view(), &Truncation::rel(1e-2)).unwrap();
+    let e = tnet::dense::rel_error(x.view(), y.to_dense().view()).unwrap();
+    assert!(e <= 1e-2, "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 

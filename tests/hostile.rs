@@ -71,7 +71,10 @@ fn a_small_container_declaring_a_huge_tensor_is_refused() {
     assert!(std::fs::metadata(&path).unwrap().len() < 100_000);
     let file = CompressedFile::read(&path).unwrap();
     match file.tensors[0].1.to_dense() {
-        Err(Error::TooLarge { bytes, .. }) => assert_eq!(bytes, 8 * 10u128.pow(18)),
+        // The result and the partial product before it (`10^15` entries), 8 bytes each.
+        Err(Error::TooLarge { bytes, .. }) => {
+            assert_eq!(bytes, 8 * (10u128.pow(18) + 10u128.pow(15)))
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(file.to_dense(), Err(Error::TooLarge { .. })));
@@ -177,6 +180,250 @@ fn sizes_asked_for_by_options_are_checked_before_allocation() {
     let spec = ModelSpec::new(ModelKind::DENSE, 1);
     let r = zoo::build::<f32>(&spec, &config, 3, 0);
     assert!(matches!(r, Err(Error::TooLarge { .. })), "{:?}", r.err());
+}
+
+/// A container whose dense tensor is small but whose cores pass through a huge partial
+/// product on the way (a train of shape `200 x 200 x 2` with a bond of rank 200 before the
+/// last mode: 80,000 entries, through a `40,000 x 200` matrix) is refused before that
+/// product is allocated, by every format's `dense_work`.
+#[test]
+fn intermediates_of_a_small_tensor_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cores = vec![
+        Array3::from_elem((1, 200, 1), 1.0),
+        Array3::from_elem((1, 200, 200), 1e-3),
+        Array3::from_elem((200, 2, 1), 1.0),
+    ];
+    let tt = TtTensor::try_new(cores).unwrap();
+    // The 40,000 x 200 partial product beside the 80,000-entry result.
+    assert_eq!(
+        tnet::Factorized::<f64>::dense_work(&tt),
+        200 * 200 * 200 + 200 * 200 * 2
+    );
+    let c = CompressedTensor {
+        shape: vec![200, 200, 2],
+        dtype: Dtype::F64,
+        matrix: None,
+        decomposition: Decomposition::Tt(tt),
+    };
+    let file = CompressedFile {
+        tensors: vec![("x".into(), AnyCompressed::F64(c))],
+        ..CompressedFile::default()
+    };
+    let path = d.join("blow.safetensors");
+    file.write(&path).unwrap();
+    // The result (640 KB) fits in 32 MiB; the 64 MB intermediate does not.
+    let out = d.join("x.npy");
+    fails(
+        tnet(&[&"reconstruct", &path, &"-o", &out, &"--max-memory", &"32M"]),
+        "intermediates",
+    );
+    assert!(!out.exists());
+    assert!(
+        tnet(&[&"reconstruct", &path, &"-o", &out, &"--max-memory", &"256M"])
+            .status
+            .success()
+    );
+}
+
+/// SIGINT or SIGTERM while the output is being written: the process exits 130, the
+/// half-written temporary file is removed and no output appears. The signal is sent when
+/// the temporary file is seen (a 256 MiB `.npy` takes long enough to write); a run that
+/// finished first is retried.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_signal_during_a_write_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cores = vec![
+        Array3::from_elem((1, 512, 1), 1.0),
+        Array3::from_elem((1, 512, 1), 0.5),
+        Array3::from_elem((1, 128, 1), 0.25),
+    ];
+    let c = CompressedTensor {
+        shape: vec![512, 512, 128],
+        dtype: Dtype::F64,
+        matrix: None,
+        decomposition: Decomposition::Tt(TtTensor::try_new(cores).unwrap()),
+    };
+    let file = CompressedFile {
+        tensors: vec![("x".into(), AnyCompressed::F64(c))],
+        ..CompressedFile::default()
+    };
+    let input = d.join("big.safetensors");
+    file.write(&input).unwrap();
+    let temporaries = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".tmp-")
+            })
+            .count()
+    };
+    let mut interrupted = 0;
+    for (attempt, signal) in ["-INT", "-TERM", "-INT", "-TERM", "-INT", "-TERM"]
+        .into_iter()
+        .enumerate()
+    {
+        let out_dir = d.join(format!("out{attempt}"));
+        std::fs::create_dir(&out_dir).unwrap();
+        let out = out_dir.join("x.npy");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tnet"))
+            .args([
+                &"reconstruct" as &dyn AsRef<std::ffi::OsStr>,
+                &input,
+                &"-o",
+                &out,
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut seen = false;
+        while child.try_wait().unwrap().is_none() {
+            if temporaries(&out_dir) > 0 {
+                seen = true;
+                let pid = child.id().to_string();
+                Command::new("kill").args([signal, &pid]).status().unwrap();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(
+            temporaries(&out_dir),
+            0,
+            "{signal}: a temporary file was left"
+        );
+        if seen && status.code() == Some(130) {
+            interrupted += 1;
+            // Either no output, or (a signal just after the rename) the complete one.
+            if out.exists() {
+                let w = weights::read_npy(&out).unwrap();
+                assert_eq!(w.data.shape(), [512, 512, 128], "{signal}");
+            }
+        } else {
+            assert!(status.success(), "{signal}: {status:?}");
+        }
+        if interrupted >= 2 {
+            break;
+        }
+    }
+    assert!(
+        interrupted >= 1,
+        "no attempt was interrupted during its write"
+    );
+}
+
+/// A weight stored as f16 whose rebuilt values exceed the f16 range is refused with the
+/// way out (`--dtype f32`), never written as infinities.
+#[test]
+fn a_rebuilt_f16_weight_beyond_its_range_needs_a_wider_dtype() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cores = vec![
+        Array3::from_elem((1, 3, 1), 300.0),
+        Array3::from_elem((1, 4, 1), 250.0),
+    ];
+    let c = CompressedTensor {
+        shape: vec![3, 4],
+        dtype: Dtype::F16,
+        matrix: None,
+        decomposition: Decomposition::Tt(TtTensor::try_new(cores).unwrap()),
+    };
+    let file = CompressedFile {
+        tensors: vec![("w".into(), AnyCompressed::F64(c))],
+        ..CompressedFile::default()
+    };
+    let path = d.join("w.safetensors");
+    file.write(&path).unwrap();
+    for out in [d.join("w.npy"), d.join("dense.safetensors")] {
+        fails(
+            tnet(&[&"reconstruct", &path, &"-o", &out]),
+            "tnet reconstruct --dtype f32",
+        );
+        assert!(!out.exists());
+        let ok = tnet(&[&"reconstruct", &path, &"-o", &out, &"--dtype", &"f32"]);
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+    let w = weights::read_npy(d.join("w.npy")).unwrap();
+    assert_eq!(w.dtype, Dtype::F32);
+    match w.data {
+        DenseArray::F32(a) => assert!(a.iter().all(|&v| v == 75_000.0)),
+        other => panic!("expected f32 values, got {other:?}"),
+    }
+    fails(
+        tnet(&[
+            &"reconstruct",
+            &path,
+            &"-o",
+            &d.join("x.npy"),
+            &"--dtype",
+            &"f8",
+        ]),
+        "unknown dtype",
+    );
+}
+
+/// Orders far beyond any tensorization (`--order 1000000`) are refused before the
+/// factor search, whose recursion is as deep as the order (it overflowed the stack).
+#[test]
+fn huge_orders_are_refused_not_recursed_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w = tnet::dense::random_normal::<f64>(&[40, 60], 2);
+    let npy = d.join("w.npy");
+    weights::write_npy(&npy, &Weight::new("w", Dtype::F64, DenseArray::F64(w))).unwrap();
+    let mut model = weights::SafetensorsFile::default();
+    model.entries.push(weights::Entry::Weight(Weight::new(
+        "layer.weight",
+        Dtype::F32,
+        DenseArray::F32(tnet::dense::random_normal::<f32>(&[64, 64], 3)),
+    )));
+    let st = d.join("model.safetensors");
+    weights::write_safetensors(&st, &model).unwrap();
+    for order in ["65", "1000000", "1000000000"] {
+        let out = d.join("o.safetensors");
+        fails(
+            tnet(&[
+                &"decompose",
+                &npy,
+                &"--rank",
+                &"2",
+                &"--order",
+                &order,
+                &"-o",
+                &out,
+            ]),
+            "at most 64 are supported",
+        );
+        fails(
+            tnet(&[
+                &"compress",
+                &st,
+                &"--rel-eps",
+                &"0.1",
+                &"--order",
+                &order,
+                &"-o",
+                &out,
+            ]),
+            "at most 64 are supported",
+        );
+        assert!(!out.exists());
+    }
+    assert!(matches!(
+        MatrixModes::balanced(40, 60, 1_000_000),
+        Err(Error::InvalidParameter { name: "modes", .. })
+    ));
 }
 
 /// Under an address-space limit (`ulimit -v`) a request far beyond it ends in an error,
@@ -317,6 +564,24 @@ fn a_run_is_refused_before_anything_is_written_and_an_edited_run_is_refused() {
         std::fs::write(&spec, text.replace(from, to)).unwrap();
         fails(tnet(&[&"eval", &run]), "checksum mismatch");
         fails(tnet(&[&"info", &run]), "checksum mismatch");
+    }
+    // Without its checksum the run is refused too.
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value.as_object_mut().unwrap().remove("checksum");
+    std::fs::write(&spec, value.to_string()).unwrap();
+    fails(tnet(&[&"eval", &run]), "no checksum");
+    // A run.json asking for a huge order, sealed with a valid checksum (an editor who knows
+    // the scheme), ends in an error, not in a stack overflow.
+    for order in [1_000_000u64, 1_000_000_000] {
+        let mut v = value.clone();
+        v["order"] = order.into();
+        let sum = tnet::io::Checksum::new()
+            .field(v.to_string().as_bytes())
+            .hex();
+        v["checksum"] = sum.into();
+        std::fs::write(&spec, v.to_string()).unwrap();
+        fails(tnet(&[&"eval", &run]), "order");
+        fails(tnet(&[&"info", &run]), "order");
     }
 }
 

@@ -15,7 +15,7 @@ use tnet::compress::{
 };
 use tnet::formats::FormatKind;
 use tnet::formats::bt::BtOptions;
-use tnet::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile, Weight};
+use tnet::weights::{self, DenseArray, Dtype, Entry, FileKind, SafetensorsFile, Weight};
 use tnet::{DimTree, Error, Truncation};
 
 #[path = "tnet_cmd/train.rs"]
@@ -153,6 +153,15 @@ struct ReconstructArgs {
     /// Which array to write to .npy when the file holds several.
     #[arg(long)]
     name: Option<String>,
+    /// Write the rebuilt arrays in this dtype (f16, bf16, f32, f64) instead of the one
+    /// they were stored in (e.g. f32 when a rebuilt f16 weight exceeds the f16 range).
+    #[arg(long, value_parser = parse_dtype)]
+    dtype: Option<Dtype>,
+}
+
+fn parse_dtype(s: &str) -> Result<Dtype, String> {
+    Dtype::from_name(s)
+        .ok_or_else(|| format!("unknown dtype '{s}' (expected f16, bf16, f32 or f64)"))
 }
 
 #[derive(Args)]
@@ -352,11 +361,7 @@ fn write_bytes(path: &Path, bytes: &[u8], force: bool) -> Result<(), Failure> {
 /// Refuses an output path that names the input file (directly, through a link or
 /// another spelling): the input would be replaced by its lossy or rebuilt form.
 fn check_distinct(input: &Path, output: &Path) -> Result<(), Failure> {
-    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
-        (Ok(i), Ok(o)) => i == o,
-        _ => false,
-    };
-    if same {
+    if tnet::io::same_file(input, output) {
         return Err(usage(format!(
             "{}: the output is the input file; writing it would replace the input (choose \
              another output path)",
@@ -585,7 +590,16 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
     let file = CompressedFile::read(&a.input)?;
     match kind {
         FileKind::Safetensors => {
-            let dense = file.to_dense()?;
+            let mut dense = file.to_dense()?;
+            if let Some(dtype) = a.dtype {
+                for e in &mut dense.entries {
+                    if let Entry::Weight(w) = e
+                        && file.tensors.iter().any(|(n, _)| *n == w.name)
+                    {
+                        w.dtype = dtype;
+                    }
+                }
+            }
             write_output(&a.output, &dense, a.force)?;
             println!(
                 "wrote {} ({} arrays, {} rebuilt from compressed form)",
@@ -617,7 +631,7 @@ fn reconstruct(a: ReconstructArgs) -> Result<(), Failure> {
             let rebuilt = match file.tensors.iter().find(|(n, _)| *n == chosen) {
                 Some((name, c)) => Some(Entry::Weight(Weight::new(
                     name.clone(),
-                    c.dtype(),
+                    a.dtype.unwrap_or(c.dtype()),
                     c.to_dense()?,
                 ))),
                 None => None,
@@ -803,29 +817,10 @@ fn compress_cmd(a: CompressArgs) -> Result<(), Failure> {
     let rule = rule.check()?.truncation();
     check_compressed_output(&a.output)?;
     check_distinct(&a.model, &a.output)?;
-    let model = match FileKind::of(&a.model)? {
-        FileKind::Safetensors => weights::read_safetensors(&a.model)?,
-        FileKind::Npz => SafetensorsFile {
-            entries: weights::read_npz(&a.model)?
-                .into_iter()
-                .map(Entry::Weight)
-                .collect(),
-            ..SafetensorsFile::default()
-        },
-        FileKind::Npy => {
-            return Err(usage(format!(
-                "{}: `compress` takes a model (.safetensors or .npz); use `decompose` for one array",
-                a.model.display()
-            )));
-        }
-    };
-    if model.metadata.contains_key(compress::METADATA_KEY) {
-        return Err(usage(format!(
-            "{} is already compressed by tnet; compressing it again would drop the \
-             description needed to rebuild its weights (run `tnet reconstruct` first)",
-            a.model.display()
-        )));
-    }
+    let model = compress::read_model(&a.model).map_err(|e| match e {
+        Error::InvalidParameter { reason, .. } => usage(reason),
+        e => e.into(),
+    })?;
     let opts = CompressOptions {
         include: a.include.clone(),
         min_size: a.min_size,

@@ -52,10 +52,26 @@ struct ContainerMeta {
     version: u32,
     tensors: Vec<TensorMeta>,
     /// [`container_checksum`] of this description (without the checksum) and the file's
-    /// entries and other metadata. Files written before it existed have none and are read
-    /// unchecked.
+    /// entries and other metadata. Required: a description without one was edited (or
+    /// written before checksums existed) and is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum: Option<String>,
+}
+
+/// The description `desc` (JSON) with its checksum recomputed over itself, `metadata` and
+/// `entries`, as a writer that knows the scheme would produce it (tests of the validation
+/// behind the checksum).
+#[cfg(test)]
+pub(super) fn resealed(
+    desc: &str,
+    metadata: &BTreeMap<String, String>,
+    entries: &[Entry],
+) -> String {
+    let mut meta: ContainerMeta = serde_json::from_str(desc).expect("a container description");
+    meta.checksum = None;
+    let text = serde_json::to_string(&meta).expect("plain data");
+    meta.checksum = Some(container_checksum(&text, metadata, entries));
+    serde_json::to_string(&meta).expect("plain data")
 }
 
 /// The checksum of a container: its description (the JSON without the checksum), the
@@ -259,16 +275,21 @@ impl CompressedFile {
                 supported: COMPRESSED_FORMAT_VERSION,
             });
         }
-        if let Some(stored) = meta.checksum.take() {
-            let description =
-                serde_json::to_string(&meta).map_err(|e| Error::corrupt(e.to_string()))?;
-            let computed = container_checksum(&description, &file.metadata, &file.entries);
-            if computed != stored {
-                return Err(Error::corrupt(format!(
-                    "checksum mismatch (stored {stored}, computed {computed}): the description \
-                     or the tensors were changed or damaged after tnet wrote the file"
-                )));
-            }
+        let Some(stored) = meta.checksum.take() else {
+            return Err(Error::corrupt(
+                "no checksum in the description: it was removed after tnet wrote the file \
+                 (or the file predates checksums); the description cannot be trusted to \
+                 rebuild the tensors it names",
+            ));
+        };
+        let description =
+            serde_json::to_string(&meta).map_err(|e| Error::corrupt(e.to_string()))?;
+        let computed = container_checksum(&description, &file.metadata, &file.entries);
+        if computed != stored {
+            return Err(Error::corrupt(format!(
+                "checksum mismatch (stored {stored}, computed {computed}): the description \
+                 or the tensors were changed or damaged after tnet wrote the file"
+            )));
         }
         let mut by_name: BTreeMap<String, Entry> = file
             .entries

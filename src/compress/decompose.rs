@@ -10,7 +10,7 @@ use super::{MatrixModes, TensorMeta};
 use crate::formats::bt::BtOptions;
 use crate::formats::{Decomposition, FormatKind, StoredLayout};
 use crate::weights::Dtype;
-use crate::{DimTree, Error, Result, Scalar, Truncation};
+use crate::{DimTree, Error, Result, Scalar, Truncation, TruncationInfo};
 
 /// How to decompose one array.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,7 +57,8 @@ impl<T: Scalar> CompressedTensor<T> {
     /// The dense array (matricized back and unpadded for a weight matrix).
     ///
     /// Memory: the tensor's `Π n_k` entries, three times over for a weight matrix (the
-    /// tensor, its permutation and the unpadded copy), checked against the
+    /// tensor, its permutation and the unpadded copy), or the format's intermediates
+    /// ([`Factorized::dense_work`](crate::Factorized::dense_work)) if more, checked against the
     /// [memory limit](crate::limits) before anything is allocated.
     ///
     /// # Errors
@@ -67,9 +68,12 @@ impl<T: Scalar> CompressedTensor<T> {
     pub fn to_dense(&self) -> Result<ArrayD<T>> {
         let f = self.decomposition.as_factorized();
         let copies = if self.matrix.is_some() { 3 } else { 1 };
-        let mut need = f.shape().to_vec();
-        need.push(copies);
-        crate::limits::check_elements("the rebuilt dense array", &need, std::mem::size_of::<T>())?;
+        let result = crate::limits::elements(f.shape()).saturating_mul(copies);
+        let entries = result.max(f.dense_work());
+        crate::limits::check_bytes(
+            "the rebuilt dense array and its intermediates",
+            entries.saturating_mul(std::mem::size_of::<T>() as u128),
+        )?;
         let x = f.to_dense();
         let x = match &self.matrix {
             Some(m) => m.matricize(x.view())?,
@@ -87,6 +91,27 @@ impl<T: Scalar> CompressedTensor<T> {
     /// Number of stored scalars.
     pub fn n_params(&self) -> usize {
         self.decomposition.as_factorized().n_params()
+    }
+
+    /// `‖X − Y‖_F` against the original array `x`: slab by slab for a plain tensor (the
+    /// reconstruction is never held whole, [`Factorized::distance`](crate::Factorized::distance));
+    /// a tensorized weight is rebuilt through its layout once.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `x` has not the original shape; as
+    /// [`to_dense`](Self::to_dense) for a weight.
+    pub fn distance(&self, x: ArrayViewD<'_, T>) -> Result<T> {
+        if x.shape() != self.shape.as_slice() {
+            return Err(Error::ShapeMismatch {
+                context: "CompressedTensor::distance",
+                expected: self.shape.clone(),
+                got: x.shape().to_vec(),
+            });
+        }
+        match &self.matrix {
+            None => self.decomposition.distance(x),
+            Some(_) => crate::dense::distance(x, self.to_dense()?.view()),
+        }
     }
 
     /// Entries of the original array.
@@ -122,6 +147,16 @@ impl<T: Scalar> CompressedTensor<T> {
 
     pub(super) fn from_meta(meta: &TensorMeta, cores: Vec<ArrayD<T>>) -> Result<Self> {
         for shape in [&meta.shape, &meta.tensor_shape] {
+            // The rebuilt array is written as .npy/.safetensors, which NumPy reads up to
+            // 64 dimensions; the readers refuse more, and so does the container.
+            if shape.len() > crate::weights::MAX_NDIM {
+                return Err(Error::corrupt(format!(
+                    "'{}': {} dimensions; at most {} are supported",
+                    meta.name,
+                    shape.len(),
+                    crate::weights::MAX_NDIM
+                )));
+            }
             let fits = shape
                 .iter()
                 .try_fold(1usize, |a, &k| a.checked_mul(k))
@@ -273,13 +308,21 @@ pub fn decompose<T: Scalar>(
     )
 }
 
-pub(super) fn decompose_named<T: Scalar>(
-    name: &str,
-    dtype: Dtype,
+/// Decomposes one dense array (tensorized first when `opts.matrix` is set) without
+/// measuring the error: the compressed tensor (shape, `dtype` and tensorization recorded)
+/// and what the truncation discarded. [`decompose`] adds the measurement; callers that
+/// measure later (or not at all) use [`CompressedTensor::distance`] and
+/// [`TruncationInfo::check_measured`](crate::TruncationInfo::check_measured).
+///
+/// A plain tensor is decomposed where it lies (no copy); a weight is tensorized first.
+///
+/// # Errors
+/// As [`decompose`].
+pub fn decompose_unmeasured<T: Scalar>(
     x: ArrayViewD<'_, T>,
+    dtype: Dtype,
     opts: &DecomposeOptions,
-) -> Result<(CompressedTensor<T>, TensorReport)> {
-    let start = Instant::now();
+) -> Result<(CompressedTensor<T>, TruncationInfo<T>)> {
     if x.ndim() == 0 {
         return Err(Error::param(
             "array",
@@ -287,7 +330,6 @@ pub(super) fn decompose_named<T: Scalar>(
         ));
     }
     crate::dense::check_tensor("decompose", &x)?;
-    // A plain tensor is decomposed where it lies (no copy); a weight is tensorized.
     let tensorized = match &opts.matrix {
         Some(m) => Some(m.tensorize(x.view())?),
         None => None,
@@ -300,26 +342,34 @@ pub(super) fn decompose_named<T: Scalar>(
         &opts.rule,
         &opts.bt,
     )?;
-    let bound = info.error_bound;
-    drop(tensorized);
     let c = CompressedTensor {
         shape: x.shape().to_vec(),
         dtype,
         matrix: opts.matrix.clone(),
         decomposition,
     };
-    // The true error: slab by slab for a plain tensor (the reconstruction is never held
-    // whole); a tensorized weight is reconstructed through its layout.
-    let distance = match &c.matrix {
-        None => c.decomposition.distance(x.view())?,
-        Some(_) => crate::dense::distance(x.view(), c.to_dense()?.view())?,
-    };
+    Ok((c, info))
+}
+
+pub(super) fn decompose_named<T: Scalar>(
+    name: &str,
+    dtype: Dtype,
+    x: ArrayViewD<'_, T>,
+    opts: &DecomposeOptions,
+) -> Result<(CompressedTensor<T>, TensorReport)> {
+    let start = Instant::now();
+    let (c, info) = decompose_unmeasured(x.view(), dtype, opts)?;
+    let distance = c.distance(x.view())?;
     let norm = info.input_norm.as_f64();
     let rel_error = if norm > 0.0 {
         distance.as_f64() / norm
     } else {
         distance.as_f64()
     };
+    // Near the limits of the dtype the rounding of the result can exceed the a-priori
+    // bound: that is an error, never a success.
+    info.check_measured("decompose", distance)?;
+    let bound_rel = info.rel_error_bound().as_f64();
     let padding = match &c.matrix {
         Some(m) => {
             let (mp, np) = m.padded();
@@ -340,11 +390,7 @@ pub(super) fn decompose_named<T: Scalar>(
         params: c.n_params(),
         ratio: c.compression_ratio(),
         rel_error,
-        rel_error_bound: if norm > 0.0 {
-            bound.as_f64() / norm
-        } else {
-            bound.as_f64()
-        },
+        rel_error_bound: bound_rel,
         sweeps: info.fit.map(|f| f.sweeps),
         converged: info.fit.map(|f| f.converged),
         trials: info.fit.map(|f| f.trials),

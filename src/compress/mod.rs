@@ -229,6 +229,49 @@ mod tests {
         assert!(bt.contains(&"w/bt/0/core".to_string()), "{bt:?}");
     }
 
+    /// `file` with its description replaced by the edited `desc` is refused: by the
+    /// checksum; without a checksum; and with the checksum recomputed over the edit, by
+    /// the validation of the description.
+    fn refused_three_ways(file: &SafetensorsFile, mut desc: serde_json::Value, what: &str) {
+        let reason = |desc: String| {
+            let mut f = file.clone();
+            f.metadata.insert(METADATA_KEY.into(), desc);
+            match CompressedFile::from_safetensors(f) {
+                Err(Error::Corrupt { reason, .. }) => reason,
+                other => panic!("{what}: expected Error::Corrupt, got {other:?}"),
+            }
+        };
+        let r = reason(desc.to_string());
+        assert!(r.contains("checksum mismatch"), "{what}: {r}");
+        desc.as_object_mut().unwrap().remove("checksum");
+        let r = reason(desc.to_string());
+        assert!(r.contains("no checksum"), "{what}: {r}");
+        let sealed = container::resealed(&desc.to_string(), &file.metadata, &file.entries);
+        let r = reason(sealed);
+        assert!(
+            !r.contains("checksum"),
+            "{what}: the validation should answer: {r}"
+        );
+    }
+
+    /// A tensorized weight whose output and input modes are swapped in the description
+    /// (a different matrix from the same cores) is refused.
+    #[test]
+    fn swapped_matrix_modes_are_refused() {
+        let w = crate::dense::random_normal::<f64>(&[6, 10], 2);
+        let modes = MatrixModes::new(6, 10, vec![2, 3], vec![2, 5]).unwrap();
+        for format in FormatKind::ALL {
+            let (_, _, file) = container(&w, format, Truncation::rank(2), Some(modes.clone()));
+            let mut desc: serde_json::Value =
+                serde_json::from_str(&file.metadata[METADATA_KEY]).unwrap();
+            let m = &mut desc["tensors"][0]["matrix"];
+            let (o, i) = (m["out_modes"].clone(), m["in_modes"].clone());
+            m["out_modes"] = i;
+            m["in_modes"] = o;
+            refused_three_ways(&file, desc, &format!("{format}, swapped modes"));
+        }
+    }
+
     /// Edited descriptions and damaged cores are `Error::Corrupt` for every format,
     /// never a panic.
     #[test]
@@ -241,7 +284,7 @@ mod tests {
                 m["ranks"].as_array_mut().unwrap().pop();
             }),
             ("blocks", |m| m["blocks"] = 3.into()),
-            ("tree", |m| m["tree"] = "((0,1),2)".into()),
+            ("tree permuted", |m| m["tree"] = "((1,0),2)".into()),
             ("tensor shape", |m| m["tensor_shape"] = vec![3, 4].into()),
             ("format", |m| {
                 let f = if m["format"] == "tucker" {
@@ -260,7 +303,7 @@ mod tests {
         ];
         for format in FormatKind::ALL {
             for (what, edit) in edits {
-                let (_, _, mut file) = container(&x, format, Truncation::rank(2), None);
+                let (_, _, file) = container(&x, format, Truncation::rank(2), None);
                 let mut desc: serde_json::Value =
                     serde_json::from_str(&file.metadata[METADATA_KEY]).unwrap();
                 let before = desc.clone();
@@ -268,24 +311,10 @@ mod tests {
                 if desc == before {
                     continue; // e.g. a tree already absent
                 }
-                // With the checksum the edit is refused as such; without it (files
-                // written before it existed) the description's validation refuses it.
-                let mut checked = file.clone();
-                checked
-                    .metadata
-                    .insert(METADATA_KEY.into(), desc.to_string());
-                let r = CompressedFile::from_safetensors(checked);
-                assert!(
-                    matches!(&r, Err(Error::Corrupt { reason, .. }) if reason.contains("checksum")),
-                    "{format}, {what}: {r:?}"
-                );
-                desc.as_object_mut().unwrap().remove("checksum");
-                file.metadata.insert(METADATA_KEY.into(), desc.to_string());
-                let r = CompressedFile::from_safetensors(file);
-                assert!(
-                    matches!(r, Err(Error::Corrupt { .. })),
-                    "{format}, {what}: {r:?}"
-                );
+                // The checksum refuses the edit; a description without its checksum is
+                // refused as such; and with the checksum recomputed (an editor who knows
+                // the scheme) the description's own validation refuses it.
+                refused_three_ways(&file, desc, &format!("{format}, {what}"));
             }
             // A core of another shape, or with a NaN.
             for damage in 0..2 {

@@ -1,6 +1,8 @@
 //! Whole model files: every matching 2-D weight of a `.safetensors`/`.npz` file
 //! compressed, everything else kept.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -9,7 +11,7 @@ use super::{
 };
 use crate::formats::FormatKind;
 use crate::formats::bt::BtOptions;
-use crate::weights::{DenseArray, Entry, SafetensorsFile};
+use crate::weights::{self, DenseArray, Entry, FileKind, SafetensorsFile};
 use crate::{Error, Result, Scalar, Truncation};
 
 /// Which weights of a model to compress, and how.
@@ -75,6 +77,48 @@ pub(super) fn pattern_matches(pattern: &str, name: &str) -> bool {
         }
     }
     p[i..].iter().all(|&c| c == '*')
+}
+
+/// Reads a model to compress: the tensors of a `.safetensors` file or the arrays of an
+/// `.npz` archive (by extension).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a `.npy` file (one array: decompose it instead), an
+/// unknown extension, or a file tnet already compressed (compressing it again would drop
+/// the description needed to rebuild its weights); the readers' errors.
+pub fn read_model(path: impl AsRef<Path>) -> Result<SafetensorsFile> {
+    let path = path.as_ref();
+    let model = match FileKind::of(path)? {
+        FileKind::Safetensors => weights::read_safetensors(path)?,
+        FileKind::Npz => SafetensorsFile {
+            entries: weights::read_npz(path)?
+                .into_iter()
+                .map(Entry::Weight)
+                .collect(),
+            ..SafetensorsFile::default()
+        },
+        FileKind::Npy => {
+            return Err(Error::param(
+                "model",
+                format!(
+                    "{}: compressing takes a model (.safetensors or .npz); decompose a single \
+                     .npy array instead",
+                    path.display()
+                ),
+            ));
+        }
+    };
+    if model.metadata.contains_key(METADATA_KEY) {
+        return Err(Error::param(
+            "model",
+            format!(
+                "{} is already compressed by tnet; compressing it again would drop the \
+                 description needed to rebuild its weights (reconstruct it first)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(model)
 }
 
 /// Compresses every matching 2-D float weight of a model: balanced modes of order

@@ -128,12 +128,23 @@ impl MatrixModes {
     /// padding that factors well (see the module docs).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for `d == 0` or an empty matrix.
+    /// [`Error::InvalidParameter`] for `d == 0`, `d` above
+    /// [`MAX_ORDER`](crate::matrices::MAX_ORDER) (checked before the factor search, whose
+    /// recursion is as deep as `d`) or an empty matrix.
     pub fn balanced(rows: usize, cols: usize, d: usize) -> Result<Self> {
         if d == 0 || rows == 0 || cols == 0 {
             return Err(Error::param(
                 "modes",
                 format!("need d >= 1 and a non-empty matrix, got d = {d}, {rows} x {cols}"),
+            ));
+        }
+        if d > crate::matrices::MAX_ORDER {
+            return Err(Error::param(
+                "modes",
+                format!(
+                    "{d} modes; at most {} are supported",
+                    crate::matrices::MAX_ORDER
+                ),
             ));
         }
         let (out_modes, _) = balanced_factors(rows, d);

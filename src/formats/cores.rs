@@ -146,6 +146,22 @@ pub(crate) fn check_cores<T: Scalar>(
         .collect())
 }
 
+/// The most entries [`chain_matrix`] holds at once: two consecutive partial products
+/// `(r_first n_1..n_k) x r_k` (saturating).
+pub(crate) fn chain_work<T: Scalar>(cores: &[ArrayView3<'_, T>]) -> u128 {
+    let mut rows = cores[0].dim().0 as u128;
+    let mut previous = 0u128;
+    let mut most = 0u128;
+    for g in cores {
+        let (_, n, q) = g.dim();
+        rows = rows.saturating_mul(n as u128);
+        let current = rows.saturating_mul(q as u128);
+        most = most.max(previous.saturating_add(current));
+        previous = current;
+    }
+    most
+}
+
 /// The open chain as a matrix `M[(a, i_1..i_d), b]` of shape `(r_first N) x r_last`,
 /// row-major. Cost `2 Σ_k r_first n_1..n_k r_k r_{k+1}` flops; memory the result.
 pub(crate) fn chain_matrix<T: Scalar>(cores: &[ArrayView3<'_, T>]) -> Array2<T> {

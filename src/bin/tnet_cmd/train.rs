@@ -432,26 +432,29 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 }
 
 /// Reads `run.json`, refusing one edited after it was written: its `checksum` (written by
-/// [`write_run`]) must match the other fields. Runs written before the checksum existed
-/// have none and are read unchecked.
+/// [`write_run`]) must be there and match the other fields.
 fn read_run(path: &Path) -> Result<RunSpec> {
     let mut value: serde_json::Value = read_json(path)?;
     let corrupt = |reason: String| Error::Corrupt {
         path: Some(path.to_path_buf()),
         reason,
     };
-    let stored = value.as_object_mut().and_then(|m| m.remove("checksum"));
-    if let Some(stored) = stored {
-        let computed = run_checksum(&value);
-        if stored.as_str() != Some(computed.as_str()) {
-            let stored = stored
-                .as_str()
-                .map_or_else(|| stored.to_string(), str::to_string);
-            return Err(corrupt(format!(
-                "checksum mismatch (stored {stored}, computed {computed}): the run's settings \
-                 were edited after training, so they no longer describe its model and split"
-            )));
-        }
+    let Some(stored) = value.as_object_mut().and_then(|m| m.remove("checksum")) else {
+        return Err(corrupt(
+            "no checksum: it was removed after training (or the run predates checksums), so \
+             the settings cannot be trusted to describe the run's model and split"
+                .into(),
+        ));
+    };
+    let computed = run_checksum(&value);
+    if stored.as_str() != Some(computed.as_str()) {
+        let stored = stored
+            .as_str()
+            .map_or_else(|| stored.to_string(), str::to_string);
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored}, computed {computed}): the run's settings \
+             were edited after training, so they no longer describe its model and split"
+        )));
     }
     serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
 }

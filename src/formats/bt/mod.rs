@@ -232,6 +232,17 @@ impl<T: Scalar> Factorized<T> for BtTensor<T> {
     }
 
     /// The sum of the blocks' dense tensors. Memory `2 N`.
+    /// The largest block's work beside the accumulated result.
+    fn dense_work(&self) -> u128 {
+        let block = self
+            .blocks
+            .iter()
+            .map(Factorized::dense_work)
+            .max()
+            .unwrap_or(0);
+        block.saturating_add(crate::limits::elements(&self.shape))
+    }
+
     fn to_dense(&self) -> ArrayD<T> {
         let mut it = self.blocks.iter();
         let mut x = it.next().expect("at least one block").to_dense();

@@ -575,6 +575,44 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
         self.nodes.iter().map(HtNode::len).sum()
     }
 
+    /// The frames alive while [`frame`](HtTensor::frame) recurses (a node's left frame is
+    /// held while its right one is built), each combination's `N_l x k_r k_t` product, and
+    /// the final permuted copy.
+    fn dense_work(&self) -> u128 {
+        let size = |t: usize| {
+            let n = self
+                .tree
+                .modes(t)
+                .iter()
+                .map(|&m| self.shape[m] as u128)
+                .fold(1u128, u128::saturating_mul);
+            (n, n.saturating_mul(self.nodes[t].rank() as u128))
+        };
+        fn work<T: Scalar>(
+            x: &HtTensor<T>,
+            size: &dyn Fn(usize) -> (u128, u128),
+            t: usize,
+            held: u128,
+        ) -> u128 {
+            match x.tree.children(t) {
+                None => held.saturating_add(size(t).1),
+                Some((l, r)) => {
+                    let ((nl, fl), (_, fr), (_, ft)) = (size(l), size(r), size(t));
+                    let kr_kt =
+                        (x.nodes[r].rank() as u128).saturating_mul(x.nodes[t].rank() as u128);
+                    let combine = [fl, fr, nl.saturating_mul(kr_kt), ft]
+                        .into_iter()
+                        .fold(held, u128::saturating_add);
+                    work(x, size, l, held)
+                        .max(work(x, size, r, held.saturating_add(fl)))
+                        .max(combine)
+                }
+            }
+        }
+        let n = crate::limits::elements(&self.shape);
+        work(self, &size, self.tree.root(), 0).max(n.saturating_mul(2))
+    }
+
     fn to_dense(&self) -> ArrayD<T> {
         let root = self.frame(self.tree.root());
         let order = self.tree.modes(self.tree.root()).to_vec();

@@ -232,6 +232,13 @@ pub fn hosvd<T: Scalar>(
         }
     })?;
     let norm = norm_of(&svd0.singular_values);
+    // Entries deep in the subnormal range are refused as by every decomposition
+    // (`dense::check_tensor`); the pass over `x` is needed only when the norm allows it
+    // (`max |x| >= ‖X‖ / √N`), which a tensor of ordinary scale never does.
+    let floor = T::min_positive_value() * T::epsilon().sqrt();
+    if norm.as_f64() < floor.as_f64() * (x.len() as f64).sqrt() {
+        dense::check_tensor("hosvd", &x)?;
+    }
     let tol = rule.per_matrix(norm, d).tol;
     let rule_for = |k: usize| MatrixTruncation {
         max_rank: caps[k],

@@ -508,6 +508,17 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
 
     /// `G ×_1 U_1 .. ×_d U_d`, the mode products in the cheapest order. Cost at most
     /// `2 N Σ_k R_k` flops, dominated by the last product (`2 N R_k`).
+    /// Two consecutive mode products, each at most `Π max(n_k, R_k)` entries (whatever
+    /// order the modes are multiplied in).
+    fn dense_work(&self) -> u128 {
+        let most = self
+            .factors
+            .iter()
+            .map(|u| u.nrows().max(u.ncols()) as u128)
+            .fold(1u128, u128::saturating_mul);
+        most.saturating_mul(2)
+    }
+
     fn to_dense(&self) -> ArrayD<T> {
         let ops: Vec<(usize, ArrayView2<'_, T>)> = self
             .factors

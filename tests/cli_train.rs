@@ -429,16 +429,28 @@ fn train_on_frame_folders_of_both_layouts() {
             "{msg}"
         );
     }
-    // Evaluation on other data: a subset of the classes is scored against the run's own
-    // labels; a class the model never saw is refused by name.
+    // Evaluation on other data: data lacking some of the run's classes is refused with
+    // the missing ones listed, and scored against the run's own labels with --subset; a
+    // class the model never saw is refused by name.
     let run_dir = tmp.path().join("run_false").display().to_string();
     let subset = tmp.path().join("subset");
     frame_tree(&subset, &["right"], false);
+    let missing = tnet()
+        .args(["eval", &run_dir, "--data", &subset.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let msg = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        msg.contains("lacks classes") && msg.contains("left") && msg.contains("--subset"),
+        "{msg}"
+    );
     let eval = json(&run(&[
         "eval",
         &run_dir,
         "--data",
         &subset.display().to_string(),
+        "--subset",
         "--json",
     ]));
     let per_class = eval["per_class_accuracy"].as_array().unwrap();
@@ -491,15 +503,15 @@ fn train_on_frame_folders_of_both_layouts() {
 }
 
 /// `--test-data DIR`: every clip of `--data` trains and every clip of DIR tests (a flat
-/// training tree, a grouped test tree of a subset of the classes, matched by name); `eval`
-/// reopens both; a test class the training data lacks is refused by name.
+/// training tree, a grouped test tree, classes matched by name); `eval` reopens both; a test class the training data lacks, and a training
+/// class the test data lacks, are refused by name.
 #[test]
 fn train_with_a_separate_test_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let train = tmp.path().join("train");
     let test = tmp.path().join("test");
     frame_tree(&train, &["left", "right"], false);
-    frame_tree(&test, &["right"], true);
+    frame_tree(&test, &["left", "right"], true);
     let out = tmp.path().join("run");
     let args = |test: &Path, out: &Path| {
         let test = test.display().to_string();
@@ -508,10 +520,18 @@ fn train_with_a_separate_test_folder() {
     let a = args(&test, &out);
     let trained = json(&run(&a.iter().map(String::as_str).collect::<Vec<_>>()));
     let eval = json(&run(&["eval", &out.display().to_string(), "--json"]));
-    // The four test clips, all of class `right` (label 1 of the run's two classes).
-    assert_eq!(eval["clips"], 4, "{eval}");
+    // The test tree's clips, four of each class, under the run's labels.
+    assert_eq!(eval["clips"], 8, "{eval}");
     assert_eq!(eval["classes"], serde_json::json!(["left", "right"]));
-    assert_eq!(eval["confusion"][0], serde_json::json!([0, 0]), "{eval}");
+    for row in eval["confusion"].as_array().unwrap() {
+        let n: u64 = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(n, 4, "{eval}");
+    }
     assert_eq!(eval["accuracy"], trained["accuracy"]);
     let spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
@@ -525,6 +545,17 @@ fn train_with_a_separate_test_folder() {
     let msg = String::from_utf8_lossy(&fail.stderr);
     assert!(
         msg.contains("zebra") && msg.contains("left, right"),
+        "{msg}"
+    );
+    assert!(!tmp.path().join("refused").exists());
+    let partial = tmp.path().join("partial");
+    frame_tree(&partial, &["right"], true);
+    let a = args(&partial, &tmp.path().join("refused"));
+    let fail = tnet().args(&a).output().unwrap();
+    assert!(!fail.status.success());
+    let msg = String::from_utf8_lossy(&fail.stderr);
+    assert!(
+        msg.contains("lacks classes") && msg.contains("left"),
         "{msg}"
     );
     assert!(!tmp.path().join("refused").exists());

@@ -116,6 +116,10 @@ pub struct EvalArgs {
     /// Evaluate on another source (every clip of it) instead of the run's test split.
     #[arg(long, value_name = "SOURCE")]
     data: Option<String>,
+    /// With --data: accept data holding only some of the run's classes (scored against
+    /// the run's labels); without it, missing classes are an error that lists them.
+    #[arg(long, requires = "data")]
+    subset: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -246,6 +250,12 @@ impl Source {
                  classes are {ours}"
                 )
             },
+            Some(&|missing, ours| {
+                format!(
+                    "--test-data lacks classes of the training data: {missing} (the training \
+                     classes are {ours}); every class needs test clips"
+                )
+            }),
         )?;
         if (test.frames(), test.frame_len()) != (train.frames(), train.frame_len()) {
             return Err(usage(format!(
@@ -364,21 +374,26 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize), Failure> {
     ))
 }
 
-/// The label in `ours` of every class of `theirs`, matched by name; `refuse(unknown,
-/// ours)` words the error when `theirs` has classes `ours` lacks (both lists joined by
-/// commas).
+/// The label in `ours` of every class of `theirs`, matched by name. `refuse(unknown,
+/// ours)` words the error when `theirs` has classes `ours` lacks; `absent(missing,
+/// ours)` the error when `theirs` lacks some of `ours` (`None`: a subset is allowed);
+/// lists joined by commas.
 fn match_classes(
     ours: &[String],
     theirs: &[String],
     refuse: impl FnOnce(&str, &str) -> String,
+    absent: Option<&dyn Fn(&str, &str) -> String>,
 ) -> std::result::Result<Vec<usize>, Failure> {
-    let unknown: Vec<&str> = theirs
-        .iter()
-        .filter(|c| !ours.contains(c))
-        .map(String::as_str)
-        .collect();
+    let not_in = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|c| !b.contains(c)).cloned().collect()
+    };
+    let unknown = not_in(theirs, ours);
     if !unknown.is_empty() {
         return Err(usage(refuse(&unknown.join(", "), &ours.join(", "))));
+    }
+    let missing = not_in(ours, theirs);
+    if let (false, Some(absent)) = (missing.is_empty(), absent) {
+        return Err(usage(absent(&missing.join(", "), &ours.join(", "))));
     }
     Ok(theirs
         .iter()
@@ -636,7 +651,7 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
     };
     let mut model = model_for(&spec)?;
     model.load_params(a.run.join(MODEL))?;
-    let data = Relabelled::new(&data, &spec)?;
+    let data = Relabelled::new(&data, &spec, a.subset)?;
     let test = evaluate(&model, &data, &indices, 64)?;
     if a.json {
         println!("{}", results_json(&model, &test, &data.names));
@@ -658,9 +673,10 @@ struct Relabelled<'a> {
 
 impl<'a> Relabelled<'a> {
     /// Refuses data with a class the run was not trained on, naming it and the run's
-    /// classes. A run written before class names were recorded is matched by position
-    /// when the number of classes agrees (with a warning).
-    fn new(data: &'a Source, spec: &RunSpec) -> std::result::Result<Self, Failure> {
+    /// classes, and (unless `subset`) data lacking some of the run's classes. A run
+    /// written before class names were recorded is matched by position when the number of
+    /// classes agrees (with a warning).
+    fn new(data: &'a Source, spec: &RunSpec, subset: bool) -> std::result::Result<Self, Failure> {
         let theirs = data.class_names();
         if spec.class_names.is_empty() {
             if theirs.len() != spec.n_classes {
@@ -681,11 +697,22 @@ impl<'a> Relabelled<'a> {
             });
         }
         let ours = &spec.class_names;
-        let map = match_classes(ours, &theirs, |unknown, ours| {
+        let absent = |missing: &str, ours: &str| {
             format!(
-                "the data has classes the model was not trained on: {unknown}; the model knows {ours}"
+                "the data lacks classes the model was trained on: {missing} (the model knows \
+                 {ours}); pass --subset to score it on the classes it has"
             )
-        })?;
+        };
+        let map = match_classes(
+            ours,
+            &theirs,
+            |unknown, ours| {
+                format!(
+                    "the data has classes the model was not trained on: {unknown}; the model knows {ours}"
+                )
+            },
+            (!subset).then_some(&absent as &dyn Fn(&str, &str) -> String),
+        )?;
         Ok(Self {
             data,
             map,

@@ -51,17 +51,33 @@ pub fn safetensors(data: &[u8]) {
     }
 }
 
-/// Bytes read as a tnet compressed container.
+/// Bytes read as a tnet compressed container: as they are (the checksum answers first),
+/// then with the description's checksum recomputed over whatever the mutated bytes say,
+/// so that mutations also reach the validation behind the checksum; every tensor read is
+/// rebuilt.
 pub fn container(data: &[u8]) {
     crate::limits::set_max_memory(LIMIT);
     let Ok(f) = weights::safetensors_from_bytes(data) else {
         return;
     };
-    if let Ok(c) = CompressedFile::from_safetensors(f) {
-        for (_, t) in &c.tensors {
-            let _ = t.to_dense();
+    let sealed = f
+        .metadata
+        .get(crate::compress::METADATA_KEY)
+        .and_then(|d| crate::compress::resealed(d, &f.metadata, &f.entries));
+    let rebuild = |f| {
+        if let Ok(c) = CompressedFile::from_safetensors(f) {
+            for (_, t) in &c.tensors {
+                let _ = t.to_dense();
+            }
         }
+    };
+    if let Some(sealed) = sealed {
+        let mut g = f.clone();
+        g.metadata
+            .insert(crate::compress::METADATA_KEY.to_string(), sealed);
+        rebuild(g);
     }
+    rebuild(f);
 }
 
 /// Bytes read as the body of a model file (`model.bin`) and of a training checkpoint

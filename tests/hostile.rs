@@ -182,6 +182,29 @@ fn sizes_asked_for_by_options_are_checked_before_allocation() {
     assert!(matches!(r, Err(Error::TooLarge { .. })), "{:?}", r.err());
 }
 
+/// A TT container of shape `n x n x 2` with a bond of rank `n` before the last mode:
+/// `2 n^2` entries dense, an `n^2 x n` partial product on the way. Returns the tensor.
+fn blow_up_container(path: &Path, n: usize) -> TtTensor<f64> {
+    let cores = vec![
+        Array3::from_elem((1, n, 1), 1.0),
+        Array3::from_elem((1, n, n), 1e-3),
+        Array3::from_elem((n, 2, 1), 1.0),
+    ];
+    let tt = TtTensor::try_new(cores).unwrap();
+    let c = CompressedTensor {
+        shape: vec![n, n, 2],
+        dtype: Dtype::F64,
+        matrix: None,
+        decomposition: Decomposition::Tt(tt.clone()),
+    };
+    let file = CompressedFile {
+        tensors: vec![("x".into(), AnyCompressed::F64(c))],
+        ..CompressedFile::default()
+    };
+    file.write(path).unwrap();
+    tt
+}
+
 /// A container whose dense tensor is small but whose cores pass through a huge partial
 /// product on the way (a train of shape `200 x 200 x 2` with a bond of rank 200 before the
 /// last mode: 80,000 entries, through a `40,000 x 200` matrix) is refused before that
@@ -190,29 +213,13 @@ fn sizes_asked_for_by_options_are_checked_before_allocation() {
 fn intermediates_of_a_small_tensor_are_checked_too() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cores = vec![
-        Array3::from_elem((1, 200, 1), 1.0),
-        Array3::from_elem((1, 200, 200), 1e-3),
-        Array3::from_elem((200, 2, 1), 1.0),
-    ];
-    let tt = TtTensor::try_new(cores).unwrap();
+    let path = d.join("blow.safetensors");
+    let tt = blow_up_container(&path, 200);
     // The 40,000 x 200 partial product beside the 80,000-entry result.
     assert_eq!(
         tnet::Factorized::<f64>::dense_work(&tt),
         200 * 200 * 200 + 200 * 200 * 2
     );
-    let c = CompressedTensor {
-        shape: vec![200, 200, 2],
-        dtype: Dtype::F64,
-        matrix: None,
-        decomposition: Decomposition::Tt(tt),
-    };
-    let file = CompressedFile {
-        tensors: vec![("x".into(), AnyCompressed::F64(c))],
-        ..CompressedFile::default()
-    };
-    let path = d.join("blow.safetensors");
-    file.write(&path).unwrap();
     // The result (640 KB) fits in 32 MiB; the 64 MB intermediate does not.
     let out = d.join("x.npy");
     fails(
@@ -427,7 +434,10 @@ fn huge_orders_are_refused_not_recursed_into() {
 }
 
 /// Under an address-space limit (`ulimit -v`) a request far beyond it ends in an error,
-/// not in an allocation failure that aborts the process.
+/// not in an allocation failure that aborts the process: options asking for huge models,
+/// a small container declaring a huge tensor, and a container whose cores pass through a
+/// huge partial product (before `dense_work`, such a file aborted on the allocation of
+/// its partial product).
 #[cfg(target_os = "linux")]
 #[test]
 fn requests_beyond_a_hard_memory_limit_end_in_errors() {
@@ -436,6 +446,9 @@ fn requests_beyond_a_hard_memory_limit_end_in_errors() {
     let run = dir.path().join("run");
     let huge = dir.path().join("huge.safetensors");
     huge_container(&huge, 1.0);
+    // 8 MB of cores, 16 MB dense, an 8 GB partial product on the way.
+    let blow = dir.path().join("blow.safetensors");
+    blow_up_container(&blow, 1000);
     for cmd in [
         format!(
             "{bin} train --data synthetic --output {} --hidden 100000000 --max-memory 256M",
@@ -449,6 +462,11 @@ fn requests_beyond_a_hard_memory_limit_end_in_errors() {
             "{bin} reconstruct {} -o {} --max-memory 256M",
             huge.display(),
             dir.path().join("x.npy").display()
+        ),
+        format!(
+            "{bin} reconstruct {} -o {} --max-memory 256M",
+            blow.display(),
+            dir.path().join("y.npy").display()
         ),
     ] {
         let out = Command::new("sh")

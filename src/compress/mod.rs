@@ -246,7 +246,8 @@ mod tests {
         desc.as_object_mut().unwrap().remove("checksum");
         let r = reason(desc.to_string());
         assert!(r.contains("no checksum"), "{what}: {r}");
-        let sealed = container::resealed(&desc.to_string(), &file.metadata, &file.entries);
+        let sealed = container::resealed(&desc.to_string(), &file.metadata, &file.entries)
+            .expect("a container description");
         let r = reason(sealed);
         assert!(
             !r.contains("checksum"),

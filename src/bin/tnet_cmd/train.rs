@@ -374,6 +374,9 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize), Failure> {
     ))
 }
 
+/// Words a class-mismatch error from the offending classes and the run's classes.
+type Wording<'a> = &'a dyn Fn(&str, &str) -> String;
+
 /// The label in `ours` of every class of `theirs`, matched by name. `refuse(unknown,
 /// ours)` words the error when `theirs` has classes `ours` lacks; `absent(missing,
 /// ours)` the error when `theirs` lacks some of `ours` (`None`: a subset is allowed);
@@ -382,7 +385,7 @@ fn match_classes(
     ours: &[String],
     theirs: &[String],
     refuse: impl FnOnce(&str, &str) -> String,
-    absent: Option<&dyn Fn(&str, &str) -> String>,
+    absent: Option<Wording<'_>>,
 ) -> std::result::Result<Vec<usize>, Failure> {
     let not_in = |a: &[String], b: &[String]| -> Vec<String> {
         a.iter().filter(|c| !b.contains(c)).cloned().collect()
@@ -711,7 +714,7 @@ impl<'a> Relabelled<'a> {
                     "the data has classes the model was not trained on: {unknown}; the model knows {ours}"
                 )
             },
-            (!subset).then_some(&absent as &dyn Fn(&str, &str) -> String),
+            (!subset).then_some(&absent as Wording<'_>),
         )?;
         Ok(Self {
             data,

@@ -80,6 +80,21 @@ pub fn container(data: &[u8]) {
     rebuild(f);
 }
 
+/// Bytes read as a run directory's `run.json`, sealed by the harness with the checksum of
+/// whatever fields the mutated JSON holds (so mutations reach the fields rather than stop
+/// at the checksum), then the model it names built under the memory limit, as `eval`,
+/// `info` and `predict` do before loading `model.bin`.
+pub fn run_json(data: &[u8]) {
+    crate::limits::set_max_memory(LIMIT);
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    crate::train::run::seal(&mut value);
+    if let Ok(spec) = crate::train::run::RunSpec::from_json(value.to_string().as_bytes()) {
+        let _ = spec.model::<f32>();
+    }
+}
+
 /// Bytes read as the body of a model file (`model.bin`) and of a training checkpoint
 /// (`checkpoint.bin`) of a run directory, with the trailing FNV-1a checksum appended by the
 /// harness so that mutations reach the header and the tensors rather than stopping at the

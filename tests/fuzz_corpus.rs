@@ -12,12 +12,13 @@ type Target = fn(&[u8]);
 #[test]
 fn the_fuzz_corpus_replays_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let targets: [(&str, Target); 5] = [
+    let targets: [(&str, Target); 6] = [
         ("npy", tnet::fuzzing::npy),
         ("npz", tnet::fuzzing::npz),
         ("safetensors", tnet::fuzzing::safetensors),
         ("container", tnet::fuzzing::container),
         ("run_files", tnet::fuzzing::run_files),
+        ("run_json", tnet::fuzzing::run_json),
     ];
     for (name, run) in targets {
         let mut inputs: Vec<_> = std::fs::read_dir(root.join(name))
@@ -65,6 +66,12 @@ fn the_seeds_are_valid_files() {
         };
         std::fs::remove_file(&file).unwrap();
         loaded.unwrap_or_else(|e| panic!("{seed}: {e}"));
+    }
+    // The run.json seeds read (sealed) and build their model.
+    for seed in ["fdht", "tt"] {
+        let bytes = std::fs::read(root.join("run_json").join(seed)).unwrap();
+        let spec = tnet::train::run::RunSpec::from_json(&bytes).unwrap();
+        spec.model::<f32>().unwrap();
     }
     // Containers with their checksum load; the seeds without one (from before checksums
     // were required; the harness reseals them so mutations reach the validation) are

@@ -19,6 +19,8 @@ mod metrics;
 mod optim;
 mod trainer;
 
+pub mod run;
+
 pub use checkpoint::{Checkpoint, RunFingerprint, TrainState, history_path};
 pub use data::{InMemoryDataset, Sampling, SequenceDataset, load_batch};
 pub use metrics::{EpochMetrics, EvalReport, ParamStat, evaluate};

@@ -15,15 +15,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use tnet::data::Split;
 use tnet::data::{
     FolderConfig, FolderDataset, GroupLevel, SyntheticConfig, SyntheticVideo, VideoDataset, split,
 };
-use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec, build};
+use tnet::models::zoo::{HtLayout, ModelKind, ModelSpec};
 use tnet::models::{Lstm, LstmConfig};
+use tnet::train::run::RunSpec;
 use tnet::train::{
     EpochMetrics, EvalReport, OptimizerConfig, ParamStat, TrainConfig, check_memory, evaluate, fit,
 };
@@ -139,70 +140,11 @@ pub struct PredictArgs {
     json: bool,
 }
 
-/// What `run.json` records: enough to rebuild the data, the split and the model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct RunSpec {
-    data: String,
-    frames: Option<usize>,
-    size: Option<(usize, usize)>,
-    model: String,
-    rank: usize,
-    order: usize,
-    blocks: usize,
-    hidden: usize,
-    epochs: usize,
-    lr: f64,
-    batch: usize,
-    seed: u64,
-    test_fraction: f64,
-    /// The recurrent gain. Runs written before the option existed were trained with 1.
-    #[serde(default = "unit_gain")]
-    recurrent_gain: f64,
-    /// The gate normalisation. Runs written before the option existed had none.
-    #[serde(default)]
-    gate_norm: bool,
-    /// The HT tree layout. Runs written before the option existed used `paired`.
-    #[serde(default)]
-    ht_layout: HtLayout,
-    /// Sizes of the data the run was trained on (`N`, classes, `T`): what the model is
-    /// built from, so describing a run never has to open its data.
-    n_input: usize,
-    n_classes: usize,
-    clip_frames: usize,
-    /// The class names, in label order: evaluation on other data matches classes by
-    /// name. Runs written before the field existed have none (matched by position).
-    #[serde(default)]
-    class_names: Vec<String>,
-    /// The test folder of `--test-data` (none: the test clips are held out of `data`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    test_data: Option<String>,
-}
-
-fn unit_gain() -> f64 {
-    1.0
-}
-
 const RUN: &str = "run.json";
 const CHECKPOINT: &str = "checkpoint.bin";
 const METRICS: &str = "metrics.jsonl";
 const MODEL: &str = "model.bin";
 const RESULTS: &str = "results.json";
-
-impl RunSpec {
-    fn kind(&self) -> Result<ModelKind> {
-        self.model.parse().map_err(|e| Error::Corrupt {
-            path: Some(PathBuf::from(RUN)),
-            reason: format!("model {:?}: {e}", self.model),
-        })
-    }
-
-    fn model_spec(&self) -> Result<ModelSpec> {
-        Ok(ModelSpec::new(self.kind()?, self.rank)
-            .with_order(self.order)
-            .with_blocks(self.blocks)
-            .with_ht_layout(self.ht_layout))
-    }
-}
 
 /// A data source of the command line: the built-in video or a frame-folder tree.
 enum Source {
@@ -431,69 +373,6 @@ fn test_split(data: &Source, fraction: f64, seed: u64) -> Result<Split> {
     })
 }
 
-fn model_for(spec: &RunSpec) -> Result<Lstm<f32>> {
-    let config = LstmConfig::new(spec.n_input, spec.hidden)
-        .with_recurrent_gain(spec.recurrent_gain)
-        .with_gate_norm(spec.gate_norm);
-    build::<f32>(&spec.model_spec()?, &config, spec.n_classes, spec.seed)
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-        path: Some(path.to_path_buf()),
-        reason: e.to_string(),
-    })
-}
-
-/// Reads `run.json`, refusing one edited after it was written: its `checksum` (written by
-/// [`write_run`]) must be there and match the other fields.
-fn read_run(path: &Path) -> Result<RunSpec> {
-    let mut value: serde_json::Value = read_json(path)?;
-    let corrupt = |reason: String| Error::Corrupt {
-        path: Some(path.to_path_buf()),
-        reason,
-    };
-    let Some(stored) = value.as_object_mut().and_then(|m| m.remove("checksum")) else {
-        return Err(corrupt(
-            "no checksum: it was removed after training (or the run predates checksums), so \
-             the settings cannot be trusted to describe the run's model and split"
-                .into(),
-        ));
-    };
-    let computed = run_checksum(&value);
-    if stored.as_str() != Some(computed.as_str()) {
-        let stored = stored
-            .as_str()
-            .map_or_else(|| stored.to_string(), str::to_string);
-        return Err(corrupt(format!(
-            "checksum mismatch (stored {stored}, computed {computed}): the run's settings \
-             were edited after training, so they no longer describe its model and split"
-        )));
-    }
-    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
-}
-
-/// Writes `run.json` with a checksum over its fields.
-fn write_run(path: &Path, spec: &RunSpec) -> Result<()> {
-    let mut value = serde_json::to_value(spec).expect("plain data serialises");
-    let sum = run_checksum(&value);
-    if let Some(m) = value.as_object_mut() {
-        m.insert("checksum".into(), json!(sum));
-    }
-    write_json(path, &value)
-}
-
-/// The checksum of the compact JSON of `value` (keys sorted: serde_json's map is ordered).
-fn run_checksum(value: &serde_json::Value) -> String {
-    tnet::io::Checksum::new()
-        .field(value.to_string().as_bytes())
-        .hex()
-}
-
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("plain data serialises");
     tnet::io::write_atomic(path, text.as_bytes())
@@ -568,7 +447,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         test_data: a.test_data.clone(),
     };
     if a.resume && run_file.exists() {
-        let old = read_run(&run_file)?;
+        let old = RunSpec::read(&run_file)?;
         if old != spec {
             return Err(usage(format!(
                 "--resume with other settings than the run in {} (see its {RUN})",
@@ -577,7 +456,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         }
     }
     let split = test_split(&data, spec.test_fraction, spec.seed)?;
-    let mut model = model_for(&spec)?;
+    let mut model = spec.model::<f32>()?;
     let config = TrainConfig::new(spec.epochs, spec.batch, spec.seed)
         .with_optimizer(OptimizerConfig::adam(spec.lr))
         .with_checkpoint(dir.join(CHECKPOINT), 0)
@@ -589,7 +468,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         path: dir.clone(),
         source,
     })?;
-    write_run(&run_file, &spec)?;
+    spec.write(&run_file)?;
     if !a.json {
         let p = model.param_count();
         eprintln!(
@@ -633,7 +512,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
 }
 
 pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
-    let spec = read_run(&a.run.join(RUN))?;
+    let spec = RunSpec::read(&a.run.join(RUN))?;
     let (data, indices) = match &a.data {
         Some(src) => {
             let data = open_data(src, spec.frames, spec.size, spec.seed)?;
@@ -652,7 +531,7 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
             (data, split.test)
         }
     };
-    let mut model = model_for(&spec)?;
+    let mut model = spec.model::<f32>()?;
     model.load_params(a.run.join(MODEL))?;
     let data = Relabelled::new(&data, &spec, a.subset)?;
     let test = evaluate(&model, &data, &indices, 64)?;
@@ -782,8 +661,8 @@ fn frame_size(spec: &RunSpec) -> Result<(usize, usize, usize)> {
 /// Classifies clip folders with a trained run and prints each clip's class
 /// probabilities.
 pub fn predict(a: PredictArgs) -> std::result::Result<(), Failure> {
-    let spec = read_run(&a.run.join(RUN))?;
-    let mut model = model_for(&spec)?;
+    let spec = RunSpec::read(&a.run.join(RUN))?;
+    let mut model = spec.model::<f32>()?;
     model.load_params(a.run.join(MODEL))?;
     let (h, w, c) = frame_size(&spec)?;
     let cfg = FolderConfig {
@@ -841,8 +720,8 @@ pub fn predict(a: PredictArgs) -> std::result::Result<(), Failure> {
 
 /// Describes the model of a run directory: parameters per part, compression, memory.
 pub fn info(run: &Path, json_out: bool) -> std::result::Result<(), Failure> {
-    let spec = read_run(&run.join(RUN))?;
-    let model = model_for(&spec)?;
+    let spec = RunSpec::read(&run.join(RUN))?;
+    let model = spec.model::<f32>()?;
     let p = model.param_count();
     let ratio = model.compression_ratio();
     let mem = model.memory_report(1, spec.clip_frames);

@@ -25,6 +25,25 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Refuses an `output` that is the `input` file ([`same_file`]): writing it would replace
+/// the data being read.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`output`) naming the path.
+pub fn check_distinct(input: &Path, output: &Path) -> Result<()> {
+    if same_file(input, output) {
+        return Err(Error::InvalidParameter {
+            name: "output",
+            reason: format!(
+                "{}: the output is the input file; writing it would replace the input (choose \
+                 another output path)",
+                output.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: temporary sibling file, flush + fsync, rename.
 ///
 /// A reader never sees a half-written file: either the old content or the new. The

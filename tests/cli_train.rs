@@ -150,10 +150,7 @@ fn train_kill_resume_eval_info() {
     let unsealed = tnet().args(["eval", &s]).output().expect("tnet runs");
     assert!(!unsealed.status.success());
     assert!(String::from_utf8_lossy(&unsealed.stderr).contains("no checksum"));
-    let sum = tnet::io::Checksum::new()
-        .field(spec.to_string().as_bytes())
-        .hex();
-    spec["checksum"] = sum.into();
+    tnet::train::run::seal(&mut spec);
     std::fs::write(&run_json, serde_json::to_vec(&spec).unwrap()).unwrap();
     let legacy = json(&run(&["eval", &s, "--json"]));
     assert_eq!(legacy["accuracy"], result["accuracy"]);

@@ -539,8 +539,8 @@ impl PyDecomposition {
     }
 
     /// `||self||_F`, without forming the dense tensor.
-    fn norm(&self) -> f64 {
-        with_tensor!(&self.inner, c => c.decomposition.as_factorized().norm().as_f64())
+    fn norm(&self, py: Python<'_>) -> f64 {
+        with_tensor!(&self.inner, c => py.detach(|| c.decomposition.as_factorized().norm().as_f64()))
     }
 
     /// One entry of the format's tensor (the tensorized shape, for a matrix).
@@ -592,17 +592,18 @@ impl PyDecomposition {
     }
 
     /// `<self, other>` (same format, shape and dtype), without forming either densely.
-    fn inner(&self, other: &PyDecomposition) -> PyResult<f64> {
+    fn inner(&self, py: Python<'_>, other: &PyDecomposition) -> PyResult<f64> {
         match (&self.inner, &other.inner) {
             (AnyCompressed::F32(a), AnyCompressed::F32(b)) => {
                 same_layout(a, b).py()?;
-                inner_product(&a.decomposition, &b.decomposition)
+                py.detach(|| inner_product(&a.decomposition, &b.decomposition))
                     .py()
                     .map(|v| v.as_f64())
             }
             (AnyCompressed::F64(a), AnyCompressed::F64(b)) => {
                 same_layout(a, b).py()?;
-                inner_product(&a.decomposition, &b.decomposition).py()
+                py.detach(|| inner_product(&a.decomposition, &b.decomposition))
+                    .py()
             }
             _ => Err(bad(
                 "both operands must have the same dtype (float32 or float64)",
@@ -619,6 +620,12 @@ impl PyDecomposition {
     }
 
     fn __mul__(&self, alpha: f64) -> PyResult<PyDecomposition> {
+        if !alpha.is_finite() || (self.dtype() == "float32" && !(alpha as f32).is_finite()) {
+            return Err(bad(format!(
+                "the factor {alpha} is not finite in {}",
+                self.dtype()
+            )));
+        }
         let inner: AnyCompressed = match &self.inner {
             AnyCompressed::F32(c) => CompressedTensor {
                 decomposition: scaled(&c.decomposition, alpha as f32).py()?,
@@ -1014,8 +1021,8 @@ fn load_all(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, PyDecomposit
         .collect())
 }
 
-/// compress_file(input, output, format, *, rank=None, rel_eps=0.1, order=None,
-/// min_size=4096, include=(), blocks=None)
+/// compress_file(input, output, format, *, rank=None, rel_eps=None, abs_eps=None,
+/// order=None, min_size=4096, include=(), blocks=None)
 /// --
 ///
 /// The engine of `tnet.compress_file`; returns the per-weight report as JSON text.
@@ -1043,12 +1050,7 @@ fn compress_file(
         bt: bt_options(blocks, 0)?,
         ..CompressOptions::new(format, rule(rank, rel_eps, abs_eps, false)?)
     };
-    if tnet::io::same_file(&input, &output) {
-        return Err(bad(format!(
-            "{}: the output is the input file; writing it would replace the input",
-            output.display()
-        )));
-    }
+    tnet::io::check_distinct(&input, &output).py()?;
     py.detach(|| -> tnet::Result<String> {
         let model = compress::read_model(&input)?;
         let (file, reports) = compress::compress_model(&model, &opts)?;
@@ -1069,12 +1071,7 @@ fn serde_json_text(reports: &[compress::TensorReport], totals: &compress::Totals
 /// Rebuilds the dense weights of a tnet container into a `.safetensors` file.
 #[pyfunction]
 fn reconstruct_file(py: Python<'_>, input: PathBuf, output: PathBuf) -> PyResult<()> {
-    if tnet::io::same_file(&input, &output) {
-        return Err(bad(format!(
-            "{}: the output is the input file; writing it would replace the input",
-            output.display()
-        )));
-    }
+    tnet::io::check_distinct(&input, &output).py()?;
     py.detach(|| -> tnet::Result<()> {
         let file = CompressedFile::read(&input)?;
         tnet::weights::write_safetensors(&output, &file.to_dense()?)
@@ -1587,8 +1584,8 @@ impl PyMatrix {
     }
 
     /// `||W||_F`, without forming `W`.
-    fn norm(&self) -> f64 {
-        with_matrix!(&self.inner, w => w.frobenius_norm())
+    fn norm(&self, py: Python<'_>) -> f64 {
+        with_matrix!(&self.inner, w => py.detach(|| w.frobenius_norm()))
     }
 
     fn __repr__(&self) -> String {

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_exact_recovery_of_low_rank_tensors(fmt, maker):
         assert y.ranks == [2, 2, 2, 2]
 
 
-def test_tr_recovers_a_train_exactly_with_a_rank_cap():
+def test_tr_recovers_a_train_exactly():
     x = tt_tensor((5, 6, 7, 4), 2, RNG)
     y = tnet.tr_svd(x, rel_eps=1e-10)
     assert rel(x, y.to_dense()) < 1e-10
@@ -213,17 +214,49 @@ def test_input_is_read_in_place_not_copied():
     """A 256 MB float64 tensor decomposed at rank 1 raises the process's peak memory by
     far less than its size (a copy would add 256 MB)."""
     code = r"""
-import resource, numpy as np, tnet
+import resource, sys, numpy as np, tnet
 x = np.random.default_rng(0).standard_normal((32, 32, 32, 32, 32))  # 256 MiB
+if sys.argv[1] == "F":
+    x = np.asfortranarray(x)
 x += 0.0
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 y = tnet.tt_svd(x, rank=1, measure_error=False)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print((after - before) * 1024 / x.nbytes)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    growth = float(out.stdout.strip())
-    assert growth < 0.5, f"peak memory grew by {growth:.2f}x the input"
+    for order in ["C", "F"]:
+        out = subprocess.run([sys.executable, "-c", code, order], capture_output=True, text=True, check=True)
+        growth = float(out.stdout.strip())
+        assert growth < 0.5, f"{order} order: peak memory grew by {growth:.2f}x the input"
+
+
+def test_the_gil_is_released_during_a_decomposition():
+    """Another Python thread runs while tnet decomposes. With a switch interval of 100 s the
+    main thread never hands the GIL over by itself, so the other thread can only run while
+    the call has released it (it sleeps for 0 s each turn, which lets the main thread take
+    the GIL back when the call returns)."""
+    x = RNG.standard_normal((32, 32, 32, 16, 16))
+    done = threading.Event()
+    count = [0]
+
+    def counter():
+        while not done.is_set():
+            count[0] += 1
+            time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        t = threading.Thread(target=counter)
+        t.start()
+        before = count[0]
+        tnet.tt_svd(x, rank=2)
+        during = count[0] - before
+        done.set()
+        t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert during > 10, f"the other thread ran {during} times during the call"
 
 
 def test_two_threads_decompose_at_once():

@@ -17,7 +17,9 @@ achieved error for BT), ``abs_eps=E`` for ``||X - Y||_F <= E``; combined, the ti
 wins; ``exact=True`` keeps everything.
 
 Arrays: float32 and float64 NumPy arrays are read in place (no copy, any strides) and the
-decomposition runs in their precision; any other input is converted to float64 first.
+decomposition runs in their precision; float16 input is converted to float32 and any other
+input to float64 first. Do not write to an array from another thread while tnet reads it
+(the GIL is released during the call, as for NumPy's own long operations).
 Everything returned is a new NumPy array. Decompositions and products release the GIL.
 Bad input raises :class:`TnetError` (a ``ValueError``) with tnet's message; unreadable
 files raise ``OSError``; an allocation above tnet's memory limit raises ``MemoryError``.
@@ -122,7 +124,9 @@ def decompose(
         ``(m_1 n_1, .., m_d n_d)`` and ``to_dense()`` gives ``W`` back.
     measure_error : bool
         Measure the true ``||X - Y||_F / ||X||_F`` after decomposing (one more pass over
-        ``x``, slab by slab); reported as ``rel_error``.
+        ``x``, slab by slab); reported as ``rel_error``. A measured error above the
+        guaranteed bound (possible only for entries near the limits of the dtype) raises
+        ``TnetError``; with ``False`` nothing is measured and nothing is checked.
     seed : int
         BT only: the seed that completes rank-deficient starts.
 

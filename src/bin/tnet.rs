@@ -361,14 +361,10 @@ fn write_bytes(path: &Path, bytes: &[u8], force: bool) -> Result<(), Failure> {
 /// Refuses an output path that names the input file (directly, through a link or
 /// another spelling): the input would be replaced by its lossy or rebuilt form.
 fn check_distinct(input: &Path, output: &Path) -> Result<(), Failure> {
-    if tnet::io::same_file(input, output) {
-        return Err(usage(format!(
-            "{}: the output is the input file; writing it would replace the input (choose \
-             another output path)",
-            output.display()
-        )));
-    }
-    Ok(())
+    tnet::io::check_distinct(input, output).map_err(|e| match e {
+        Error::InvalidParameter { reason, .. } => usage(reason),
+        e => e.into(),
+    })
 }
 
 fn fmt_shape(s: &[usize]) -> String {

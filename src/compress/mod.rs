@@ -279,7 +279,10 @@ mod tests {
     fn tampered_files_are_corrupt() {
         let x = crate::dense::random_normal::<f64>(&[3, 4, 5], 4);
         type Edit = fn(&mut serde_json::Value);
-        let edits: [(&str, Edit); 8] = [
+        let edits: [(&str, Edit); 11] = [
+            ("precision", |m| m["precision"] = "f32".into()),
+            ("blocks zero", |m| m["blocks"] = 0.into()),
+            ("core renamed", |m| m["cores"][0] = "w/zz/9".into()),
             ("ranks", |m| m["ranks"][0] = 7.into()),
             ("ranks dropped", |m| {
                 m["ranks"].as_array_mut().unwrap().pop();

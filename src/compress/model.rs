@@ -217,15 +217,27 @@ pub fn compress_model(
             ),
             other => other,
         };
-        let (c, report): (AnyCompressed, TensorReport) = match &w.data {
+        let result: Result<(AnyCompressed, TensorReport)> = match &w.data {
             DenseArray::F32(a) => {
-                let (c, r) = decompose_named(&w.name, w.dtype, a.view(), &dopts).map_err(named)?;
-                (c.into(), r)
+                decompose_named(&w.name, w.dtype, a.view(), &dopts).map(|(c, r)| (c.into(), r))
             }
             DenseArray::F64(a) => {
-                let (c, r) = decompose_named(&w.name, w.dtype, a.view(), &dopts).map_err(named)?;
-                (c.into(), r)
+                decompose_named(&w.name, w.dtype, a.view(), &dopts).map(|(c, r)| (c.into(), r))
             }
+        };
+        // A weight that cannot be held to the rule (entries deep in the subnormal range,
+        // or a measured error above the bound) is kept as it is, with the reason; other
+        // errors stop the run, naming the weight where they do not.
+        let (c, report) = match result {
+            Ok(ok) => ok,
+            Err(
+                e @ (Error::BoundNotMet { .. } | Error::InvalidParameter { name: "tensor", .. }),
+            ) => {
+                reports.push(keep(e.to_string()));
+                out.kept.push(entry.clone());
+                continue;
+            }
+            Err(e) => return Err(named(e)),
         };
         if report.params >= report.dense_params {
             reports.push(TensorReport {

@@ -181,8 +181,15 @@ impl Source {
     }
 
     /// Joins `test` to `train`, matching classes by name: a test class the training data
-    /// lacks is an error naming it; frames must have the same size.
-    fn join(train: Source, test: Source) -> std::result::Result<Self, Failure> {
+    /// lacks is an error naming it, and so (when `every_class`, as for a new run) is a
+    /// training class the test data lacks; frames must have the same size.
+    fn join(train: Source, test: Source, every_class: bool) -> std::result::Result<Self, Failure> {
+        let absent = |missing: &str, ours: &str| {
+            format!(
+                "--test-data lacks classes of the training data: {missing} (the training \
+                 classes are {ours}); every class needs test clips"
+            )
+        };
         let map = match_classes(
             &train.class_names(),
             &test.class_names(),
@@ -192,12 +199,7 @@ impl Source {
                  classes are {ours}"
                 )
             },
-            Some(&|missing, ours| {
-                format!(
-                    "--test-data lacks classes of the training data: {missing} (the training \
-                     classes are {ours}); every class needs test clips"
-                )
-            }),
+            every_class.then_some(&absent as Wording<'_>),
         )?;
         if (test.frames(), test.frame_len()) != (train.frames(), train.frame_len()) {
             return Err(usage(format!(
@@ -400,7 +402,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
     // Everything is checked before the run directory is touched.
     let data = open_data(&a.data, a.frames, size, a.seed)?;
     let data = match &a.test_data {
-        Some(dir) => Source::join(data, open_data(dir, a.frames, size, a.seed)?)?,
+        Some(dir) => Source::join(data, open_data(dir, a.frames, size, a.seed)?, true)?,
         None => data,
     };
     let ht_layout: HtLayout = a
@@ -523,7 +525,13 @@ pub fn eval(a: EvalArgs) -> std::result::Result<(), Failure> {
             let data = open_data(&spec.data, spec.frames, spec.size, spec.seed)?;
             let data = match &spec.test_data {
                 Some(dir) => {
-                    Source::join(data, open_data(dir, spec.frames, spec.size, spec.seed)?)?
+                    // A run's own test folder, as it was trained (runs of older versions
+                    // may test on some of the classes only).
+                    Source::join(
+                        data,
+                        open_data(dir, spec.frames, spec.size, spec.seed)?,
+                        false,
+                    )?
                 }
                 None => data,
             };

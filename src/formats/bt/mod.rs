@@ -231,7 +231,6 @@ impl<T: Scalar> Factorized<T> for BtTensor<T> {
         self.blocks.iter().map(Factorized::n_params).sum()
     }
 
-    /// The sum of the blocks' dense tensors. Memory `2 N`.
     /// The largest block's work beside the accumulated result.
     fn dense_work(&self) -> u128 {
         let block = self
@@ -243,6 +242,8 @@ impl<T: Scalar> Factorized<T> for BtTensor<T> {
         block.saturating_add(crate::limits::elements(&self.shape))
     }
 
+    /// The sum of the blocks' dense tensors. Memory `N` plus one block's
+    /// [`dense_work`](Factorized::dense_work).
     fn to_dense(&self) -> ArrayD<T> {
         let mut it = self.blocks.iter();
         let mut x = it.next().expect("at least one block").to_dense();

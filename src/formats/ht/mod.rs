@@ -576,8 +576,8 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
     }
 
     /// The frames alive while [`frame`](HtTensor::frame) recurses (a node's left frame is
-    /// held while its right one is built), each combination's `N_l x k_r k_t` product, and
-    /// the final permuted copy.
+    /// held while its right one is built), each combination's `N_l x k_r k_t` product (and
+    /// its row-major copy), and the final permuted copy.
     fn dense_work(&self) -> u128 {
         let size = |t: usize| {
             let n = self
@@ -600,7 +600,10 @@ impl<T: Scalar> Factorized<T> for HtTensor<T> {
                     let ((nl, fl), (_, fr), (_, ft)) = (size(l), size(r), size(t));
                     let kr_kt =
                         (x.nodes[r].rank() as u128).saturating_mul(x.nodes[t].rank() as u128);
-                    let combine = [fl, fr, nl.saturating_mul(kr_kt), ft]
+                    // `U_l B` comes column-major from the product and is copied to
+                    // row-major while alive: twice `N_l k_r k_t`.
+                    let t1 = nl.saturating_mul(kr_kt);
+                    let combine = [fl, fr, t1, t1, ft]
                         .into_iter()
                         .fold(held, u128::saturating_add);
                     work(x, size, l, held)

@@ -277,13 +277,13 @@ impl<T: Scalar> Factorized<T> for TrTensor<T> {
         self.cores.iter().map(|g| g.len()).sum()
     }
 
-    /// Sum over the closing index `a` of the open chains (each a TT contracted left to
-    /// right). Cost `O(r_0 Σ_k n_1..n_k r^2)`, memory `N + N r / n`.
     /// One slice's chain (as TT) beside the accumulated result.
     fn dense_work(&self) -> u128 {
         cores::chain_work(&self.slices(0)).saturating_add(crate::limits::elements(&self.shape))
     }
 
+    /// Sum over the closing index `a` of the open chains (each a TT contracted left to
+    /// right). Cost `O(r_0 Σ_k n_1..n_k r^2)`, memory `N + N r / n`.
     fn to_dense(&self) -> ArrayD<T> {
         let r0 = self.cores[0].dim().0;
         let mut acc = cores::chain_matrix(&self.slices(0));

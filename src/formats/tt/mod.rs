@@ -426,12 +426,12 @@ impl<T: Scalar> Factorized<T> for TtTensor<T> {
         self.cores.iter().map(|g| g.len()).sum()
     }
 
-    /// Left-to-right products of the cores; cost `O(N r^2)`, memory `N r / n_d`.
     /// The chain's partial products `(n_1..n_k) x r_k` and the one being formed.
     fn dense_work(&self) -> u128 {
         cores::chain_work(&self.core_views())
     }
 
+    /// Left-to-right products of the cores; cost `O(N r^2)`, memory `N r / n_d`.
     fn to_dense(&self) -> ArrayD<T> {
         let m = cores::chain_matrix(&self.core_views());
         ArrayD::from_shape_vec(IxDyn(&self.shape), m.into_raw_vec_and_offset().0)

@@ -506,8 +506,6 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
         self.core.len() + self.factors.iter().map(Array2::len).sum::<usize>()
     }
 
-    /// `G ×_1 U_1 .. ×_d U_d`, the mode products in the cheapest order. Cost at most
-    /// `2 N Σ_k R_k` flops, dominated by the last product (`2 N R_k`).
     /// Two consecutive mode products, each at most `Π max(n_k, R_k)` entries (whatever
     /// order the modes are multiplied in).
     fn dense_work(&self) -> u128 {
@@ -519,6 +517,8 @@ impl<T: Scalar> Factorized<T> for TuckerTensor<T> {
         most.saturating_mul(2)
     }
 
+    /// `G ×_1 U_1 .. ×_d U_d`, the mode products in the cheapest order. Cost at most
+    /// `2 N Σ_k R_k` flops, dominated by the last product (`2 N R_k`).
     fn to_dense(&self) -> ArrayD<T> {
         let ops: Vec<(usize, ArrayView2<'_, T>)> = self
             .factors

@@ -122,6 +122,75 @@ pub(crate) fn check_backward<T>(
     Ok(())
 }
 
+/// The largest `|x|` of a slice and whether it holds a NaN, in one pass over 16
+/// independent lanes (the compiler turns the lanes into SIMD max and compare
+/// instructions). A NaN never compares greater, so it is flagged on its own; an Inf shows
+/// up as the maximum.
+pub(crate) fn max_abs_and_nan<T: Scalar>(s: &[T]) -> (T, bool) {
+    const LANES: usize = 16;
+    let mut max = [T::zero(); LANES];
+    let mut nan = [false; LANES];
+    let chunks = s.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let a = chunk[l].abs();
+            max[l] = if a > max[l] { a } else { max[l] };
+            nan[l] |= a.is_nan();
+        }
+    }
+    let mut m = T::zero();
+    let mut any_nan = false;
+    for (&v, &n) in max.iter().zip(&nan) {
+        m = if v > m { v } else { m };
+        any_nan |= n;
+    }
+    for &v in tail {
+        let a = v.abs();
+        m = if a > m { a } else { m };
+        any_nan |= a.is_nan();
+    }
+    (m, any_nan)
+}
+
+/// The largest `|x|` over all entries, or [`Error::NonFinite`] with the row-major index
+/// of the first NaN/Inf.
+///
+/// Contiguous inputs (any memory order) are scanned in one vectorised pass, in parallel
+/// over fixed blocks; the exact index is looked for only on the error path.
+pub(crate) fn finite_max_abs<T: Scalar, D: ndarray::Dimension>(
+    context: &'static str,
+    x: &ndarray::ArrayView<'_, T, D>,
+) -> Result<T> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    let first_bad = || Error::NonFinite {
+        context,
+        index: x.iter().position(|v| !v.is_finite()).unwrap_or(0),
+    };
+    let Some(s) = x.as_slice_memory_order() else {
+        let mut largest = T::zero();
+        for (index, v) in x.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::NonFinite { context, index });
+            }
+            largest = largest.max(v.abs());
+        }
+        return Ok(largest);
+    };
+    let (max, nan) = if s.len() > BLOCK {
+        s.par_chunks(BLOCK)
+            .map(max_abs_and_nan)
+            .reduce(|| (T::zero(), false), |a, b| (a.0.max(b.0), a.1 | b.1))
+    } else {
+        max_abs_and_nan(s)
+    };
+    if nan || !max.is_finite() {
+        return Err(first_bad());
+    }
+    Ok(max)
+}
+
 /// Rejects tensors that no decomposition can take: no modes, an empty mode, a NaN/Inf,
 /// or entries so deep in the subnormal range that they carry fewer than half the
 /// significand's bits.
@@ -143,13 +212,7 @@ pub fn check_tensor<T: Scalar>(context: &'static str, x: &ArrayViewD<'_, T>) -> 
             shape: x.shape().to_vec(),
         });
     }
-    let mut largest = T::zero();
-    for (index, v) in x.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(Error::NonFinite { context, index });
-        }
-        largest = largest.max(v.abs());
-    }
+    let largest = finite_max_abs(context, x)?;
     if largest > T::zero() && largest < T::min_positive_value() * T::epsilon().sqrt() {
         return Err(Error::param(
             "tensor",

@@ -689,3 +689,35 @@ fn f32_arithmetic() {
     assert_within(e, 0.2 + tol, "f32 rounding");
     assert_within(e, info.rel_error_bound() as f64 + tol, "f32 rounding bound");
 }
+
+/// `f32` TR-SVD at the ranks `f64` chooses ends at the `f64` error: a decaying sum of
+/// tensor trains plus 1e-3 noise gives ranks 16 and 128-column factors, whose tail
+/// singular values an `f32` QR must not lose, and the fixed signs of the first singular
+/// vectors make both precisions build the same ring. (The loss seen through faer's blocked
+/// QR, 1.47e-3 against 1.00e-3, was on the 8^8 tensor of `scripts/compare_python.py`;
+/// this smaller tensor does not reproduce it, so the test guards the property, and the
+/// comparison script's error columns check that tensor.)
+#[test]
+fn f32_tr_svd_matches_f64_error() {
+    let shape = [8usize; 7];
+    let mut x = ArrayD::<f64>::zeros(IxDyn(&shape));
+    for (rank, weight, seed) in [(3, 1.0, 1), (3, 0.3, 2), (2, 0.1, 3)] {
+        let t = TtTensor::<f64>::random(&shape, rank, seed)
+            .unwrap()
+            .to_dense();
+        let norm = t.iter().map(|v| v * v).sum::<f64>().sqrt();
+        x.scaled_add(weight / norm, &t);
+    }
+    let noise = random_normal::<f64>(&shape, 4);
+    let scale = 1e-3 * x.iter().map(|v| v * v).sum::<f64>().sqrt()
+        / noise.iter().map(|v| v * v).sum::<f64>().sqrt();
+    x.scaled_add(scale, &noise);
+    let (y64, _) = tr_svd(x.view(), &Truncation::rel(1e-2)).unwrap();
+    let e64 = rel_error(x.view(), y64.to_dense().view()).unwrap();
+    let x32 = x.mapv(|v| v as f32);
+    let (y32, _) = tr_svd(x32.view(), &Truncation::rel(1e-2)).unwrap();
+    assert_eq!(y32.ranks(), y64.ranks());
+    let back = y32.to_dense().mapv(f64::from);
+    let e32 = rel_error(x.view(), back.view()).unwrap();
+    assert_within(e32, 1.05 * e64, "f32 TR-SVD error against f64's");
+}

@@ -577,6 +577,7 @@ fn streaming_left_svd_matches_svd() {
         (300, 2500, 4),
         (64, 64 * 70, 5),
         (7, 5, 6),
+        (5, 100_000, 7),
     ] {
         let a = random_normal::<f64>(&[m, n], seed)
             .into_dimensionality::<ndarray::Ix2>()
@@ -621,6 +622,48 @@ fn streaming_left_svd_matches_svd() {
     }
 }
 
+/// The streaming factorisations split long matrices into parallel tasks of a fixed
+/// size and merge them in order: the results are bit-identical for any number of
+/// threads, and entries near the ends of the range (rescaled on a second pass) give the
+/// scaled singular values.
+#[test]
+fn streaming_factorisations_do_not_depend_on_threads_or_scale() {
+    use tnet::linalg::{left_svd_streaming, project_and_factor};
+    let a = random_normal::<f64>(&[6, 150_000], 11)
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    let u = random_normal::<f64>(&[6, 4], 12)
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let f = left_svd_streaming(a.view(), MatrixTruncation::exact()).unwrap();
+            let (y, g) =
+                project_and_factor(u.view(), a.view(), 4, 3, 1, MatrixTruncation::exact()).unwrap();
+            (f.singular_values, f.u, y, g.singular_values, g.u)
+        })
+    };
+    let one = run(1);
+    let three = run(3);
+    assert_eq!(one, three, "results depend on the number of threads");
+    for scale in [1e300, 1e-300] {
+        let big = a.mapv(|v| v * scale);
+        let f = left_svd_streaming(big.view(), MatrixTruncation::exact()).unwrap();
+        let (_, g) =
+            project_and_factor(u.view(), big.view(), 4, 3, 1, MatrixTruncation::exact()).unwrap();
+        for (x, y) in f.singular_values.iter().zip(&one.0) {
+            assert_within((x / scale - y).abs(), 1e-12 * one.0[0], "scaled left SVD");
+        }
+        for (x, y) in g.singular_values.iter().zip(&one.3) {
+            assert_within((x / scale - y).abs(), 1e-12 * one.3[0], "scaled projection");
+        }
+    }
+}
+
 /// The fused projection-and-factorisation step of the sweeps forms
 /// Y[(a, i), (j, s)] = sum_p U[p, s q + a] C[p, i M' + j] exactly and factorises it like a
 /// plain SVD, over one and many column blocks, for t = 1 (TT) and t > 1 (TR).
@@ -633,6 +676,8 @@ fn project_and_factor_matches_reference() {
         (5, 2, 3, 7, 3, 3),
         (16, 8, 8, 900, 1, 4),
         (3, 2, 2, 2, 2, 5),
+        (4, 2, 3, 40_000, 1, 6),
+        (6, 3, 2, 40_000, 2, 7),
     ] {
         let u = random_normal::<f64>(&[p, t * q], seed)
             .into_dimensionality::<ndarray::Ix2>()

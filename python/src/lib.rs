@@ -1258,6 +1258,28 @@ fn batch<'a, T: Element>(
     }
 }
 
+/// `W x` (or `W^T x` when `transpose`) for a vector or a batch of rows `a`, with the GIL
+/// released during the product.
+fn batch_product<'py, T: Scalar + Element>(
+    py: Python<'py>,
+    w: &dyn TensorizedMatrix<T>,
+    a: &PyReadonlyArrayDyn<'py, T>,
+    what: &str,
+    transpose: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (v, vector) = batch(a, what)?;
+    let y = py
+        .detach(|| {
+            if transpose {
+                w.apply_transpose(v)
+            } else {
+                w.apply(v)
+            }
+        })
+        .py()?;
+    Ok(unbatch(py, y, vector))
+}
+
 fn unbatch<'py, T: Element>(py: Python<'py>, y: Array2<T>, vector: bool) -> Bound<'py, PyAny> {
     if vector {
         let n = y.ncols();
@@ -1459,16 +1481,8 @@ impl PyMatrix {
     /// `Y = X W^T` for a batch `X` (`B x N`), or `y = W x` for a vector.
     fn apply<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         match (&self.inner, ArrayIn::borrow(x, "x")?) {
-            (AnyMatrix::F32(w), ArrayIn::F32(a)) => {
-                let (v, vector) = batch(&a, "x")?;
-                let y = py.detach(|| w.apply(v)).py()?;
-                Ok(unbatch(py, y, vector))
-            }
-            (AnyMatrix::F64(w), ArrayIn::F64(a)) => {
-                let (v, vector) = batch(&a, "x")?;
-                let y = py.detach(|| w.apply(v)).py()?;
-                Ok(unbatch(py, y, vector))
-            }
+            (AnyMatrix::F32(w), ArrayIn::F32(a)) => batch_product(py, w.as_ref(), &a, "x", false),
+            (AnyMatrix::F64(w), ArrayIn::F64(a)) => batch_product(py, w.as_ref(), &a, "x", false),
             _ => Err(self.dtype_mismatch("x")),
         }
     }
@@ -1480,16 +1494,8 @@ impl PyMatrix {
         dy: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match (&self.inner, ArrayIn::borrow(dy, "dy")?) {
-            (AnyMatrix::F32(w), ArrayIn::F32(a)) => {
-                let (v, vector) = batch(&a, "dy")?;
-                let y = py.detach(|| w.apply_transpose(v)).py()?;
-                Ok(unbatch(py, y, vector))
-            }
-            (AnyMatrix::F64(w), ArrayIn::F64(a)) => {
-                let (v, vector) = batch(&a, "dy")?;
-                let y = py.detach(|| w.apply_transpose(v)).py()?;
-                Ok(unbatch(py, y, vector))
-            }
+            (AnyMatrix::F32(w), ArrayIn::F32(a)) => batch_product(py, w.as_ref(), &a, "dy", true),
+            (AnyMatrix::F64(w), ArrayIn::F64(a)) => batch_product(py, w.as_ref(), &a, "dy", true),
             _ => Err(self.dtype_mismatch("dy")),
         }
     }

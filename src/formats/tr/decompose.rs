@@ -117,7 +117,21 @@ pub fn tr_svd<T: Scalar>(
             .sum::<T>()
             .sqrt()
     };
-    let u = svd.u.slice(ndarray::s![.., ..rank]).to_owned();
+    let mut u = svd.u.slice(ndarray::s![.., ..rank]).to_owned();
+    // The ring depends on the signs of these vectors (a sign flip of column (a0, a1)
+    // flips the slice W[a1, .., a0], not a row or column of W's unfoldings, so it changes
+    // their singular values): fix them as TensorLy and scikit-learn do (`svd_flip`), the
+    // largest entry of each column positive, so the result does not depend on the
+    // backend's choice, nor on the precision.
+    for mut col in u.columns_mut() {
+        let largest = col
+            .iter()
+            .copied()
+            .fold(T::zero(), |m, v| if v.abs() > m.abs() { v } else { m });
+        if largest < T::zero() {
+            col.mapv_inplace(|v| -v);
+        }
+    }
     // W[a1, rest, a0] = (U^T X_{<1>})[(a0, a1), rest], formed in its unfolding layout
     // (r1 n2) x (rest' r0) and factorised in the same pass; C = U^T X_{<1>} is never
     // stored nor permuted.

@@ -553,12 +553,17 @@ fn tall_r<T: Scalar, S: Sync>(
 ) -> Result<Factor<T>> {
     use rayon::prelude::*;
     let block = block.max(cols);
-    let run = |task: &S| -> Result<TallR<T>> {
+    // Each task keeps only its factor: the workspaces are freed as the tasks end.
+    let run = |task: &S| -> Result<Factor<T>> {
         let mut acc = TallR::new(cols, block, divisor);
         work(task, &mut acc)?;
-        Ok(acc)
+        Ok(Factor {
+            r: acc.r,
+            max_abs: acc.max_abs,
+            nan: acc.nan,
+        })
     };
-    let parts: Vec<TallR<T>> = if tasks.len() > 1 {
+    let parts: Vec<Factor<T>> = if tasks.len() > 1 {
         tasks.par_iter().map(run).collect::<Result<_>>()?
     } else {
         tasks.iter().map(run).collect::<Result<_>>()?
@@ -653,8 +658,11 @@ impl<T: Scalar> TallR<T> {
             }
         }
         if m <= NARROW_COLS || T::NAME == "f32" {
-            // Row chunks that stay in cache across the m reflectors.
-            let chunk = (KERNEL_BYTES / (m * std::mem::size_of::<T>())).max(64);
+            // Row chunks that stay in cache across the m reflectors (at least m rows, so
+            // that the O(m^2) scalar work per call stays below the O(b m^2) flops).
+            let chunk = (KERNEL_BYTES / (m * std::mem::size_of::<T>()).max(1))
+                .max(64)
+                .max(m);
             let mut r0 = 0;
             while r0 < b {
                 let r1 = (r0 + chunk).min(b);

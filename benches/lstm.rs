@@ -172,9 +172,10 @@ fn summary(runs: &mut [Run]) {
     println!(
         "\nOne training step (loss, gradients through time, Adam) at the UCF11 shape: batch \
          {BATCH}, {FRAMES} frames, N = 57,600, H = 256, f32, {} rayon threads, tnet kernel \
-         {} (TNET_ISA=avx2 caps it)",
+         {} (TNET_ISA=avx2 caps it), faer GEMM {}",
         rayon::current_num_threads(),
-        tnet::matrices::kernel_isa()
+        tnet::matrices::kernel_isa(),
+        common::faer_gemm_isa()
     );
     println!(
         "{:<14} {:>11} {:>12} {:>9} {:>9} {:>8} {:>12}",

@@ -275,7 +275,15 @@ def versions():
         "tnet": tnet.__version__,
         "threads": ARGS.threads,
         "cpu": platform.processor() or platform.machine(),
+        "simd": simd(),
     }
+
+
+def simd():
+    """Which SIMD paths ran: scripts/force-avx2 caps faer, tnet and OpenBLAS at AVX2."""
+    if os.environ.get("TNET_FORCED_AVX2"):
+        return "AVX2 forced (scripts/force-avx2: faer GEMM, TNET_ISA, OPENBLAS_CORETYPE=Haswell)"
+    return "SIMD as the CPU offers"
 
 
 # ---------------------------------------------------------------------------------------
@@ -287,7 +295,8 @@ def main():
     info = versions()
     print(
         f"# tnet vs TensorLy {info['tensorly']} (numpy {info['numpy']}, {info['blas']}), "
-        f"{ARGS.threads} threads, best of {ARGS.rounds} interleaved rounds x {ARGS.repeat} calls",
+        f"{ARGS.threads} threads, best of {ARGS.rounds} interleaved rounds x {ARGS.repeat} calls, "
+        f"{info['simd']}",
         file=sys.stderr,
     )
     rows = []
@@ -345,7 +354,7 @@ def print_table(rows, info):
     print(
         f"tnet vs TensorLy {info['tensorly']} (numpy {info['numpy']}, {info['blas']}, "
         f"Python {info['python']}), {info['threads']} threads, best of "
-        f"{ARGS.rounds} interleaved rounds x {ARGS.repeat} calls.\n"
+        f"{ARGS.rounds} interleaved rounds x {ARGS.repeat} calls, {info['simd']}.\n"
     )
     print(
         "| case | method | rule (ranks) | tnet s | TensorLy s | speed-up | tnet rel err "

@@ -657,7 +657,9 @@ impl<T: Scalar> TallR<T> {
                 col.iter_mut().for_each(|v| *v /= c);
             }
         }
-        if m <= NARROW_COLS || T::NAME == "f32" {
+        // Below f64's precision (f32) faer's blocked QR loses accuracy: see NARROW_COLS.
+        let single = T::epsilon().as_f64() > f64::EPSILON;
+        if m <= NARROW_COLS || single {
             // Row chunks that stay in cache across the m reflectors (at least m rows, so
             // that the O(m^2) scalar work per call stays below the O(b m^2) flops).
             let chunk = (KERNEL_BYTES / (m * std::mem::size_of::<T>()).max(1))

@@ -67,6 +67,26 @@ pub fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The SIMD width faer's matrix products run at in this process: `"avx2 (forced by
+/// scripts/force-avx2)"` when that script patched faer's GEMM, else what the CPU offers
+/// (faer's `private-gemm-x86` takes AVX-512 whenever `avx512f` is detected).
+pub fn faer_gemm_isa() -> &'static str {
+    if std::env::var_os("TNET_FORCED_AVX2").is_some() {
+        return "avx2 (forced by scripts/force-avx2)";
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512 (detected)";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "avx2 (detected)";
+        }
+    }
+    "portable"
+}
+
 /// Median wall time and mean CPU time of `f`, over at least 5 runs and 1 s of CPU.
 pub fn measure(mut f: impl FnMut()) -> (f64, Option<f64>) {
     f();

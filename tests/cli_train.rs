@@ -165,7 +165,7 @@ fn train_kill_resume_eval_info() {
 fn train_and_eval_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r").display().to_string();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "train",
@@ -219,6 +219,20 @@ fn train_and_eval_errors() {
             "nonexistent",
         ),
         (&["eval", "/nonexistent/run"], "nonexistent"),
+        (
+            &[
+                "train",
+                "--data",
+                "synthetic",
+                "--dropout",
+                "1.5",
+                "--epochs",
+                "1",
+                "-o",
+                &dir,
+            ],
+            "dropout",
+        ),
         // A huge order is refused before any work that grows with it (it overflowed the
         // stack in the factorization search).
         (
@@ -279,6 +293,27 @@ fn one_epoch(how: &str, value: &str, dir: &Path, extra: &[&str]) -> serde_json::
     ];
     args.extend_from_slice(extra);
     json(&run(&args))
+}
+
+/// `--dropout P` and `--ht-layout kronecker` (the flagship's protocol) are recorded in
+/// run.json and read back by `eval`.
+#[test]
+fn train_with_dropout_and_the_kronecker_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kron");
+    let result = one_epoch(
+        "--rank",
+        "3",
+        &dir,
+        &["--dropout", "0.1", "--ht-layout", "kronecker"],
+    );
+    assert!(result["params"]["lstm"].as_u64().unwrap() > 0);
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(spec["dropout"], 0.1);
+    assert_eq!(spec["ht_layout"], "kronecker");
+    let eval = json(&run(&["eval", &dir.display().to_string(), "--json"]));
+    assert!(eval["accuracy"].as_f64().unwrap() >= 0.0);
 }
 
 /// `--gate-norm` trains with normalised gates: recorded in run.json, the gains are a

@@ -95,16 +95,19 @@ fn kind_strategy() -> impl Strategy<Value = Kind> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
 
-    /// Every draw of every format (HT on any tree, paired and split; TT; TR both layouts;
-    /// BT), at every rank, has `||W||_F^2 = M N Var` to round-off, so the output variance
+    /// Every draw of every format (HT on any tree, paired, split and Kronecker-split; TT;
+    /// TR both layouts; BT), at every rank, has `||W||_F^2 = M N Var` to round-off, so the output variance
     /// of `X W^T` for isotropic unit-variance `X` is within 20 % of the dense Glorot
     /// target `N Var` (measured on 256 random rows), in f64 and f32.
     #[test]
-    fn per_draw_variance_is_exact((shape, tree) in shape_strategy(), kind in kind_strategy(), rank in 1usize..=16, split in any::<bool>(), seed in any::<u64>()) {
-        let (shape, tree) = if split && kind == Kind::Ht {
-            (shape.split(), DimTree::balanced(2 * shape.order()).unwrap())
-        } else {
-            (shape, tree)
+    fn per_draw_variance_is_exact((shape, tree) in shape_strategy(), kind in kind_strategy(), rank in 1usize..=16, layout in 0usize..3, seed in any::<u64>()) {
+        let (shape, tree) = match layout {
+            1 if kind == Kind::Ht => (shape.split(), DimTree::balanced(2 * shape.order()).unwrap()),
+            2 if kind == Kind::Ht => {
+                let (shape, groups) = shape.kronecker_split();
+                (shape, DimTree::from_groups(&groups).unwrap())
+            }
+            _ => (shape, tree),
         };
         let target = Init::Glorot.variance(shape.n_in(), shape.n_out()).unwrap();
         let mn = (shape.n_out() * shape.n_in()) as f64;
@@ -859,4 +862,59 @@ fn params_only_equals_full<T: Scalar>() {
 fn params_only_backward_equals_full_backward() {
     params_only_equals_full::<f64>();
     params_only_equals_full::<f32>();
+}
+
+/// Numerical rank of `w`: singular values above `1e-10` of the largest.
+fn numerical_rank(w: &Array2<f64>) -> usize {
+    let f = tnet::linalg::svd(w.view(), tnet::linalg::MatrixTruncation::exact(), false).unwrap();
+    let s0 = f.singular_values[0];
+    f.singular_values
+        .iter()
+        .filter(|&&s| s > 1e-10 * s0)
+        .count()
+}
+
+/// The split layout caps `W`'s matrix rank at `r` (the root separates rows from columns);
+/// the Kronecker-split layout at the same rank does not (`W = sum_{k<r} A_k (x) B_k`), and
+/// it holds a Kronecker product `A (x) B` exactly at root rank 1, decomposed from dense.
+#[test]
+fn kronecker_layout_is_not_rank_capped_and_holds_kronecker_products() {
+    let shape = MatrixShape::try_new(vec![4, 3], vec![5, 4]).unwrap();
+    let r = 2;
+    let split = HtMatrix::<f64>::random(
+        &shape.split(),
+        &DimTree::balanced(4).unwrap(),
+        r,
+        Init::Glorot,
+        3,
+    )
+    .unwrap();
+    assert!(numerical_rank(&split.to_dense()) <= r);
+    let (kshape, groups) = shape.kronecker_split();
+    let ktree = DimTree::from_groups(&groups).unwrap();
+    let kron = HtMatrix::<f64>::random(&kshape, &ktree, r, Init::Glorot, 3).unwrap();
+    let kr = numerical_rank(&kron.to_dense());
+    assert!(kr > r, "Kronecker layout at rank {r}: matrix rank {kr}");
+
+    // W = A (x) B with A 4x5 and B 3x4 (row (i1, i2), column (j1, j2)).
+    let a = matrix::<f64>(4, 5, 11);
+    let b = matrix::<f64>(3, 4, 12);
+    let w = Array2::from_shape_fn((12, 20), |(i, j)| a[[i / 3, j / 4]] * b[[i % 3, j % 4]]);
+    assert!(numerical_rank(&w) == 12);
+    let (ht, _) =
+        HtMatrix::<f64>::from_dense(w.view(), &kshape, &ktree, &Truncation::rel(1e-12)).unwrap();
+    let root = ktree.root();
+    let (left, _) = ktree.children(root).unwrap();
+    let err = (&ht.to_dense() - &w)
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt()
+        / w.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert_within(
+        err,
+        roundoff::<f64>(w.len()),
+        "A (x) B in the Kronecker layout",
+    );
+    assert_eq!(ht.ranks()[left], 1, "ranks {:?}", ht.ranks());
 }

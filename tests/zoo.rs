@@ -52,19 +52,33 @@ fn max_abs_diff<T: Scalar>(a: &ndarray::Array2<T>, b: &ndarray::Array2<T>) -> f6
         .fold(0.0, f64::max)
 }
 
-/// For every kind and orders 2 and 3, backpropagation through time over 3 steps matches
-/// central finite differences for every parameter (padded input lengths included).
+/// For every kind (the HT kinds in each [`HtLayout`]) and orders 2 and 3,
+/// backpropagation through time over 3 steps matches central finite differences for every
+/// parameter (padded input lengths included).
 #[test]
 fn gradients_match_finite_differences_every_kind() {
     let config = tiny_config();
     let x = clip::<f64>(2, 3, 7, 11);
     let labels = [0, 2];
+    let all_layouts = [HtLayout::Paired, HtLayout::Split, HtLayout::Kronecker];
     for order in [2, 3] {
         for kind in ModelKind::ALL {
-            let spec = ModelSpec::new(kind, 2).with_order(order);
-            let model = zoo::build::<f64>(&spec, &config, 3, 5).unwrap();
-            let err = grad_check_error(&model, &x, &labels);
-            assert!(err < 1e-6, "{kind} order {order}: gradient error {err}");
+            let layouts = if kind == ModelKind::HT || kind == ModelKind::FDHT {
+                &all_layouts[..]
+            } else {
+                &all_layouts[1..2]
+            };
+            for &layout in layouts {
+                let spec = ModelSpec::new(kind, 2)
+                    .with_order(order)
+                    .with_ht_layout(layout);
+                let model = zoo::build::<f64>(&spec, &config, 3, 5).unwrap();
+                let err = grad_check_error(&model, &x, &labels);
+                assert!(
+                    err < 1e-6,
+                    "{kind} ({layout}) order {order}: gradient error {err}"
+                );
+            }
         }
     }
 }

@@ -160,6 +160,60 @@ impl MatrixShape {
         }
     }
 
+    /// The same matrix on `2d` legs grouped for a two-factor Kronecker tree: with
+    /// `h = ceil(d / 2)`, the legs are the input modes `n_1..n_h`, the output modes
+    /// `m_1..m_h`, then the input modes `n_{h+1}..n_d` and the output modes
+    /// `m_{h+1}..m_d`, each alone on its leg (the other index of the leg has size 1).
+    /// Row and column indices are unchanged, as for [`split`](Self::split). The groups
+    /// of legs are returned too, for [`DimTree::from_groups`](crate::DimTree::from_groups):
+    /// on that tree the root separates the first `h` mode pairs from the rest, so an
+    /// [`HtMatrix`](crate::HtMatrix) on it is `W = sum_{k<r} A_k (x) B_k` (Kronecker
+    /// products), where each factor `A_k`, `B_k` is itself split (matrix rank at most
+    /// `r`), but `W` can have full rank. This is the layout
+    /// [`HtLayout::Kronecker`](crate::models::zoo::HtLayout::Kronecker).
+    ///
+    /// # Example
+    /// ```
+    /// use tnet::matrices::MatrixShape;
+    /// let s = MatrixShape::try_new(vec![8, 4, 2], vec![5, 6, 3]).unwrap();
+    /// let (k, groups) = s.kronecker_split();
+    /// assert_eq!(k.in_modes(), &[5, 6, 1, 1, 3, 1]);
+    /// assert_eq!(k.out_modes(), &[1, 1, 8, 4, 1, 2]);
+    /// assert_eq!(groups, vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]);
+    /// assert_eq!((k.n_out(), k.n_in()), (s.n_out(), s.n_in()));
+    /// ```
+    pub fn kronecker_split(&self) -> (MatrixShape, Vec<Vec<usize>>) {
+        let d = self.order();
+        let h = d.div_ceil(2);
+        let mut out_modes = Vec::with_capacity(2 * d);
+        let mut in_modes = Vec::with_capacity(2 * d);
+        let mut groups = Vec::with_capacity(4);
+        for range in [0..h, h..d] {
+            if range.is_empty() {
+                continue;
+            }
+            let first = in_modes.len();
+            for k in range.clone() {
+                in_modes.push(self.in_modes[k]);
+                out_modes.push(1);
+            }
+            groups.push((first..in_modes.len()).collect());
+            let first = in_modes.len();
+            for k in range {
+                in_modes.push(1);
+                out_modes.push(self.out_modes[k]);
+            }
+            groups.push((first..in_modes.len()).collect());
+        }
+        (
+            MatrixShape {
+                out_modes,
+                in_modes,
+            },
+            groups,
+        )
+    }
+
     /// The paired mode sizes `m_k n_k`.
     pub fn paired_modes(&self) -> Vec<usize> {
         self.out_modes

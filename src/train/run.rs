@@ -66,6 +66,10 @@ pub struct RunSpec {
     /// The HT tree layout. Runs written before the option existed used `paired`.
     #[serde(default)]
     pub ht_layout: HtLayout,
+    /// Dropout probability on the input and the recurrent path while training
+    /// ([`LstmConfig::with_dropout`]). Runs written before the option existed had none.
+    #[serde(default)]
+    pub dropout: f64,
     /// Values per frame sequence step (`N`): the model's input length.
     pub n_input: usize,
     /// Classes of the data the run was trained on.
@@ -119,7 +123,8 @@ impl RunSpec {
     pub fn model<T: Scalar>(&self) -> Result<Lstm<T>> {
         let config = LstmConfig::new(self.n_input, self.hidden)
             .with_recurrent_gain(self.recurrent_gain)
-            .with_gate_norm(self.gate_norm);
+            .with_gate_norm(self.gate_norm)
+            .with_dropout(self.dropout, self.dropout);
         build::<T>(&self.model_spec()?, &config, self.n_classes, self.seed)
     }
 
@@ -200,6 +205,7 @@ impl RunSpec {
             recurrent_gain: 1.0,
             gate_norm: false,
             ht_layout: HtLayout::default(),
+            dropout: 0.0,
             n_input: 48,
             n_classes: 2,
             clip_frames: 6,

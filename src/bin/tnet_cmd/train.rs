@@ -79,10 +79,16 @@ pub struct TrainArgs {
     /// Layer-normalise the gate pre-activations (see `LstmConfig::gate_norm`).
     #[arg(long)]
     gate_norm: bool,
-    /// Tree layout of the HT maps (ht, fdht): `split` (input and output modes on separate
-    /// leaves; learns far better) or `paired` (leaf k pairs input and output mode k).
+    /// Tree layout of the HT maps (ht, fdht): `split` (input and output modes under separate
+    /// children of the root, W of rank at most r; learns fast), `kronecker` (W = sum_k A_k
+    /// (x) B_k with split factors, full rank possible; better after long training, slow to
+    /// start) or `paired` (leaf k pairs input and output mode k).
     #[arg(long, value_name = "LAYOUT", default_value = "split")]
     ht_layout: String,
+    /// Dropout probability on the input and the recurrent path while training (the
+    /// flagship uses 0.1; see `LstmConfig::with_dropout`).
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    dropout: f64,
     /// Clips per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -442,6 +448,7 @@ pub fn train(a: TrainArgs) -> std::result::Result<(), Failure> {
         recurrent_gain: a.recurrent_gain,
         gate_norm: a.gate_norm,
         ht_layout,
+        dropout: a.dropout,
         n_input: data.frame_len(),
         n_classes: VideoDataset::n_classes(&data),
         class_names: data.class_names(),

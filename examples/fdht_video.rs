@@ -22,24 +22,25 @@
 //! epoch.
 //!
 //! ```text
-//! cargo run --release --example fdht_video              # default setting, about 3.5 min on 2 cores
+//! cargo run --release --example fdht_video              # default setting, about 17 min on 2 cores
 //! cargo run --release --example fdht_video -- --quick   # a smoke run (CI)
 //! cargo run --release --example fdht_video -- --full    # UCF11-like: 160x120x3, 6 frames, 11 classes, 16,500 clips
 //! cargo run --release --example fdht_video -- --task hard   # speed, direction and event order
 //! ```
 //! Options: `--epochs N`, `--seed S`, `--models fdht,tt,dense`, `--lr LR`, `--fdht-ranks
 //! 4,8,12` (one FDHT-LSTM per rank; the default setting trains ranks 4, 8 and 12),
-//! `--rank R` (the baselines' rank, 4 as published), `--ht-layout kronecker|split|paired` (the tree
-//! layout of the HT maps, `kronecker` by default, see `HtLayout`), `--task default|hard` (`hard`: the classes of
-//! `SyntheticConfig::hard`, slow and fast motion to either side and the event order),
+//! `--rank R` (the baselines' rank, 4 as published), `--ht-layout kronecker|split|paired`
+//! (the tree layout of the HT maps, `kronecker` by default, see `HtLayout`), `--task
+//! default|hard` (`hard`: the classes of `SyntheticConfig::hard`, slow and fast motion to
+//! either side and the event order),
 //! `--balance` (rebalance the cores of every tensorized map after each step, see
 //! `TensorizedMatrix::balance`),
 //! `--fdht-modes AxBxCxD` (the input modes of the FDHT map, multiplying to at least
 //! `N + H`; the output modes are the setting's),
 //! `--clips-per-class C`, `--recurrent-gain G` (the gain on `h_{t-1}`, 1 by default, see
 //! `LstmConfig::recurrent_gain`), `--dropout P` (dropout on the input and the recurrent
-//! path while training; 0.1 by default, 0 at `--full`), `--cache` (render every clip once and hold the set
-//! as `u8`: 5.7 GB at `--full`, against about 23 MB when rendered per batch; measured
+//! path while training; 0.1 by default, 0 at `--full`), `--cache` (render every clip once
+//! and hold the set as `u8`: 5.7 GB at `--full`, against about 23 MB when rendered per batch; measured
 //! there on a 2.3 GHz 2-core Xeon: 70 s per FDHT-LSTM epoch and 23 s per TR-LSTM epoch
 //! with the cache; rendering per batch is about half of an uncached FDHT-LSTM profile),
 //! `--out DIR` (default
@@ -149,7 +150,8 @@ struct Modes {
 }
 
 impl Setting {
-    /// The default (about 3.5 minutes on 2 cores), the CI smoke run, or the UCF11-sized one.
+    /// The default (about 17 minutes on 2 cores, measured on a slow day), the CI smoke
+    /// run, or the UCF11-sized one.
     fn new(quick: bool, full: bool) -> Self {
         if full {
             return Self {
@@ -1108,7 +1110,7 @@ impl Args {
                 "-h" | "--help" => {
                     println!(
                         "usage: fdht_video [--quick | --full] [--task default|hard] [--epochs N] [--lr LR] [--core-lr ETA|off] [--decay P|off] [--patience P] [--weight-decay WD] [--gate-norm on|off] [--fdht-ranks R1,R2,..] [--rank R] \
-                         [--ht-layout split|paired|kronecker] [--balance] [--fdht-modes AxBxCxD] \
+                         [--ht-layout kronecker|split|paired] [--balance] [--fdht-modes AxBxCxD] \
                          [--clips-per-class C] [--recurrent-gain G] [--dropout P] [--cache] [--seed S] [--models fdht,ht,tt,tr,bt,dense] [--out DIR]"
                     );
                     std::process::exit(0);

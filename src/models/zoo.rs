@@ -268,8 +268,8 @@ impl TryFrom<String> for ModelKind {
 /// tree is also cheaper per step (the input is contracted with `r` features instead of
 /// `m_1 r`). On the flagship's hard video task (`fdht_video --task hard`, 9,600 training
 /// clips, up to 60 epochs, seeds 0-2) `Kronecker` beats `Split` at rank 8 (73.3 against
-/// 70.2 % test accuracy; with dropout 0.1, 77.4 against 66.3 %), but it starts on a
-/// plateau at chance for 2-7 epochs, so on the short speed task of
+/// 70.2 % test accuracy; with dropout 0.1, 77.4 against 66.3 %), but most of its runs
+/// start on a plateau at chance for 2-7 epochs, so on the short speed task of
 /// `tests/video_learning.rs` (800 training clips, 25 epochs: 1,250 steps) it reaches only
 /// 57.5 % (rank 4) and 45.0 % (rank 12) where `Split` passes its 75 %.
 /// `Split` is the default of [`ModelSpec::new`]; the flagship example uses `Kronecker`

@@ -905,12 +905,7 @@ fn kronecker_layout_is_not_rank_capped_and_holds_kronecker_products() {
         HtMatrix::<f64>::from_dense(w.view(), &kshape, &ktree, &Truncation::rel(1e-12)).unwrap();
     let root = ktree.root();
     let (left, _) = ktree.children(root).unwrap();
-    let err = (&ht.to_dense() - &w)
-        .iter()
-        .map(|v| v * v)
-        .sum::<f64>()
-        .sqrt()
-        / w.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let err = tnet::dense::rel_error(w.view().into_dyn(), ht.to_dense().view().into_dyn()).unwrap();
     assert_within(
         err,
         roundoff::<f64>(w.len()),

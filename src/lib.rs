@@ -14,7 +14,7 @@
 //! | [`formats`] | one folder per format ([`formats::ht`], [`formats::tt`], [`formats::tr`], [`formats::tucker`], [`formats::bt`]): the type, its decomposition, rounding, arithmetic, matrix form and file I/O; [`FormatKind`], the one format enum |
 //! | [`matrices`] | the tensorized-matrix interface and the contraction engine that applies any format without forming `W` (shape, plans, kernels); knows no format |
 //! | [`dense`] | dense helpers: unfolding (defined once), mode products, errors, seeded random tensors |
-//! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views |
+//! | [`linalg`] | the only module that talks to faer: truncated SVD, QR, GEMM on views; randomized range finders ([`linalg::Sketch`]) |
 //! | [`compress`] | compressing real weights: one array ([`compress::decompose`]), tensorized matrices, whole model files, the compressed container |
 //! | [`weights`] | reading and writing dense weights: `.npy`, `.npz`, `.safetensors` |
 //! | [`models`] | recurrent models: the LSTM classifier over any [`matrices::LinearMap`], separate or fused (FDHT-style) wiring, the model zoo |

@@ -225,6 +225,98 @@ fn decompose_reconstruct_plain_tensor() {
     assert!(leftovers(d).is_empty());
 }
 
+/// `--method randomized` meets the tolerance for HT, TT and Tucker, reports its sketch
+/// (text and JSON), is reproducible from `--seed`, and its options are refused where
+/// they mean nothing.
+#[test]
+fn decompose_randomized() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let x = smooth(30);
+    let input = save_npy(d, "x", Dtype::F64, DenseArray::F64(x.clone()));
+    let out = d.join("x.tnet.safetensors");
+    let run = |format: &str, extra: &[&str]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"decompose",
+            &input,
+            &"--format",
+            &format,
+            &"--rel-eps",
+            &"1e-4",
+            &"--method",
+            &"randomized",
+            &"-o",
+            &out,
+            &"--force",
+        ];
+        for e in extra {
+            args.push(e);
+        }
+        ok(tnet(&args))
+    };
+    for format in ["ht", "tt", "tucker"] {
+        let v = json(&run(
+            format,
+            &["--json", "--seed", "7", "--power-iterations", "0"],
+        ));
+        assert_eq!(
+            v["method"],
+            serde_json::json!({"randomized": {"oversample": 10, "power_iterations": 0, "seed": 7}}),
+            "{v}"
+        );
+        let err = v["rel_error"].as_f64().unwrap();
+        assert!(
+            err <= 1e-4 && err <= v["rel_error_bound"].as_f64().unwrap() + 1e-12,
+            "{v}"
+        );
+        let first = std::fs::read(&out).unwrap();
+        run(format, &["--seed", "7", "--power-iterations", "0"]);
+        assert_eq!(
+            first,
+            std::fs::read(&out).unwrap(),
+            "{format}: same seed, same file"
+        );
+    }
+    let text = stdout(&run("tt", &["--oversample", "4"]));
+    assert!(
+        text.contains("method      randomized (oversampling 4, 1 power iteration, seed 0)"),
+        "{text}"
+    );
+    fails(
+        tnet(&[
+            &"decompose",
+            &input,
+            &"--format",
+            &"tr",
+            &"--rank",
+            &"2",
+            &"--method",
+            &"randomized",
+            &"-o",
+            &out,
+            &"--force",
+        ]),
+        "--method randomized exists for ht, tt and tucker, not tr",
+    );
+    fails(
+        tnet(&[
+            &"decompose",
+            &input,
+            &"--format",
+            &"tt",
+            &"--rank",
+            &"2",
+            &"--seed",
+            &"1",
+            &"-o",
+            &out,
+            &"--force",
+        ]),
+        "only meaningful with --method randomized",
+    );
+    assert!(leftovers(d).is_empty());
+}
+
 /// A rank cap and a custom tree are honoured; the text output names them.
 #[test]
 fn decompose_with_rank_and_tree() {

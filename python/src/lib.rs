@@ -27,7 +27,8 @@ use tnet::compress::{self, AnyCompressed, CompressOptions, CompressedFile, Compr
 use tnet::formats::AlsOptions;
 use tnet::formats::bt::BtOptions;
 use tnet::formats::tucker::{HosvdOptions, HosvdVariant};
-use tnet::formats::{Decomposition, FormatKind};
+use tnet::formats::{Decomposition, FormatKind, Method};
+use tnet::linalg::Sketch;
 use tnet::matrices::{Init, MatrixFormat, MatrixShape, TensorizedMatrix};
 use tnet::weights::Dtype;
 use tnet::{
@@ -720,12 +721,13 @@ fn measured<T: Scalar>(
 }
 
 /// decompose(x, format, *, rank=None, rel_eps=None, abs_eps=None, exact=False, tree=None,
-/// blocks=None, out_modes=None, in_modes=None, measure_error=True, seed=0)
+/// blocks=None, out_modes=None, in_modes=None, measure_error=True, seed=0, method="svd",
+/// oversample=None, power_iterations=None)
 /// --
 ///
 /// The engine of `tnet.decompose`; see its docstring.
 #[pyfunction]
-#[pyo3(signature = (x, format, *, rank=None, rel_eps=None, abs_eps=None, exact=false, tree=None, blocks=None, out_modes=None, in_modes=None, measure_error=true, seed=0))]
+#[pyo3(signature = (x, format, *, rank=None, rel_eps=None, abs_eps=None, exact=false, tree=None, blocks=None, out_modes=None, in_modes=None, measure_error=true, seed=0, method="svd", oversample=None, power_iterations=None))]
 #[allow(clippy::too_many_arguments)]
 fn decompose(
     py: Python<'_>,
@@ -741,8 +743,34 @@ fn decompose(
     in_modes: Option<Vec<usize>>,
     measure_error: bool,
     seed: u64,
+    method: &str,
+    oversample: Option<usize>,
+    power_iterations: Option<usize>,
 ) -> PyResult<PyDecomposition> {
     let format = format_kind(format)?;
+    let method = match method {
+        "svd" => {
+            if oversample.is_some() || power_iterations.is_some() {
+                return Err(bad(
+                    "oversample and power_iterations are only meaningful with method=\"randomized\"",
+                ));
+            }
+            Method::Svd
+        }
+        "randomized" => {
+            let d = Sketch::default();
+            Method::Randomized(Sketch {
+                oversample: oversample.unwrap_or(d.oversample),
+                power_iterations: power_iterations.unwrap_or(d.power_iterations),
+                seed,
+            })
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown method '{other}' (expected \"svd\" or \"randomized\")"
+            )));
+        }
+    };
     let x = ArrayIn::borrow(x, "x")?;
     let shape = x.shape();
     let matrix = match (out_modes, in_modes) {
@@ -773,6 +801,7 @@ fn decompose(
         tree,
         matrix,
         bt: bt_options(blocks, seed)?,
+        method,
     };
     let (inner, discarded) = with_array!(&x, v => {
         let (c, d) = py.detach(|| decompose_t(v, &opts, measure_error)).py()?;

@@ -76,6 +76,23 @@ def test_exact_recovery_of_low_rank_tensors(fmt, maker):
         assert y.ranks == [2, 2, 2, 2]
 
 
+@pytest.mark.parametrize("fmt", ["tt", "ht", "tucker"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_randomized_meets_its_tolerance_and_its_bound(fmt, dtype):
+    # Rank 4 plus noise, 60 x 50 x 40: the mode unfoldings are sketched.
+    x = (tucker_tensor((60, 50, 40), 4, RNG) + 1e-4 * RNG.standard_normal((60, 50, 40))).astype(dtype)
+    slack = 1e-4 if dtype == np.float32 else 1e-12
+    y = tnet.decompose(x, fmt, rel_eps=1e-2, method="randomized", seed=3)
+    measured = rel(x.astype(np.float64), y.to_dense().astype(np.float64))
+    assert measured <= 1e-2 + slack
+    assert measured <= y.rel_error_bound + slack
+    z = tnet.decompose(x, fmt, rank=4, method="randomized", power_iterations=0, oversample=8)
+    exact = tnet.decompose(x, fmt, rank=4)
+    assert z.rel_error <= 1.5 * exact.rel_error + slack
+    again = tnet.decompose(x, fmt, rank=4, method="randomized", power_iterations=0, oversample=8)
+    assert all(np.array_equal(a, b) for a, b in zip(z.cores, again.cores))
+
+
 def test_tr_recovers_a_train_exactly():
     x = tt_tensor((5, 6, 7, 4), 2, RNG)
     y = tnet.tr_svd(x, rel_eps=1e-10)
@@ -165,6 +182,9 @@ def test_non_contiguous_and_converted_inputs():
     (lambda: tnet.decompose(np.ones((3, 3)), "tt", rank=0), "rank"),
     (lambda: tnet.decompose(np.ones((3, 3, 3)), "ht", rank=2, tree="((0,1),5)"), "tree"),
     (lambda: tnet.decompose(np.ones((3, 3)), "tt", rank=2, tree="(0,1)"), "only meaningful"),
+    (lambda: tnet.decompose(np.ones((3, 3)), "tr", rank=2, method="randomized"), "randomized"),
+    (lambda: tnet.decompose(np.ones((3, 3)), "tt", rank=2, method="fast"), "unknown method"),
+    (lambda: tnet.decompose(np.ones((3, 3)), "tt", rank=2, oversample=4), "only meaningful"),
     (lambda: tnet.decompose(np.ones((4, 4)), "tt", rank=2, out_modes=[2, 2], in_modes=[3]), "modes"),
     (lambda: tnet.decompose(np.array(["a"]), "tt", rank=1), "numeric"),
     (lambda: tnet.decompose(np.full((4, 4), 1e-44, np.float32), "tt", rel_eps=1e-2), "subnormal"),

@@ -101,6 +101,9 @@ def decompose(
     in_modes: Optional[Sequence[int]] = None,
     measure_error: bool = True,
     seed: int = 0,
+    method: str = "svd",
+    oversample: Optional[int] = None,
+    power_iterations: Optional[int] = None,
 ) -> Decomposition:
     """Decomposes a dense tensor into one of tnet's formats.
 
@@ -128,7 +131,16 @@ def decompose(
         guaranteed bound (possible only for entries near the limits of the dtype) raises
         ``TnetError``; with ``False`` nothing is measured and nothing is checked.
     seed : int
-        BT only: the seed that completes rank-deficient starts.
+        BT: the seed that completes rank-deficient starts; randomized: the seed of the
+        random sketches.
+    method : {"svd", "randomized"}
+        ``"svd"``: truncated SVDs of the unfoldings. ``"randomized"`` (ht, tt, tucker):
+        randomized range finders (random sign sketches, Halko-Martinsson-Tropp), faster
+        on unfoldings with many more rows than the rank; the reported ``error_bound`` is
+        computed from the sketches a posteriori and is as rigorous as the SVD's.
+    oversample, power_iterations : int, optional
+        Randomized only: columns drawn beyond the rank (default 10) and power iterations
+        (default 1; 0 reads the data once less at a larger error).
 
     Returns
     -------
@@ -161,6 +173,9 @@ def decompose(
         in_modes=None if in_modes is None else list(in_modes),
         measure_error=measure_error,
         seed=seed,
+        method=method,
+        oversample=oversample,
+        power_iterations=power_iterations,
     )
 
 

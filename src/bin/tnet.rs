@@ -13,8 +13,9 @@ use tnet::compress::{
     self, AnyCompressed, CompressOptions, CompressedFile, DecomposeOptions, MatrixModes,
     TensorReport,
 };
-use tnet::formats::FormatKind;
 use tnet::formats::bt::BtOptions;
+use tnet::formats::{FormatKind, Method};
+use tnet::linalg::Sketch;
 use tnet::weights::{self, DenseArray, Dtype, Entry, FileKind, SafetensorsFile, Weight};
 use tnet::{DimTree, Error, Truncation};
 
@@ -115,6 +116,8 @@ struct DecomposeArgs {
     tree: Option<String>,
     #[command(flatten)]
     bt: BtArgs,
+    #[command(flatten)]
+    method: MethodArgs,
     /// Output modes m_1..m_d of a 2-D weight W (M x N), e.g. 4,8,8 (product >= M; zero padding if above).
     #[arg(long, value_name = "M1,M2,..", requires = "in_modes")]
     out_modes: Option<String>,
@@ -207,6 +210,62 @@ struct CompressArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct MethodArgs {
+    /// How the factors are found: exact truncated SVDs, or randomized range finders
+    /// (ht, tt and tucker; faster on unfoldings with many more rows than the rank, with an
+    /// a posteriori error bound).
+    #[arg(long, value_enum, default_value = "svd")]
+    method: MethodArg,
+    /// randomized only: columns drawn beyond the rank (default 10).
+    #[arg(long, value_name = "P")]
+    oversample: Option<usize>,
+    /// randomized only: power iterations (default 1; 0 reads the data half as often at a
+    /// larger error).
+    #[arg(long, value_name = "Q")]
+    power_iterations: Option<usize>,
+    /// randomized only: seed of the random sketches (default 0).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    Svd,
+    Randomized,
+}
+
+impl MethodArgs {
+    fn method(&self, format: FormatKind) -> Result<Method, Failure> {
+        match self.method {
+            MethodArg::Svd => {
+                if self.oversample.is_some()
+                    || self.power_iterations.is_some()
+                    || self.seed.is_some()
+                {
+                    return Err(usage(
+                        "--oversample, --power-iterations and --seed are only meaningful with --method randomized",
+                    ));
+                }
+                Ok(Method::Svd)
+            }
+            MethodArg::Randomized => {
+                if !matches!(format, FormatKind::Ht | FormatKind::Tt | FormatKind::Tucker) {
+                    return Err(usage(format!(
+                        "--method randomized exists for ht, tt and tucker, not {format}"
+                    )));
+                }
+                let d = Sketch::default();
+                Ok(Method::Randomized(Sketch {
+                    oversample: self.oversample.unwrap_or(d.oversample),
+                    power_iterations: self.power_iterations.unwrap_or(d.power_iterations),
+                    seed: self.seed.unwrap_or(d.seed),
+                }))
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -429,6 +488,7 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
     let format = a.format;
     let rule = a.rule.rule()?;
     let bt = a.bt.options(a.format)?;
+    let method = a.method.method(a.format)?;
     if a.tree.is_some() && a.format != FormatKind::Ht {
         return Err(usage(format!(
             "--tree is only meaningful for --format ht (a dimension tree), not {format}"
@@ -501,6 +561,7 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         tree,
         matrix,
         bt,
+        method,
     };
     let (c, mut report): (AnyCompressed, TensorReport) = match x {
         Input::F32(x) => {
@@ -547,6 +608,15 @@ fn decompose(a: DecomposeArgs) -> Result<(), Failure> {
         }
         if let Some(t) = &report.tree {
             println!("  tree        {t}");
+        }
+        if let Method::Randomized(k) = report.method {
+            println!(
+                "  method      randomized (oversampling {}, {} power iteration{}, seed {})",
+                k.oversample,
+                k.power_iterations,
+                if k.power_iterations == 1 { "" } else { "s" },
+                k.seed
+            );
         }
         println!("  ranks       {}", fmt_ranks(&report.ranks, report.blocks));
         println!(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MatrixModes, TensorMeta};
 use crate::formats::bt::BtOptions;
-use crate::formats::{Decomposition, FormatKind, StoredLayout};
+use crate::formats::{Decomposition, FormatKind, Method, StoredLayout};
 use crate::weights::Dtype;
 use crate::{DimTree, Error, Result, Scalar, Truncation, TruncationInfo};
 
@@ -25,6 +25,8 @@ pub struct DecomposeOptions {
     pub matrix: Option<MatrixModes>,
     /// Block count and ALS settings of the block-term format.
     pub bt: BtOptions,
+    /// Exact SVDs (default) or randomized range finders.
+    pub method: Method,
 }
 
 impl DecomposeOptions {
@@ -36,6 +38,7 @@ impl DecomposeOptions {
             tree: None,
             matrix: None,
             bt: BtOptions::default(),
+            method: Method::Svd,
         }
     }
 }
@@ -283,6 +286,9 @@ pub struct TensorReport {
     pub seconds: f64,
     /// Why the weight was kept dense, when it was.
     pub kept_dense: Option<String>,
+    /// How the factors were found.
+    #[serde(default)]
+    pub method: Method,
 }
 
 /// Decomposes one dense array (tensorized first when `opts.matrix` is set), measuring the
@@ -335,7 +341,8 @@ pub fn decompose_unmeasured<T: Scalar>(
         None => None,
     };
     let tensor = tensorized.as_ref().map_or(x.view(), |t| t.view());
-    let (decomposition, info) = Decomposition::decompose(
+    let (decomposition, info) = Decomposition::decompose_with(
+        opts.method,
         opts.format,
         tensor.view(),
         opts.tree.as_ref(),
@@ -397,6 +404,7 @@ pub(super) fn decompose_named<T: Scalar>(
         norm,
         seconds: start.elapsed().as_secs_f64(),
         kept_dense: None,
+        method: opts.method,
     };
     Ok((c, report))
 }

@@ -175,6 +175,7 @@ pub fn compress_model(
             },
             seconds: 0.0,
             kept_dense: Some(why),
+            method: crate::formats::Method::Svd,
         };
         let w = match entry {
             Entry::Raw(r) => {

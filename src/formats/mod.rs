@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::formats::bt::BtOptions;
 use crate::formats::file::Stored;
+use crate::linalg::Sketch;
 use crate::{
     AsRule, BtTensor, CheckedRule, Decompose, DimTree, Error, Factorized, HtTensor, Result, Scalar,
     TrTensor, TruncationInfo, TtTensor, TuckerTensor,
@@ -128,6 +129,36 @@ impl std::str::FromStr for FormatKind {
     }
 }
 
+/// How a decomposition finds its factors.
+///
+/// # Example
+/// ```
+/// use tnet::formats::Method;
+/// use tnet::linalg::Sketch;
+/// assert_eq!(Method::default(), Method::Svd);
+/// assert_eq!(Method::Randomized(Sketch::new(1)).name(), "randomized");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Truncated SVDs of the unfoldings (HT-SVD, TT-SVD, TR-SVD, ST-HOSVD; BT-ALS for BT).
+    #[default]
+    Svd,
+    /// Randomized range finders with this sketch ([`ht::ht_randomized`],
+    /// [`tt::tt_randomized`], [`tucker::st_hosvd_randomized`]); HT, TT and Tucker only.
+    Randomized(Sketch),
+}
+
+impl Method {
+    /// `"svd"` or `"randomized"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Svd => "svd",
+            Method::Randomized(_) => "randomized",
+        }
+    }
+}
+
 /// A decomposed tensor in one of the formats: one variant per format.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -161,12 +192,79 @@ impl<T: Scalar> Decomposition<T> {
         rule: &impl AsRule,
         bt: &BtOptions,
     ) -> Result<(Self, TruncationInfo<T>)> {
+        Self::decompose_with(Method::Svd, format, x, tree, rule, bt)
+    }
+
+    /// Decomposes a dense tensor into `format` under `rule` by randomized range finders
+    /// with `sketch`: [`ht::ht_randomized`] (on `tree`, balanced by default),
+    /// [`tt::tt_randomized`] or [`tucker::st_hosvd_randomized`]. `info.error_bound` is
+    /// an a posteriori bound computed from the sketches (see those functions).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for TR and BT (no randomized variant), an invalid
+    /// rule, or a `tree` with a format other than HT; the format's own errors.
+    pub fn decompose_randomized(
+        format: FormatKind,
+        x: ArrayViewD<'_, T>,
+        tree: Option<&DimTree>,
+        rule: &impl AsRule,
+        sketch: &Sketch,
+    ) -> Result<(Self, TruncationInfo<T>)> {
+        let bt = BtOptions::default();
+        Self::decompose_with(Method::Randomized(*sketch), format, x, tree, rule, &bt)
+    }
+
+    /// Decomposes with `method`: [`Decomposition::decompose`] or
+    /// [`Decomposition::decompose_randomized`] (`bt` is used by BT only).
+    ///
+    /// # Errors
+    /// As those.
+    pub fn decompose_with(
+        method: Method,
+        format: FormatKind,
+        x: ArrayViewD<'_, T>,
+        tree: Option<&DimTree>,
+        rule: &impl AsRule,
+        bt: &BtOptions,
+    ) -> Result<(Self, TruncationInfo<T>)> {
         let rule = &rule.as_rule()?;
         if tree.is_some() && format != FormatKind::Ht {
             return Err(Error::param(
                 "tree",
                 format!("only the ht format has a dimension tree, not {format}"),
             ));
+        }
+        let sketch = match method {
+            Method::Svd => None,
+            Method::Randomized(s) => Some(s),
+        };
+        if let Some(sketch) = sketch {
+            return Ok(match format {
+                FormatKind::Ht => {
+                    let tree = match tree {
+                        Some(t) => t.clone(),
+                        None => DimTree::balanced(x.ndim())?,
+                    };
+                    let (y, info) = ht::ht_randomized(x, &tree, rule, &sketch)?;
+                    (Decomposition::Ht(y), info)
+                }
+                FormatKind::Tt => {
+                    let (y, info) = tt::tt_randomized(x, rule, &sketch)?;
+                    (Decomposition::Tt(y), info)
+                }
+                FormatKind::Tucker => {
+                    let (y, info) = tucker::st_hosvd_randomized(x, rule, &sketch)?;
+                    (Decomposition::Tucker(y), info)
+                }
+                FormatKind::Tr | FormatKind::Bt => {
+                    return Err(Error::param(
+                        "method",
+                        format!(
+                            "the randomized method exists for ht, tt and tucker, not {format}; use the svd method"
+                        ),
+                    ));
+                }
+            });
         }
         /// The format's construction with the given structure, or its default.
         fn run<T: Scalar, F: Decompose<T>>(

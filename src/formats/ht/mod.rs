@@ -33,7 +33,7 @@ use crate::dense::{random_normal_with, rng};
 use crate::formats::checks::check_index;
 use crate::{AsRule, DimTree, Error, Factorized, Result, Scalar, TruncationInfo};
 
-pub use decompose::{Sweep, ht_svd};
+pub use decompose::{Sweep, ht_randomized, ht_svd};
 pub use io::HT_FORMAT_VERSION;
 pub use matrix::HtMatrix;
 pub use round::{gramians, orthogonalize, truncate, truncate_sum};
@@ -703,6 +703,18 @@ impl<T: Scalar> LabelledCore<'_, T> {
     /// Row modes (axis positions) for a set of nodes.
     pub fn positions(&self, nodes: &[usize]) -> Vec<usize> {
         nodes.iter().map(|&n| self.position(n)).collect()
+    }
+
+    /// Replaces the consecutive axes of `nodes` (in that order) by one axis for `new`,
+    /// whose contraction the caller has already formed as `data`.
+    pub fn replace(&mut self, nodes: &[usize], new: usize, data: ndarray::ArrayD<T>) {
+        let p = self.position(nodes[0]);
+        debug_assert_eq!(
+            self.positions(nodes),
+            (p..p + nodes.len()).collect::<Vec<_>>()
+        );
+        self.data = data.into();
+        self.axes.splice(p..p + nodes.len(), [new]);
     }
 
     /// Replaces the axes of `nodes` by one axis for `new`, contracting with `m`

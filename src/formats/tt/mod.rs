@@ -34,7 +34,7 @@ use super::cores;
 use crate::dense::{random_normal_with, random_orthonormal, rng};
 use crate::{AsRule, DimTree, Error, Factorized, HtNode, HtTensor, Result, Scalar, TruncationInfo};
 
-pub use decompose::tt_svd;
+pub use decompose::{tt_randomized, tt_svd};
 pub use io::TT_FORMAT_VERSION;
 pub use matrix::TtMatrix;
 pub use round::tt_round;

@@ -35,7 +35,7 @@ mod io;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn, Slice};
 
-pub use decompose::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_hosvd};
+pub use decompose::{HosvdOptions, HosvdVariant, ModeOrder, hosvd, st_hosvd, st_hosvd_randomized};
 pub use hooi::{hooi, hooi_refine};
 pub use io::TUCKER_FORMAT_VERSION;
 

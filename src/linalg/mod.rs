@@ -34,6 +34,10 @@ use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ShapeBuilder};
 use crate::dense::finite_max_abs;
 use crate::{Error, Result, Scalar};
 
+pub mod randomized;
+pub use randomized::{RandomizedSvd, Sketch, randomized_unfolding_left_svd};
+pub(crate) use randomized::{identity_factor, keeps_everything};
+
 /// How one matrix is truncated: keep at most `max_rank` singular triplets and drop
 /// trailing ones while the Frobenius norm of what is dropped stays `<= tol`.
 ///
@@ -326,35 +330,20 @@ pub fn unfolding_left_svd<T: Scalar>(
     row_modes: &[usize],
     rule: MatrixTruncation<T>,
 ) -> Result<TruncatedSvd<T>> {
-    let shape = x.shape().to_vec();
-    let consecutive = !row_modes.is_empty() && row_modes.windows(2).all(|w| w[1] == w[0] + 1);
-    // View the tensor as (a, n, b) with the row modes in the middle.
-    let owned;
-    let (data, a, n, b): (&[T], usize, usize, usize) = match (consecutive, x.as_slice()) {
-        (true, Some(slice)) => {
-            let p = row_modes[0];
-            let q = p + row_modes.len();
-            (
-                slice,
-                shape[..p].iter().product(),
-                shape[p..q].iter().product(),
-                shape[q..].iter().product(),
-            )
-        }
-        _ => {
-            let perm = crate::dense::rows_first_permutation(x.ndim(), row_modes);
-            let rows: usize = row_modes.iter().map(|&k| shape[k]).product();
-            owned = crate::dense::standard_copy(x.permuted_axes(perm))
-                .into_raw_vec_and_offset()
-                .0;
-            (
-                &owned[..],
-                1,
-                rows,
-                owned.len().checked_div(rows).unwrap_or(0),
-            )
-        }
-    };
+    let mut owned = Vec::new();
+    let (data, a, n, b) = middle_view(&x, row_modes, &mut owned);
+    middle_left_svd(data, a, n, b, rule)
+}
+
+/// [`unfolding_left_svd`] of the `(a, n, b)` row-major tensor `data`, rows over the
+/// middle axis.
+fn middle_left_svd<T: Scalar>(
+    data: &[T],
+    a: usize,
+    n: usize,
+    b: usize,
+    rule: MatrixTruncation<T>,
+) -> Result<TruncatedSvd<T>> {
     let cols = a * b;
     if cols > n {
         // Finiteness and scale are measured during the factorisation (one read pass).
@@ -375,6 +364,44 @@ pub fn unfolding_left_svd<T: Scalar>(
         }
     }
     right_svd_of_r(xt, rule, divisor)
+}
+
+/// The tensor `x` as `(a, n, b)` in row-major order, with the modes `row_modes` (in that
+/// order) merged into the middle axis: a view of its data when `row_modes` is a run of
+/// consecutive modes and `x` is in standard layout, otherwise a permuted copy stored in
+/// `owned` (then `a = 1`).
+///
+/// # Panics
+/// If `row_modes` repeats a mode or names one the tensor does not have (an internal
+/// invariant: callers pass modes from a validated structure).
+fn middle_view<'a, T: Scalar>(
+    x: &'a ArrayViewD<'_, T>,
+    row_modes: &[usize],
+    owned: &'a mut Vec<T>,
+) -> (&'a [T], usize, usize, usize) {
+    let shape = x.shape();
+    let consecutive = !row_modes.is_empty() && row_modes.windows(2).all(|w| w[1] == w[0] + 1);
+    match (consecutive, x.as_slice()) {
+        (true, Some(slice)) => {
+            let p = row_modes[0];
+            let q = p + row_modes.len();
+            (
+                slice,
+                shape[..p].iter().product(),
+                shape[p..q].iter().product(),
+                shape[q..].iter().product(),
+            )
+        }
+        _ => {
+            let perm = crate::dense::rows_first_permutation(x.ndim(), row_modes);
+            let rows: usize = row_modes.iter().map(|&k| shape[k]).product();
+            *owned = crate::dense::standard_copy(x.view().permuted_axes(perm))
+                .into_raw_vec_and_offset()
+                .0;
+            let len = owned.len();
+            (&owned[..], 1, rows, len.checked_div(rows).unwrap_or(0))
+        }
+    }
 }
 
 /// The `n x n` triangular factor of the tall `(a b) x n` matrix whose row `i b + j` is
@@ -909,6 +936,20 @@ fn qr_in_place_r<T: Scalar>(mut a: MatMut<'_, T>) {
         MemStack::new(&mut buf),
         Default::default(),
     );
+}
+
+/// An orthonormal basis of the column space of `a` (`m x n`, `m >= n`): the thin left
+/// singular vectors (all `n` of them, orthonormal even where `a` is rank-deficient), from
+/// a sequential SVD, so the same for any number of threads. Cost `O(m n²)`.
+///
+/// # Errors
+/// [`Error::NonFinite`] for NaN/Inf entries; [`Error::Linalg`] if the SVD fails.
+pub(crate) fn orthonormal_basis<T: Scalar>(a: ArrayView2<'_, T>) -> Result<Array2<T>> {
+    if let Some(e) = first_non_finite("orthonormal basis", a.iter()) {
+        return Err(e);
+    }
+    let (u, _, _) = svd_full(as_faer(&a), true, false)?;
+    Ok(to_ndarray(u.as_ref()))
 }
 
 /// Thin QR factorisation `A = Q R` with `Q` (`m x k`, orthonormal columns) and `R`

@@ -141,28 +141,139 @@ proptest! {
     }
 }
 
+/// Sketches of more than 16 blocks of columns (so that several runs are summed in
+/// parallel): the same result on one thread and on the pool, and another seed differs.
 #[test]
 fn the_seed_decides_the_result_not_the_threads() {
-    let x = plus_noise(
-        TtTensor::<f64>::random(&[30, 40, 50], 4, 1)
+    let one_thread = |f: &(dyn Fn() -> Vec<f64> + Sync)| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(f)
+    };
+    // TT of a 40 x 20,000 matrix: 20 blocks of 1,024 columns.
+    let m = plus_noise(
+        TtTensor::<f64>::random(&[40, 20_000], 4, 1)
             .unwrap()
             .to_dense(),
         0.1,
         2,
     );
+    // Tucker on 30 x 40 x 50: the middle mode's unfolding has 30 slabs, one block each.
+    let t = plus_noise(
+        TuckerTensor::<f64>::random(&[30, 40, 50], &[4, 4, 4], 3)
+            .unwrap()
+            .to_dense(),
+        0.1,
+        4,
+    );
     let rule = Truncation::rank(4);
-    let one = |seed: u64| {
-        tt_randomized(x.view(), &rule, &Sketch::new(seed))
+    let tt = |seed: u64| -> Vec<f64> {
+        let y = tt_randomized(m.view(), &rule, &Sketch::new(seed))
+            .unwrap()
+            .0;
+        y.to_dense().iter().copied().collect()
+    };
+    let tucker = |seed: u64| -> Vec<f64> {
+        let y = st_hosvd_randomized(t.view(), &rule, &Sketch::new(seed))
+            .unwrap()
+            .0;
+        y.to_dense().iter().copied().collect()
+    };
+    assert_eq!(tt(5), one_thread(&|| tt(5)));
+    assert_eq!(tucker(5), one_thread(&|| tucker(5)));
+    assert_ne!(tt(5), tt(6));
+    assert_ne!(tucker(5), tucker(6));
+}
+
+/// A rule that keeps everything, and a zero tensor under a relative tolerance, give the
+/// exact methods' ranks (no identity blown up to the row count).
+#[test]
+fn exact_rules_and_zero_tensors_give_the_exact_ranks() {
+    let x = TtTensor::<f64>::random(&[6, 7, 8, 5], 2, 1)
+        .unwrap()
+        .to_dense();
+    let sketch = Sketch::default();
+    let exact = Truncation::exact();
+    let (r, _) = tt_randomized(x.view(), &exact, &sketch).unwrap();
+    let (d, _) = tt_svd(x.view(), &exact).unwrap();
+    assert!(
+        r.ranks()
+            .iter()
+            .zip(d.ranks())
+            .all(|(a, b)| *a <= b.max(6 * 7)),
+        "{:?} {:?}",
+        r.ranks(),
+        d.ranks()
+    );
+    assert!(r.distance(x.view()).unwrap() <= 1e-10 * tnet::dense::norm(x.view()));
+    let big = Truncation::rank(1000);
+    let y = tnet::dense::random_normal::<f64>(&[10, 10, 10, 10], 3);
+    let (r, _) = tt_randomized(y.view(), &big, &sketch).unwrap();
+    assert_eq!(r.ranks(), vec![1, 10, 100, 10, 1]);
+    let z = ArrayD::<f64>::zeros(vec![30, 30, 30, 30]);
+    let tree = DimTree::balanced(4).unwrap();
+    let rel = Truncation::rel(0.1);
+    assert!(
+        tt_randomized(z.view(), &rel, &sketch)
             .unwrap()
             .0
+            .ranks()
+            .iter()
+            .all(|&k| k == 1)
+    );
+    assert!(
+        ht_randomized(z.view(), &tree, &rel, &sketch)
+            .unwrap()
+            .0
+            .ranks()
+            .iter()
+            .all(|&k| k == 1)
+    );
+    assert!(
+        st_hosvd_randomized(z.view(), &rel, &sketch)
+            .unwrap()
+            .0
+            .ranks()
+            .iter()
+            .all(|&k| k == 1)
+    );
+}
+
+/// Entries near the ends of the range: the power iteration is scaled, the basis found,
+/// the error bound honest.
+#[test]
+fn large_and_tiny_magnitudes() {
+    let tree = DimTree::balanced(3).unwrap();
+    let rule = Truncation::rank(5);
+    let check = |x: ArrayD<f64>, what: &str| {
+        let norm = tnet::dense::norm(x.view());
+        for (name, err, bound) in all(&x, &tree, &rule, &Sketch::default()) {
+            assert!(
+                err <= bound + 1e-12 * norm && err <= 1e-9 * norm,
+                "{what} {name}: {err:e} {bound:e}"
+            );
+        }
     };
-    let single = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
+    let s = TuckerTensor::<f64>::random(&[40, 40, 40], &[3, 3, 3], 1)
         .unwrap()
-        .install(|| one(5));
-    assert_eq!(one(5), single);
-    assert_ne!(one(5), one(6));
+        .to_dense();
+    check(&s * 1e150, "f64 1e150");
+    check(&s * 1e-150, "f64 1e-150");
+    let s32 = TuckerTensor::<f32>::random(&[40, 40, 40], &[3, 3, 3], 1)
+        .unwrap()
+        .to_dense();
+    for scale in [1e17_f32, 1e30, 1e-25] {
+        let x = &s32 * scale;
+        let norm = tnet::dense::norm(x.view()).as_f64();
+        for (name, err, bound) in all(&x, &tree, &rule, &Sketch::default()) {
+            assert!(
+                err <= bound + 1e-4 * norm && err <= 1e-4 * norm,
+                "f32 {scale:e} {name}: {err:e} {bound:e}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -148,8 +148,9 @@ def decompose(
         With ``cores``, ``ranks``, ``error_bound`` (absolute), ``rel_error_bound``,
         ``rel_error`` (measured), ``to_dense()``, ``round()``, arithmetic and ``save()``.
 
-    Error bound: HT, TT, TR and Tucker guarantee ``||X - Y||_F <= error_bound`` a priori,
-    with ``error_bound <= rel_eps ||X||_F`` when ``rel_eps`` is given. BT reports the error
+    Error bound: HT, TT, TR and Tucker guarantee ``||X - Y||_F <= error_bound`` a priori
+    (``method="randomized"``: a posteriori, from the sketches' computed residuals), with
+    ``error_bound <= rel_eps ||X||_F`` when ``rel_eps`` is given. BT reports the error
     BT-ALS reached.
 
     Examples
@@ -158,6 +159,9 @@ def decompose(
     >>> x = np.random.default_rng(1).standard_normal((6, 7, 8))
     >>> y = tnet.decompose(x, "tt", rel_eps=0.3)
     >>> bool(y.rel_error <= 0.3)
+    True
+    >>> z = tnet.decompose(x, "tucker", rank=3, method="randomized", seed=1)
+    >>> bool(z.rel_error <= z.rel_error_bound + 1e-12)
     True
     """
     return _tnet.decompose(

@@ -222,8 +222,8 @@ struct MethodArgs {
     /// randomized only: columns drawn beyond the rank (default 10).
     #[arg(long, value_name = "P")]
     oversample: Option<usize>,
-    /// randomized only: power iterations (default 1; 0 reads the data half as often at a
-    /// larger error).
+    /// randomized only: power iterations (default 1; 0 reads each sketched unfolding
+    /// twice instead of three times, at a larger error).
     #[arg(long, value_name = "Q")]
     power_iterations: Option<usize>,
     /// randomized only: seed of the random sketches (default 0).

@@ -948,7 +948,16 @@ pub(crate) fn orthonormal_basis<T: Scalar>(a: ArrayView2<'_, T>) -> Result<Array
     if let Some(e) = first_non_finite("orthonormal basis", a.iter()) {
         return Err(e);
     }
-    let (u, _, _) = svd_full(as_faer(&a), true, false)?;
+    // The basis does not depend on the scale: divide by the largest magnitude, which
+    // keeps the SVD away from the ends of the range.
+    let max = a.iter().fold(T::zero(), |m, v| m.max(v.abs()));
+    let (u, _, _) = match rescale_divisor(max) {
+        Some(d) => {
+            let scaled = a.mapv(|v| v / d);
+            svd_full(as_faer(&scaled.view()), true, false)?
+        }
+        None => svd_full(as_faer(&a), true, false)?,
+    };
     Ok(to_ndarray(u.as_ref()))
 }
 

@@ -26,9 +26,11 @@
 //!
 //! # Cost
 //! `2 + q` passes over `A` (sketch, projection, and one per power iteration), about
-//! `2 m n s (3 + 2q) + 4 n s²` flops (the residual costs one product more), against `4 m² n` for the exact QR-based factor
-//! ([`unfolding_left_svd`](super::unfolding_left_svd)): the gain grows with `m / s`. When the sketch would not be
-//! smaller than `m` the exact factor is computed instead (one pass).
+//! `2 m n s (3 + 2q) + 4 n s²` flops (the residual costs one product more), against
+//! `4 m² n` for the exact QR-based factor
+//! ([`unfolding_left_svd`](super::unfolding_left_svd)): the gain grows with `m / s`.
+//! When the sketch would not be smaller than `m` the exact factor is computed instead
+//! (one pass).
 //!
 //! # Reproducibility
 //! The signs of a block of columns depend only on the seed, the caller's stream number,
@@ -118,10 +120,16 @@ impl Sketch {
     }
 }
 
-/// Whether `rule` keeps every direction of an `m`-row unfolding (no tolerance and no rank
-/// cap below `m`): then the identity is an exact basis, found without reading the data.
-pub(crate) fn keeps_everything<T: Scalar>(rule: &MatrixTruncation<T>, m: usize) -> bool {
-    rule.tol == T::zero() && rule.max_rank >= m
+/// Whether `rule` keeps every direction of an `m x cols` unfolding with `m <= cols` (no
+/// tolerance and no rank cap below `m`): then the identity is an exact basis of no more
+/// columns than any other, and a caller whose input is already checked need not read the
+/// data at all.
+pub(crate) fn keeps_everything<T: Scalar>(
+    rule: &MatrixTruncation<T>,
+    m: usize,
+    cols: usize,
+) -> bool {
+    rule.tol == T::zero() && rule.max_rank >= m && m <= cols
 }
 
 /// The exact factor of a step that keeps everything ([`keeps_everything`]): `U = I_m`,
@@ -157,22 +165,26 @@ pub struct RandomizedSvd<T> {
     /// Passes over the unfolding.
     pub passes: usize,
     /// `U^T` applied to the row modes: `x` with its row modes replaced by one axis of
-    /// length `rank` at the place of the first, formed from `B` without another pass; `None` when the exact factor was computed or
-    /// the unfolding was a permuted copy of `x` (the caller projects).
+    /// length `rank` at the place of the first, formed from `B` without another pass;
+    /// `None` when the exact factor was computed or the unfolding was a permuted copy of
+    /// `x` (the caller projects).
     pub projected: Option<ArrayD<T>>,
 }
 
 /// Left singular factor of the unfolding `X^{(t)}` (rows over `row_modes`, as in
-/// [`unfolding_left_svd`](super::unfolding_left_svd)) by a randomized range finder; see the [module docs](self) for
-/// the algorithm, its a posteriori error and cost. `stream` separates the random signs of
-/// different calls under one seed (e.g. the steps of a sweep).
+/// [`unfolding_left_svd`](super::unfolding_left_svd)) by a randomized range finder; see
+/// the [module docs](self) for the algorithm, its a posteriori error and cost. `stream`
+/// separates the random signs of different calls under one seed (e.g. the steps of a
+/// sweep).
 ///
-/// The factor is exact ([`unfolding_left_svd`](super::unfolding_left_svd), `sketch_size == 0`) when the sketch would
-/// be at least as large as the unfolding's row count, when the rule keeps everything
-/// (no tolerance and no rank cap below `m`), and for entries whose squares overflow or
-/// underflow (the exact factor rescales them).
+/// The factor is exact (`sketch_size == 0`) when the sketch would be at least as large as
+/// the unfolding's row count or when entries are so large or small that products could
+/// leave the range ([`unfolding_left_svd`](super::unfolding_left_svd), which rescales
+/// them), and the identity (`passes == 0`, singular values not computed) when the rule
+/// keeps everything (no tolerance and no rank cap below `m`).
 ///
 /// # Errors
+/// [`Error::Empty`](crate::Error::Empty) for a tensor without entries;
 /// [`Error::NonFinite`](crate::Error::NonFinite) for NaN/Inf entries;
 /// [`Error::Linalg`](crate::Error::Linalg) if an SVD fails.
 ///
@@ -201,6 +213,12 @@ pub fn randomized_unfolding_left_svd<T: Scalar>(
     sketch: &Sketch,
     stream: u64,
 ) -> Result<RandomizedSvd<T>> {
+    if x.is_empty() {
+        return Err(crate::Error::Empty {
+            context: "randomized_unfolding_left_svd",
+            shape: x.shape().to_vec(),
+        });
+    }
     // A permuted copy (`middle_view`) puts the row modes first: its projection is not in
     // the caller's layout.
     let in_place = x.as_slice().is_some() && row_modes.windows(2).all(|w| w[1] == w[0] + 1);
@@ -216,9 +234,9 @@ pub fn randomized_unfolding_left_svd<T: Scalar>(
         })
     };
     let tol = rule.tol.as_f64();
-    if keeps_everything(&rule, m) {
-        // The rule keeps every direction: the identity is an exact basis, found without
-        // reading the data (its singular values are not computed).
+    if keeps_everything(&rule, m, a * b) {
+        // The rule keeps every direction: the identity is an exact basis (the data are
+        // only checked for NaN/Inf; singular values are not computed).
         if let Some(e) = first_non_finite("randomized range finder", data.iter()) {
             return Err(e);
         }
@@ -231,11 +249,15 @@ pub fn randomized_unfolding_left_svd<T: Scalar>(
         });
     }
     let mut size = sketch.initial_size(&rule, m);
-    if size >= m || a * b <= size {
+    // No tolerance and no binding cap: everything must be kept, which a sketch cannot
+    // promise; nor is a sketch smaller than the matrix then.
+    let keep_all = tol == 0.0 && rule.max_rank >= m.min(a * b);
+    if keep_all || size >= m || a * b <= size {
         return exact(0);
     }
     let blocks = column_blocks(a, b);
     let mut checked = false;
+    let mut norm_a = 1.0;
     let mut passes = 0;
     let mut attempt = 0_u64;
     loop {
@@ -269,13 +291,14 @@ pub fn randomized_unfolding_left_svd<T: Scalar>(
                 return exact(passes);
             }
             checked = true;
+            norm_a = norm;
         }
         for _ in 0..sketch.power_iterations {
             // `Y ← A (A^T orth(Y))`, block by block in one pass; the `n x s` middle factor
             // is not orthonormalised (a tall QR as costly as a pass): with `Q`
             // orthonormal, directions are lost only below `√ε σ_1` per iteration.
             let q = orthonormal_basis(y.view())?;
-            y = power_step(data, m, b, &blocks, q.view());
+            y = power_step(data, m, b, &blocks, q.view(), T::cast(1.0 / norm_a));
             passes += 1;
         }
         let q = orthonormal_basis(y.view())?;
@@ -428,15 +451,17 @@ fn times<'a, T: Scalar>(
     (y, sum)
 }
 
-/// `A A^T Q` (`m x s`) in one pass: each block's `A_b^T Q` is formed and multiplied back
-/// by `A_b` while the block is in cache. Runs of [`TASK_BLOCKS`] blocks are summed in
-/// parallel and the runs' sums added in order.
+/// `A (c A^T Q)` (`m x s`) in one pass: each block's `c A_b^T Q` is formed and
+/// multiplied back by `A_b` while the block is in cache. With `c = 1 / ‖A‖_F` every
+/// intermediate stays below `‖A‖_F` in magnitude (no overflow for large entries). Runs of
+/// [`TASK_BLOCKS`] blocks are summed in parallel and the runs' sums added in order.
 fn power_step<T: Scalar>(
     data: &[T],
     m: usize,
     b: usize,
     blocks: &[(usize, usize, usize)],
     q: ArrayView2<'_, T>,
+    c: T,
 ) -> Array2<T> {
     let s = q.ncols();
     let parts: Vec<Array2<T>> = blocks
@@ -447,7 +472,7 @@ fn power_step<T: Scalar>(
             for &(i, j0, j1) in chunk {
                 let ab = block_of(data, m, b, i, j0, j1);
                 let mut zb = z.slice_mut(s![..j1 - j0, ..]);
-                matmul_into(zb.view_mut(), ab.t(), q, T::one(), false, Par::Seq);
+                matmul_into(zb.view_mut(), ab.t(), q, c, false, Par::Seq);
                 matmul_into(y.view_mut(), ab, zb.view(), T::one(), true, Par::Seq);
             }
             y
@@ -552,9 +577,11 @@ mod tests {
                 "{direct} {}",
                 f.svd.discarded
             );
-            // `projected` is U^T applied to the row modes.
+            // `projected` is U^T applied to the row modes, entry by entry.
             let proj = f.projected.unwrap();
-            assert!((crate::dense::norm(proj.view()) - kept).abs() < 1e-9 * total);
+            let want = p.into_shape_with_order(proj.shape()).unwrap();
+            let diff = crate::dense::norm((&proj - &want).view());
+            assert!(diff < 1e-9 * total, "{diff}");
         }
     }
 

@@ -95,16 +95,16 @@ pub fn ht_svd<T: Scalar>(
 /// # Error
 /// Each truncation is an orthogonal projection of the current core, so the bound of
 /// [`ht_svd`] holds with each node's discarded norm including its sketch's residual, which
-/// is computed exactly: `‖X − Y‖_F ≤ info.error_bound = √(Σ_t δ_t²)` a posteriori (up to
-/// rounding, about `√ε ‖X‖`), and under a tolerance each sketch grows until its node
+/// is computed directly: `‖X − Y‖_F ≤ info.error_bound = √(Σ_t δ_t²)` a posteriori (up
+/// to round-off, as for [`ht_svd`]), and under a tolerance each sketch grows until its node
 /// meets its share, so `‖X − Y‖_F ≤ ε ‖X‖_F` as for [`ht_svd`]. At a fixed rank the error
 /// is within a small factor of HT-SVD's; `info.singular_values` are those of the
 /// sketches' projections (lower bounds).
 ///
 /// # Cost
 /// Two passes (plus one per power iteration) over the core at each sketched node, about
-/// `4 |core| s_t` flops for a sketch of `s_t` columns instead of the `≈ 4 |core| rows_t`
-/// of a QR-based SVD; the projected core comes out of the sketch's own projection.
+/// `2 |core| s_t (3 + 2q)` flops for a sketch of `s_t` columns and `q` power iterations
+/// instead of the `≈ 4 |core| rows_t` of a QR-based SVD; the projected core comes out of the sketch's own projection.
 /// Seeded: the same seed gives the same tensor for any number of threads.
 ///
 /// # Errors
@@ -128,9 +128,12 @@ pub fn ht_randomized<T: Scalar>(
     rule: &impl AsRule,
     sketch: &Sketch,
 ) -> Result<(HtTensor<T>, TruncationInfo<T>)> {
+    // In standard layout, so that the sketches (drawn per block of the data as laid out)
+    // do not depend on the input's strides.
+    let xs = x.as_standard_layout();
     ht_decompose(
         "ht_randomized",
-        x,
+        xs.view(),
         tree,
         rule,
         Sweep::LeavesToRoot,
@@ -170,6 +173,8 @@ fn ht_decompose<T: Scalar>(
         ));
     }
     let node_rule = rule.per_matrix(norm, 2 * d - 3);
+    // A zero tensor has nothing to sketch: the exact sweep gives ranks 1.
+    let sketch = sketch.filter(|_| norm > T::zero());
     match sweep {
         Sweep::LeavesToRoot => leaves_to_root(x, tree, node_rule, norm, sketch),
         Sweep::RootToLeaves => root_to_leaves(x, tree, node_rule, norm),
@@ -227,8 +232,8 @@ fn factor<T: Scalar>(
     match sketch {
         None => Ok((unfolding_left_svd(core.data.view(), rows, rule)?, None)),
         Some(s) => {
-            let m = rows.iter().map(|&p| core.data.shape()[p]).product();
-            if keeps_everything(&rule, m) {
+            let m: usize = rows.iter().map(|&p| core.data.shape()[p]).product();
+            if keeps_everything(&rule, m, core.data.len() / m) {
                 // The input was checked: no need to read it for an identity.
                 return Ok((identity_factor(m), None));
             }

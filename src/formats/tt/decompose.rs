@@ -106,25 +106,28 @@ fn prepare<T: Scalar>(
 ///
 /// Step `k` sketches `C_{k-1}` as an `(r_{k-1} n_k) x M_k` matrix, keeps
 /// `U_k = Q U_B` and takes `C_k = U_B^T B` from the sketch's projection `B = Q^T C_{k-1}`
-/// without another pass. A step whose sketch would not be smaller than its row count
-/// (the first mode, typically) is factorised exactly, and when it keeps its full rank its
-/// core is the identity and `C_k = C_{k-1}` (no pass at all).
+/// without another pass. A step whose rule keeps everything (no tolerance, `r_{k-1} n_k`
+/// at most the rank cap and the column count: the first mode whenever `n_1` is at most
+/// the rank) has the identity as core and `C_k = C_{k-1}`, without reading the data; a
+/// step whose sketch would not be smaller than its row count, or that must keep
+/// everything, is factorised exactly. A zero tensor is left to [`tt_svd`].
 ///
 /// # Error
 /// Every step is an orthogonal projection, so `‖X − Y‖_F² = Σ_k δ_k²` with `δ_k` the norm
 /// discarded by step `k`, which includes the sketch's residual and is computed from it
-/// exactly (see [`crate::linalg::randomized`](crate::linalg::randomized_unfolding_left_svd)):
-/// `info.error_bound` is an a posteriori bound (up to rounding, about `√ε ‖X‖`), and under
-/// a tolerance the sketch grows until each step meets its share, so
+/// directly (see [`linalg::randomized`](crate::linalg::randomized)):
+/// `info.error_bound` is an a posteriori bound (up to round-off, as for [`tt_svd`]), and
+/// under a tolerance the sketch grows until each step meets its share, so
 /// `‖X − Y‖_F ≤ ε ‖X‖_F` holds as for [`tt_svd`]. At a fixed rank the error is within a
 /// small factor of TT-SVD's (more oversampling or power iterations bring it closer);
-/// `info.singular_values[k]` are those of the sketch's `B` (lower bounds).
+/// `info.singular_values[k]` are those of the sketch's `B` (lower bounds), empty for an
+/// identity step.
 ///
 /// # Cost
 /// Two passes over each `C_{k-1}` that is sketched (plus one per power iteration), about
-/// `4 |C_{k-1}| s_k` flops for a sketch of `s_k` columns, against the QR of TT-SVD's
-/// `≈ 4 |C_{k-1}| r_{k-1} n_k`. Seeded: the same seed gives the same cores for any number
-/// of threads.
+/// `2 |C_{k-1}| s_k (3 + 2q)` flops for a sketch of `s_k` columns and `q` power
+/// iterations, against the QR of TT-SVD's `≈ 4 |C_{k-1}| r_{k-1} n_k`. Seeded: the same
+/// seed gives the same cores for any number of threads.
 ///
 /// # Errors
 /// As [`tt_svd`].
@@ -148,6 +151,10 @@ pub fn tt_randomized<T: Scalar>(
     sketch: &Sketch,
 ) -> Result<(TtTensor<T>, TruncationInfo<T>)> {
     let (norm, per) = prepare("tt_randomized", &x, rule)?;
+    if norm == T::zero() {
+        // Nothing to sketch: the exact sweep gives the zero train of ranks 1.
+        return tt_svd(x, rule);
+    }
     let shape = x.shape().to_vec();
     let d = shape.len();
     let xs = x.as_standard_layout();
@@ -160,7 +167,7 @@ pub fn tt_randomized<T: Scalar>(
             .view()
             .into_shape_with_order(IxDyn(&[r, n, rest]))
             .expect("standard layout");
-        if keeps_everything(&per, r * n) {
+        if keeps_everything(&per, r * n, rest) {
             // Nothing can be truncated: the identity core, and `C_k = C_{k-1}` (the input
             // was checked above, so the data need not be read here).
             cores.push(core_from(Array2::eye(r * n), r, n, r * n));

@@ -328,14 +328,15 @@ fn assemble<T: Scalar>(
 ///
 /// # Error
 /// The squared errors of the modes add up as for ST-HOSVD, each mode's including its
-/// sketch's residual, computed exactly: `‖X − Y‖_F ≤ info.error_bound` a posteriori (up to
-/// rounding, about `√ε ‖X‖`); under a tolerance each sketch grows until its mode meets
-/// its share, so `‖X − Y‖_F ≤ ε ‖X‖_F`. `info.singular_values` are those of the
+/// sketch's residual, computed directly: `‖X − Y‖_F ≤ info.error_bound` a posteriori (up
+/// to round-off, as for [`st_hosvd`]); under a tolerance each sketch grows until its mode
+/// meets its share, so `‖X − Y‖_F ≤ ε ‖X‖_F`. `info.singular_values` are those of the
 /// sketches' projections (lower bounds).
 ///
 /// # Cost
 /// Two passes (plus one per power iteration) over the current core per sketched mode,
-/// `≈ 4 |core| s_k` flops for a sketch of `s_k` columns, against `≈ 4 |core| n_k` for
+/// `≈ 2 |core| s_k (3 + 2q)` flops for a sketch of `s_k` columns and `q` power
+/// iterations, against `≈ 4 |core| n_k` for
 /// the exact QR-based factor. Seeded: the same seed gives the same tensor for any number
 /// of threads.
 ///
@@ -371,8 +372,20 @@ fn randomized<T: Scalar>(
     sketch: &Sketch,
 ) -> Result<(TuckerTensor<T>, TruncationInfo<T>)> {
     dense::check_tensor("hosvd", &x)?;
+    // In standard layout, so that the sketches (drawn per block of the data as laid out)
+    // do not depend on the input's strides.
+    let xs = x.as_standard_layout();
+    let x = xs.view();
     let d = x.ndim();
     let norm = dense::norm(x.view());
+    if norm == T::zero() {
+        // Nothing to sketch: the exact HOSVD gives the zero core of ranks 1.
+        let exact = HosvdOptions {
+            sketch: None,
+            ..opts.clone()
+        };
+        return hosvd(x, rule, &exact);
+    }
     let tol = rule.per_matrix(norm, d).tol;
     let sequential = opts.variant == HosvdVariant::Sequential;
     let mut factors: Vec<Option<ndarray::Array2<T>>> = vec![None; d];
@@ -389,7 +402,7 @@ fn randomized<T: Scalar>(
             tol,
         };
         let n = y.shape()[k];
-        let f = if keeps_everything(&rule_k, n) {
+        let f = if keeps_everything(&rule_k, n, y.len() / n) {
             // The input was checked: no need to read it for an identity.
             RandomizedSvd {
                 svd: identity_factor(n),
